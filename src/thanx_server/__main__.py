@@ -1,0 +1,3 @@
+from thanx_server.cli.main import main
+
+main()

@@ -1,0 +1,93 @@
+"""``create_app(settings)``: builds the ASGI app. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from thanx_server import __version__
+from thanx_server.auth import endpoints as auth_endpoints
+from thanx_server.auth.service import CredentialUsage
+from thanx_server.health import endpoints as health_endpoints
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.errors import install_error_handlers
+from thanx_server.kit.logging import configure_logging
+from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
+from thanx_server.kit.openapi import install_openapi
+from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.settings import Settings
+
+log = structlog.get_logger("thanx.app")
+
+ROUTERS = (
+    health_endpoints.router,
+    auth_endpoints.router,
+    merchant_endpoints.router,
+)
+
+DESCRIPTION = """\
+A self-hostable implementation of the Thanx Partner API (v4.0) and the Consumer API's reward
+endpoints. Partner calls need `Authorization: Bearer <access token>` and `X-ClientId`;
+`Accept-Version`, when sent, must be `v4.0`. Every error body is
+`{"error": {"code": ..., "message": ...}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the app. Tests pass their own ``database``; otherwise the lifespan creates one."""
+    settings = settings or Settings()
+    configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database or Database.from_engine(
+            create_engine(
+                settings.effective_database_url,
+                pool_size=settings.db_pool_size,
+                echo=settings.db_echo,
+            )
+        )
+        app.state.database = db
+        usage = CredentialUsage()
+        app.state.credential_usage = usage
+        flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
+        log.info("app.started", environment=settings.environment.value)
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            with contextlib.suppress(Exception):
+                await usage.flush(db.write_sessions)
+            if owned:
+                await db.dispose()
+            log.info("app.stopped")
+
+    app = FastAPI(
+        title="thanx-server",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if database is not None:
+        app.state.database = database
+    install_error_handlers(app)
+    install_openapi(app)
+    # Outermost first: the request id wraps the transaction, so commit failures are logged with it.
+    app.add_middleware(TransactionMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (one per API process)."""
+    return create_app(Settings())

@@ -1,0 +1,128 @@
+"""Rules for authenticating partner credentials."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from thanx_server.auth import repository
+from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden
+from thanx_server.kit.ids import hash_secret, secret_matches
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
+
+log = structlog.get_logger("thanx.auth")
+
+SUPPORTED_VERSION = "v4.0"
+# Compared against when the client id is unknown, so both paths cost one digest comparison.
+_DUMMY_DIGEST = hash_secret("thanx-server-unknown-client")
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerPrincipal:
+    """An authenticated partner credential and what it may touch."""
+
+    credential_id: str
+    partner_id: str
+    client_id: str
+    scopes: frozenset[str]
+    merchant_ids: tuple[str, ...]
+
+    def merchants(self, merchant_id: str | None = None) -> MerchantScope:
+        """The scope of one call (CONTRACT row 3): the merchant named, or all of the credential's.
+
+        A merchant outside the credential is a 403, whether or not it exists.
+        """
+        if merchant_id is None:
+            return MerchantScope(self.merchant_ids)
+        if merchant_id not in self.merchant_ids:
+            raise Forbidden(f"merchant_id: no access to merchant '{merchant_id}'")
+        return MerchantScope((merchant_id,))
+
+    def merchant(self, merchant_id: str) -> str:
+        """A single merchant the call acts on; 403 when it is not the credential's."""
+        self.merchants(merchant_id)
+        return merchant_id
+
+
+def check_version(accept_version: str | None) -> None:
+    if accept_version is not None and accept_version.strip() != SUPPORTED_VERSION:
+        raise BadRequest(
+            f"Accept-Version '{accept_version}' is not supported; the supported version is "
+            f"{SUPPORTED_VERSION}"
+        )
+
+
+def parse_bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate_partner(
+    session: AsyncSession,
+    *,
+    client_id: str | None,
+    token: str | None,
+    required_scopes: frozenset[str],
+) -> PartnerPrincipal:
+    """Resolve a credential from its client id and bearer token and check the endpoint's scopes.
+
+    Any of ``required_scopes`` suffices (CONTRACT row 5); an empty set means none is needed.
+    """
+    if not client_id or not token:
+        raise AuthenticationFailed()
+    record = await repository.find_credential(session, client_id)
+    valid = secret_matches(token, record.token_hash if record else _DUMMY_DIGEST)
+    if record is None or not valid or record.revoked:
+        raise AuthenticationFailed()
+    if required_scopes and not (required_scopes & record.scopes):
+        needed = " or ".join(sorted(required_scopes))
+        raise Forbidden(f"This credential lacks the scope {needed}.")
+    return PartnerPrincipal(
+        credential_id=record.id,
+        partner_id=record.partner_id,
+        client_id=record.client_id,
+        scopes=record.scopes,
+        merchant_ids=record.merchant_ids,
+    )
+
+
+class CredentialUsage:
+    """Remembers when each credential was last used and writes it out in batches.
+
+    Writing ``last_used_at`` on every request would turn every read into a write; instead the
+    newest use per credential is kept in memory and flushed every ``interval`` seconds (and at
+    shutdown), so the column is at most one interval stale.
+    """
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self._pending: dict[str, datetime] = {}
+
+    def mark(self, credential_id: str) -> None:
+        self._pending[credential_id] = utcnow()
+
+    async def flush(self, sessions: async_sessionmaker[AsyncSession]) -> int:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        async with sessions() as session, session.begin():
+            for credential_id, when in pending.items():
+                await repository.touch_credential(session, credential_id, when)
+        return len(pending)
+
+    async def run(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush(sessions)
+            except Exception as exc:  # the database may be down; try again next round
+                log.warning("auth.usage_flush_failed", error=type(exc).__name__)

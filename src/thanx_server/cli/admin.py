@@ -1,0 +1,248 @@
+"""``thanx-server admin ...``: operator commands over the services. Every command takes --json."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.cli.output import clean_errors, emit
+from thanx_server.cli.runtime import run_in_transaction
+from thanx_server.merchant import service as merchant_service
+from thanx_server.partner import service as partner_service
+from thanx_server.settings import Settings
+from thanx_server.user import service as user_service
+
+app = typer.Typer(
+    help="Create and list merchants, locations, users and partners.", no_args_is_help=True
+)
+merchant_app = typer.Typer(help="Merchants.", no_args_is_help=True)
+location_app = typer.Typer(help="Locations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their memberships.", no_args_is_help=True)
+partner_app = typer.Typer(help="Partners and their credentials.", no_args_is_help=True)
+app.add_typer(merchant_app, name="merchant")
+app.add_typer(location_app, name="location")
+app.add_typer(user_app, name="user")
+app.add_typer(partner_app, name="partner")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _run(work: Any) -> Any:
+    return run_in_transaction(Settings(), work, upgrade=True)
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: Annotated[str, typer.Option(help="Display name.")],
+    handle: Annotated[str, typer.Option(help="Unique lowercase handle, e.g. pizzatown.")],
+    time_zone: Annotated[str, typer.Option(help="IANA zone.")] = "America/Los_Angeles",
+    as_json: JsonFlag = False,
+) -> None:
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        m = await merchant_service.create_merchant(
+            session, name=name, handle=handle, time_zone=time_zone
+        )
+        return {"id": m.id, "name": m.name, "handle": m.handle, "time_zone": m.time_zone}
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=lambda d: f"{d['id']}  {d['handle']}  {d['name']}")
+
+
+@merchant_app.command("list")
+def merchant_list(as_json: JsonFlag = False) -> None:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {"id": m.id, "name": m.name, "handle": m.handle, "time_zone": m.time_zone}
+            for m in await merchant_service.all_merchants(session)
+        ]
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(f"{r['id']}  {r['handle']}  {r['name']}" for r in rows),
+        )
+
+
+@location_app.command("create")
+def location_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id.")],
+    name: Annotated[str | None, typer.Option()] = None,
+    street: Annotated[str | None, typer.Option()] = None,
+    city: Annotated[str | None, typer.Option()] = None,
+    state: Annotated[str | None, typer.Option()] = None,
+    zip_code: Annotated[str | None, typer.Option("--zip")] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        loc = await merchant_service.create_location(
+            session,
+            merchant_id=merchant,
+            name=name,
+            street=street,
+            city=city,
+            state=state,
+            zip_code=zip_code,
+            phone=phone,
+        )
+        return {"id": loc.id, "merchant_id": loc.merchant_id, "name": loc.name}
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=lambda d: f"{d['id']}  {d['name'] or ''}")
+
+
+@location_app.command("list")
+def location_list(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {"id": loc.id, "merchant_id": loc.merchant_id, "name": loc.name, "city": loc.city}
+            for loc in await merchant_service.all_locations(session, merchant)
+        ]
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(
+                f"{r['id']}  {r['merchant_id']}  {r['name'] or ''}" for r in rows
+            ),
+        )
+
+
+@user_app.command("create")
+def user_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id to enrol the user at.")],
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option(help="E.164, e.g. +14155551212.")] = None,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+    birth_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    zip_code: Annotated[str | None, typer.Option("--zip")] = None,
+    tier: Annotated[str, typer.Option()] = "bronze",
+    points: Annotated[str, typer.Option(help="Points balance.")] = "0",
+    as_json: JsonFlag = False,
+) -> None:
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        user, membership = await user_service.create_member(
+            session,
+            merchant_id=merchant,
+            email=email,
+            phone=phone,
+            first_name=first_name,
+            last_name=last_name,
+            birth_date=date.fromisoformat(birth_date) if birth_date else None,
+            zip_code=zip_code,
+            tier=tier,
+            points_balance=Decimal(points),
+        )
+        return {
+            "id": user.id,
+            "email": user.email,
+            "phone": user.phone,
+            "merchant_id": membership.merchant_id,
+            "tier": membership.tier,
+        }
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=lambda d: f"{d['id']}  {d['email'] or d['phone']}")
+
+
+@user_app.command("list")
+def user_list(
+    merchant: Annotated[str | None, typer.Option(help="Only members of this merchant.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": u.id,
+                "email": u.email,
+                "phone": u.phone,
+                "merchant_id": m.merchant_id,
+                "tier": m.tier,
+                "points_balance": m.points_balance,
+            }
+            for u, m in await user_service.list_members(session, merchant)
+        ]
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(
+                f"{r['id']}  {r['merchant_id']}  {r['email'] or ''}  {r['phone'] or ''}"
+                for r in rows
+            ),
+        )
+
+
+@partner_app.command("create")
+def partner_create(
+    name: Annotated[str, typer.Option(help="Partner name.")],
+    scope: Annotated[list[str], typer.Option(help="A scope to grant; repeat for several.")],
+    merchant: Annotated[list[str], typer.Option(help="A merchant id to grant; repeat.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a partner and print its client id and access token (shown only this once)."""
+
+    async def work(session: AsyncSession) -> partner_service.IssuedCredential:
+        return await partner_service.create_partner(
+            session, name=name, scopes=scope, merchant_ids=merchant
+        )
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda c: (
+                f"partner:      {c.partner_id} ({c.partner_name})\n"
+                f"client id:    {c.client_id}\n"
+                f"access token: {c.access_token}   (shown once; only its digest is stored)\n"
+                f"scopes:       {' '.join(c.scopes)}\n"
+                f"merchants:    {' '.join(c.merchant_ids)}"
+            ),
+        )
+
+
+@partner_app.command("revoke")
+def partner_revoke(
+    client_id: Annotated[str, typer.Option(help="The credential's client id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a credential: its token stops working."""
+
+    async def work(session: AsyncSession) -> partner_service.CredentialView:
+        return await partner_service.revoke_credential(session, client_id=client_id)
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda c: f"revoked {c.client_id} at {c.revoked_at.isoformat()}",
+        )
+
+
+@partner_app.command("list")
+def partner_list(as_json: JsonFlag = False) -> None:
+    async def work(session: AsyncSession) -> list[partner_service.PartnerView]:
+        return await partner_service.list_partners(session)
+
+    def human(rows: list[partner_service.PartnerView]) -> str:
+        lines = []
+        for p in rows:
+            lines.append(f"{p.id}  {p.name}  merchants: {' '.join(p.merchant_ids)}")
+            for c in p.credentials:
+                state = "revoked" if c.revoked_at else "active"
+                lines.append(f"    {c.client_id}  {state}  {' '.join(c.scopes)}")
+        return "\n".join(lines)
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=human)

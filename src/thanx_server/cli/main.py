@@ -1,0 +1,126 @@
+"""The ``thanx-server`` command: a thin Typer layer over the services."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.cli import admin
+from thanx_server.cli.output import clean_errors, emit
+from thanx_server.cli.runtime import run_in_transaction, upgrade_database
+from thanx_server.demo.loader import DemoContext, load_demo
+from thanx_server.settings import Settings
+
+app = typer.Typer(
+    help="thanx-server: a self-hostable Thanx Partner API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin.app, name="admin")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    with clean_errors():
+        revision = upgrade_database(Settings())
+        typer.echo(f"database at revision {revision}")
+
+
+def _demo(settings: Settings) -> DemoContext:
+    async def work(session: AsyncSession) -> DemoContext:
+        return await load_demo(session, settings.data_dir)
+
+    return run_in_transaction(settings, work, upgrade=True)
+
+
+def _demo_banner(ctx: DemoContext, settings: Settings) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    headers = (
+        f"-H 'Authorization: Bearer {ctx.access_token}' -H 'X-ClientId: {ctx.client_id}' "
+        "-H 'Accept-Version: v4.0'"
+    )
+    lines = [
+        "",
+        "thanx-server demo data is loaded"
+        + (f" ({ctx.created} records added)" if ctx.created else ""),
+        f"  API:          {base}   (docs: {base}/docs)",
+        f"  client id:    {ctx.client_id}",
+        f"  access token: {ctx.access_token}",
+        "  merchants:    " + ", ".join(f"{h}={m.id}" for h, m in ctx.merchants.items()),
+        "",
+        "Try:",
+        f"  curl -s {headers} {base}/partner/merchants",
+    ]
+    for label, path_and_args in ctx.hints:
+        lines.append(f"  # {label}")
+        lines.append(f"  curl -s {headers} {path_and_args.replace('{base}', base)}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Load the demo data (idempotent) and print the demo partner's credentials."""
+    settings = Settings()
+    with clean_errors():
+        ctx = _demo(settings)
+    if as_json:
+        data = {
+            "client_id": ctx.client_id,
+            "access_token": ctx.access_token,
+            "merchants": {handle: m.id for handle, m in ctx.merchants.items()},
+            "created": ctx.created,
+        }
+        emit(data, as_json=True, human=str)
+    else:
+        typer.echo(_demo_banner(ctx, settings))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [THANX_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [THANX_PORT].")] = None,
+    workers: Annotated[int | None, typer.Option(help="API processes [THANX_WORKERS].")] = None,
+    with_demo: Annotated[
+        bool, typer.Option("--demo", help="Load demo data and print how to call the API.")
+    ] = False,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply migrations first (default: on for the embedded SQLite database).",
+        ),
+    ] = None,
+) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    # Options become environment so every API process builds the same Settings.
+    for name, value in (("THANX_HOST", host), ("THANX_PORT", port), ("THANX_WORKERS", workers)):
+        if value is not None:
+            os.environ[name] = str(value)
+    settings = Settings()
+    with clean_errors():
+        if migrate if migrate is not None else settings.is_sqlite:
+            upgrade_database(settings)
+        if with_demo:
+            typer.echo(_demo_banner(_demo(settings), settings))
+    uvicorn.run(
+        "thanx_server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def main() -> None:
+    app()

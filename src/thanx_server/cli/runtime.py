@@ -1,0 +1,53 @@
+"""Running services from the CLI: one engine per command, one transaction per command."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit import migrate
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.settings import Settings
+
+T = TypeVar("T")
+
+
+def database_for(settings: Settings) -> Database:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database.from_engine(create_engine(settings.effective_database_url, pool_size=2))
+
+
+async def _in_transaction(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, upgrade: bool
+) -> T:
+    db = database_for(settings)
+    try:
+        if upgrade:
+            await migrate.upgrade(db.engine)
+        async with db.write_sessions() as session, session.begin():
+            return await work(session)
+    finally:
+        await db.dispose()
+
+
+def run_in_transaction(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, upgrade: bool = False
+) -> T:
+    """Run ``work`` in one committed transaction (rolled back if it raises)."""
+    return asyncio.run(_in_transaction(settings, work, upgrade=upgrade))
+
+
+def upgrade_database(settings: Settings) -> str | None:
+    async def _run() -> str | None:
+        db = database_for(settings)
+        try:
+            await migrate.upgrade(db.engine)
+            return await migrate.current_revision(db.engine)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_run())

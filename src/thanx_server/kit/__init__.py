@@ -1,0 +1,1 @@
+"""Shared machinery: database, errors, auth, pagination, logging. No feature rules live here."""

@@ -1,0 +1,126 @@
+"""Engines, sessions and the portable column types: the one place that knows SQLite from PostgreSQL.
+
+SQLite setup lives here and only here:
+
+* ``foreign_keys=ON`` (SQLite ignores REFERENCES otherwise);
+* ``journal_mode=WAL`` so readers never block the writer, ``synchronous=NORMAL`` (safe with WAL);
+* ``busy_timeout`` so a second writer waits instead of failing at once;
+* the driver's own transaction handling is switched off and we emit ``BEGIN`` ourselves, because
+  pysqlite's implicit transactions break SAVEPOINT and cannot express ``BEGIN IMMEDIATE``.
+  Requests that write (any method but GET/HEAD/OPTIONS) and worker claims begin with
+  ``BEGIN IMMEDIATE``: they take the write lock up front, so two writers queue on the busy timeout
+  instead of deadlocking when both try to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    Naive datetimes are refused on the way in (they are always a bug here). SQLite has no
+    timezone-aware type, so values are stored as naive UTC there and made aware on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """Create the engine. Called from the app lifespan or a CLI command, never at import."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    # A fixed-size pool: overflow connections reconnect per request and cost throughput.
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_pre_ping=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The engine and two session factories: reads, and writes that take the lock up front."""
+
+    engine: AsyncEngine
+    read_sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @classmethod
+    def from_engine(cls, engine: AsyncEngine) -> Database:
+        return cls(
+            engine=engine,
+            read_sessions=make_sessionmaker(engine),
+            write_sessions=make_sessionmaker(
+                engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            ),
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def make_sessionmaker(bind: AsyncEngine | Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False, **kwargs)

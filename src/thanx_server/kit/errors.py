@@ -1,0 +1,220 @@
+"""One error tree and the handlers that render it as ``{"error": {"code", "message"}}``.
+
+Services raise ``AppError`` subclasses; nothing else builds an error response. Validation errors
+from FastAPI are reshaped into the same envelope with the offending field named; anything
+unexpected becomes a 500 ``GENERIC_ERROR`` with no detail (the traceback goes to the log only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("thanx.errors")
+
+
+class AppError(Exception):
+    """Base of every error a client may see. ``code`` is stable; ``message`` is for humans."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+    default_message: ClassVar[str] = "An error occurred."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = message or self.default_message
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class ValidationFailed(AppError):
+    code = "VALIDATION_FAILED"
+    default_message = "The request is invalid."
+
+
+class UserEmailInvalid(AppError):
+    code = "USER_EMAIL_INVALID"
+    default_message = "The email entered is invalid."
+
+
+class UserPhoneInvalid(AppError):
+    code = "USER_PHONE_INVALID"
+    default_message = "The phone entered is invalid."
+
+
+class AuthenticationFailed(AppError):
+    status_code = 401
+    code = "AUTHENTICATION_GENERIC"
+    default_message = "There was an error authenticating you."
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "FORBIDDEN"
+    default_message = "You do not have access to this resource."
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "RESOURCE_NOT_FOUND"
+    default_message = "The resource you requested was not found."
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "This method is not allowed on this resource."
+
+
+class InvalidState(AppError):
+    status_code = 422
+    code = "INVALID_STATE"
+    default_message = "The resource is not in a state that allows this."
+
+
+class IdempotencyKeyReused(AppError):
+    status_code = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This idempotency key was already used with a different request."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "Only application/json bodies are supported."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "RATE_LIMITED"
+    default_message = "Too many requests; retry later."
+
+
+class GenericError(AppError):
+    status_code = 500
+    code = "GENERIC_ERROR"
+    default_message = "Something went wrong"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is temporarily unavailable; retry later."
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(error: AppError) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message), status_code=error.status_code, headers=error.headers
+    )
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    """``("body", "campaign", "variants", 0, "name")`` -> ``campaign.variants[0].name``."""
+    parts = list(loc)
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """One human sentence per error, each naming its field."""
+    messages = []
+    for err in errors[:5]:
+        field = _field_path(err.get("loc", ()))
+        msg = str(err.get("msg", "is invalid"))
+        if err.get("type") == "missing":
+            msg = "is required"
+        elif err.get("type") == "json_invalid":
+            field, msg = "body", "is not valid JSON"
+        messages.append(f"{field}: {msg}")
+    if len(errors) > 5:
+        messages.append(f"... and {len(errors) - 5} more")
+    return "; ".join(messages)
+
+
+async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(ValidationFailed(describe_validation_errors(exc.errors())))
+
+
+async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: AppError
+    if exc.status_code == 404:
+        error = NotFound()
+    elif exc.status_code == 405:
+        error = MethodNotAllowed()
+    elif exc.status_code == 413:
+        error = PayloadTooLarge()
+    elif exc.status_code == 415:
+        error = UnsupportedMediaType()
+    elif exc.status_code >= 500:
+        error = GenericError()
+    else:
+        error = BadRequest(str(exc.detail) if exc.detail else None)
+    response = error_response(error)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated:
+        log.warning("db.unavailable", path=request.url.path, error=type(exc.orig).__name__)
+        return error_response(ServiceUnavailable())
+    if isinstance(exc, OSError | ConnectionError | TimeoutError) or is_db_unreachable(exc):
+        log.warning("db.unavailable", path=request.url.path, error=type(exc).__name__)
+        return error_response(ServiceUnavailable())
+    log.exception("http.unhandled_error", path=request.url.path)
+    return error_response(GenericError())
+
+
+def is_db_unreachable(exc: BaseException) -> bool:
+    """True for the connection-level failures of either driver (refused, reset, pool timeout)."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        name = type(orig).__name__ if orig is not None else ""
+        return isinstance(orig, OSError | ConnectionError) or "Connection" in name
+    return False
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)

@@ -1,0 +1,40 @@
+"""Opaque identifiers and secrets (CONTRACT row 18)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+ID_BYTES = 8  # 16 lowercase hex characters, 64 random bits: unguessable, URL-safe.
+
+
+def new_id() -> str:
+    """A new lowercase alphanumeric identifier."""
+    return secrets.token_hex(ID_BYTES)
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` identifiers in one call (a 10,000-reward chunk needs 10,000 of them)."""
+    raw = secrets.token_bytes(ID_BYTES * count).hex()
+    width = ID_BYTES * 2
+    return [raw[i : i + width] for i in range(0, len(raw), width)]
+
+
+def new_secret() -> str:
+    """A bearer secret: 32 random bytes as 64 hex characters (the docs' token shape)."""
+    return secrets.token_hex(32)
+
+
+def hash_secret(secret: str) -> str:
+    """Digest stored in place of a bearer secret.
+
+    Secrets are 256-bit random values, so a fast unsalted SHA-256 is enough: there is nothing to
+    brute-force, and lookups can go by digest.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, digest: str) -> bool:
+    """Constant-time comparison of a presented secret with a stored digest."""
+    return hmac.compare_digest(hash_secret(secret), digest)

@@ -1,0 +1,142 @@
+"""Pure-ASGI middleware: request context (id, access log) and the per-request transaction.
+
+The transaction rule (HOUSE_STYLE 6): the request owns one transaction. A session is opened lazily
+the first time an endpoint asks for ``DbSession``; when the response starts, it is committed if the
+status is below 400 and rolled back otherwise, so the commit lands *before* the client hears
+success. If the commit itself fails, the client gets an error instead of the success it would
+have seen.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from thanx_server.kit.db import Database
+from thanx_server.kit.errors import (
+    GenericError,
+    ServiceUnavailable,
+    error_response,
+    is_db_unreachable,
+)
+from thanx_server.kit.ids import new_id
+
+log = structlog.get_logger("thanx.http")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RequestSession:
+    """Holds the request's session, created on first use."""
+
+    __slots__ = ("_factory", "session")
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self.session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self.session is None:
+            self.session = self._factory()
+        return self.session
+
+    async def finish(self, *, commit: bool) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        try:
+            if commit:
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+
+
+class TransactionMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        database: Database = scope["app"].state.database
+        factory = (
+            database.read_sessions if scope["method"] in SAFE_METHODS else database.write_sessions
+        )
+        holder = RequestSession(factory)
+        scope.setdefault("state", {})["db"] = holder
+        replaced = False
+
+        async def send_after_commit(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                try:
+                    await holder.finish(commit=message["status"] < 400)
+                except Exception as exc:
+                    replaced = True
+                    log.warning("db.commit_failed", error=type(exc).__name__)
+                    err = ServiceUnavailable() if is_db_unreachable(exc) else GenericError()
+                    await error_response(err)(scope, receive, send)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_commit)
+        finally:
+            # Errors that escaped every handler, or a client that went away: never commit those.
+            await holder.finish(commit=False)
+
+
+class RequestContextMiddleware:
+    """Binds a request id (echoed as ``X-Request-Id``) and logs one ``http.request`` line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or new_id()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID_RE.match(candidate) else None
+    return None

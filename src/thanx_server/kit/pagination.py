@@ -1,0 +1,92 @@
+"""Pagination (CONTRACT row 7), in one place: ``page``/``per_page`` in, ``pagination`` out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 10
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def _page_params(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page, 1 to 100.")
+    ] = DEFAULT_PER_PAGE,
+) -> Page:
+    return Page(page=page, per_page=per_page)
+
+
+PageParams = Annotated[Page, Depends(_page_params)]
+
+
+class Pagination(BaseModel):
+    current_page: int
+    per_page: int
+    total_pages: int
+
+
+class ConsumerPagination(Pagination):
+    """The Consumer API spells the page count ``total_page``; both spellings are sent."""
+
+    total_page: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult(Generic[T]):
+    items: Sequence[T]
+    total: int
+    page: Page
+
+    @property
+    def total_pages(self) -> int:
+        return math.ceil(self.total / self.page.per_page)
+
+    def pagination(self) -> Pagination:
+        return Pagination(
+            current_page=self.page.page, per_page=self.page.per_page, total_pages=self.total_pages
+        )
+
+    def consumer_pagination(self) -> ConsumerPagination:
+        return ConsumerPagination(
+            current_page=self.page.page,
+            per_page=self.page.per_page,
+            total_pages=self.total_pages,
+            total_page=self.total_pages,
+        )
+
+
+async def paginate(session: AsyncSession, stmt: Select[Any], page: Page) -> PageResult[Any]:
+    """Count and fetch one page of ``stmt`` (which must already carry a stable ORDER BY).
+
+    A statement selecting one entity or column yields scalars; otherwise rows.
+    """
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    paged = stmt.limit(page.per_page).offset(page.offset)
+    items: Sequence[Any]
+    if len(stmt.column_descriptions) == 1:
+        items = (await session.scalars(paged)).all()
+    else:
+        items = (await session.execute(paged)).all()
+    return PageResult(items=items, total=total or 0, page=page)

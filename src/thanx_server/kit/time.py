@@ -1,0 +1,14 @@
+"""Time helpers: every instant is timezone-aware UTC and rendered ISO 8601 with ``Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat_z(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix and whole seconds (CONTRACT row 18)."""
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

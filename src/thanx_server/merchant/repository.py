@@ -1,0 +1,51 @@
+"""SQL for merchants and locations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import Location, Merchant
+
+
+async def list_merchants(session: AsyncSession, scope: MerchantScope) -> Sequence[Merchant]:
+    stmt = select(Merchant).where(scope.clause(Merchant.id)).order_by(Merchant.name, Merchant.id)
+    return (await session.scalars(stmt)).all()
+
+
+async def list_locations(
+    session: AsyncSession, scope: MerchantScope, page: Page
+) -> PageResult[Location]:
+    stmt = (
+        select(Location)
+        .where(scope.clause(Location.merchant_id))
+        .order_by(Location.created_at.desc(), Location.id.desc())
+    )
+    return await paginate(session, stmt, page)
+
+
+async def get_merchant_by_handle(session: AsyncSession, handle: str) -> Merchant | None:
+    return await session.scalar(select(Merchant).where(Merchant.handle == handle))
+
+
+async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant | None:
+    return await session.get(Merchant, merchant_id)
+
+
+async def all_merchants(session: AsyncSession) -> Sequence[Merchant]:
+    return (await session.scalars(select(Merchant).order_by(Merchant.name, Merchant.id))).all()
+
+
+async def all_locations(session: AsyncSession, merchant_id: str | None) -> Sequence[Location]:
+    stmt = select(Location).order_by(Location.created_at, Location.id)
+    if merchant_id is not None:
+        stmt = stmt.where(Location.merchant_id == merchant_id)
+    return (await session.scalars(stmt)).all()
+
+
+def add(session: AsyncSession, obj: Merchant | Location) -> None:
+    session.add(obj)

@@ -1,0 +1,17 @@
+"""Every ORM model, imported here so ``Base.metadata`` is complete for Alembic and the tests."""
+
+from thanx_server.models.base import Base
+from thanx_server.models.merchant import Location, Merchant
+from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.user import Membership, User
+
+__all__ = [
+    "Base",
+    "Location",
+    "Membership",
+    "Merchant",
+    "Partner",
+    "PartnerCredential",
+    "PartnerMerchant",
+    "User",
+]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from thanx_server.kit.time import utcnow
+from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+
+
+class User(Base):
+    """A Thanx user. ``email`` is stored normalised (lowercase) so uniqueness is case-insensitive;
+    ``phone`` is stored in E.164."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = id_column()
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[date | None]
+    zip_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+
+
+class Membership(Base):
+    """A user enrolled in a merchant's loyalty programme."""
+
+    __tablename__ = "memberships"
+
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    merchant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH),
+        ForeignKey("merchants.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tier: Mapped[str] = mapped_column(String(20), default="bronze")
+    points_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
