@@ -1,17 +1,28 @@
 """Every ORM model, imported here so ``Base.metadata`` is complete for Alembic and the tests."""
 
 from thanx_server.models.base import Base
+from thanx_server.models.campaign import Campaign, CampaignVariant, RewardTemplate
+from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOutcome
 from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.reward import EndUserToken, Reward
 from thanx_server.models.user import Membership, User
 
 __all__ = [
     "Base",
+    "Campaign",
+    "CampaignVariant",
+    "EndUserToken",
+    "IdempotencyKey",
+    "IssuanceJob",
+    "IssuanceOutcome",
     "Location",
     "Membership",
     "Merchant",
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
+    "Reward",
+    "RewardTemplate",
     "User",
 ]
