@@ -1,0 +1,39 @@
+"""How a reward is built from a campaign and its variant's template (shared by issuance and grant).
+
+Decisions (docs/DECISIONS.md):
+* ``fine_print`` is the campaign's (falling back to the template's); ``instructions``, ``redeem`` and
+  ``images`` come from the template.
+* ``available_at`` is when the reward was given, but never before the campaign's
+  ``redeemable_from``; ``retire_at`` is the campaign's ``redeemable_to``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from thanx_server.models import Campaign, RewardTemplate
+
+IMAGE_SLOTS = ("index", "detail", "advertising")
+
+
+def reward_values(
+    campaign: Campaign, template: RewardTemplate, variant_id: str, *, now: datetime
+) -> dict[str, Any]:
+    """Column values shared by every reward issued for ``campaign``'s variant (no id/user yet)."""
+    return {
+        "merchant_id": campaign.merchant_id,
+        "campaign_id": campaign.id,
+        "variant_id": variant_id,
+        "reward_template_id": template.id,
+        "state": "available",
+        "earn_type": "campaign",
+        "redeem": dict(template.redeem or {}),
+        "images": dict(template.images or {}),
+        "fine_print": campaign.fine_print or template.fine_print,
+        "instructions": template.instructions,
+        "available_at": max(now, campaign.redeemable_from),
+        "retire_at": campaign.redeemable_to,
+        "created_at": now,
+        "updated_at": now,
+    }
