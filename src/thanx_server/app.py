@@ -19,6 +19,7 @@ from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.app")
@@ -27,6 +28,7 @@ ROUTERS = (
     health_endpoints.router,
     auth_endpoints.router,
     merchant_endpoints.router,
+    reward_endpoints.router,
 )
 
 DESCRIPTION = """\

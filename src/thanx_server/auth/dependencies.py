@@ -1,6 +1,7 @@
 """Named dependencies for authenticated endpoints (HOUSE_STYLE 5).
 
-``PartnerAuth(Scope.X, Scope.Y)`` authenticates a partner credential needing any one of the scopes.
+``PartnerAuth(Scope.X, Scope.Y)`` authenticates a partner credential needing any one of the scopes;
+``UserAuth`` an end-user token; ``UserOrPartnerAuth`` either.
 An endpoint without one of these dependencies is public; ``tests/test_routes.py`` proves which are.
 """
 
@@ -17,12 +18,19 @@ from thanx_server.auth.service import (
     authenticate_partner,
     check_version,
 )
+from thanx_server.auth.tokens import UserPrincipal, authenticate_user
 from thanx_server.kit.deps import DbSession
+from thanx_server.kit.errors import AuthenticationFailed
 
 # Declared as security schemes so /openapi.json documents them; we check them ourselves so that
 # every failure is the same 401 envelope.
 bearer_scheme = HTTPBearer(
     scheme_name="bearerAuth", description="Partner access token.", auto_error=False
+)
+user_bearer_scheme = HTTPBearer(
+    scheme_name="userBearerAuth",
+    description="End-user access token (from POST /partner/oauth/token).",
+    auto_error=False,
 )
 client_id_scheme = APIKeyHeader(
     name="X-ClientId",
@@ -61,3 +69,51 @@ class PartnerAuth:
 
 AnyPartner = Annotated[PartnerPrincipal, Depends(PartnerAuth())]
 """A partner credential with no particular scope (metadata endpoints)."""
+
+
+class UserAuth:
+    """Dependency: the end user behind an end-user token (Consumer API)."""
+
+    is_auth_dependency = True
+
+    async def __call__(
+        self,
+        request: Request,
+        session: DbSession,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
+    ) -> UserPrincipal:
+        check_version(request.headers.get("accept-version"))
+        return await authenticate_user(session, bearer.credentials if bearer else None)
+
+
+class UserOrPartnerAuth:
+    """Dependency: an end-user token, or else a partner credential holding one of ``scopes``.
+
+    End-user tokens and partner tokens are distinct random secrets, so the end-user lookup is tried
+    first and a partner credential is only considered when it fails and ``X-ClientId`` is present.
+    """
+
+    is_auth_dependency = True
+
+    def __init__(self, *scopes: Scope) -> None:
+        self.partner = PartnerAuth(*scopes)
+
+    async def __call__(
+        self,
+        request: Request,
+        session: DbSession,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
+        client_id: Annotated[str | None, Depends(client_id_scheme)],
+    ) -> UserPrincipal | PartnerPrincipal:
+        check_version(request.headers.get("accept-version"))
+        token = bearer.credentials if bearer else None
+        try:
+            return await authenticate_user(session, token)
+        except AuthenticationFailed:
+            if client_id is None:
+                raise
+        return await self.partner(request, session, bearer, client_id)
+
+
+CurrentUser = Annotated[UserPrincipal, Depends(UserAuth())]
+"""The end user of a Consumer API call."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.models import PartnerCredential, PartnerMerchant
+from thanx_server.models import EndUserToken, Membership, PartnerCredential, PartnerMerchant, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +63,37 @@ async def touch_credential(session: AsyncSession, credential_id: str, when: date
         .where(PartnerCredential.id == credential_id)
         .values(last_used_at=when)
     )
+
+
+async def find_member_ids(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    user_id: str | None,
+    email: str | None,
+    phone: str | None,
+) -> list[str]:
+    """One user id per identifier given that names an enrolled member of ``merchant_id``."""
+    conditions = []
+    if user_id is not None:
+        conditions.append(User.id == user_id)
+    if email is not None:
+        conditions.append(User.email == email)
+    if phone is not None:
+        conditions.append(User.phone == phone)
+    rows = (
+        await session.execute(
+            select(User.id, User.email, User.phone)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.merchant_id == merchant_id, or_(*conditions))
+        )
+    ).all()
+    ids: list[str] = []
+    for value, column in ((user_id, "id"), (email, "email"), (phone, "phone")):
+        if value is not None:
+            ids.extend(row.id for row in rows if getattr(row, column) == value)
+    return ids
+
+
+async def find_end_user_token(session: AsyncSession, token_hash: str) -> EndUserToken | None:
+    return await session.scalar(select(EndUserToken).where(EndUserToken.token_hash == token_hash))

@@ -1,0 +1,107 @@
+"""Wire shapes of the Consumer API reward endpoints (consumer-rewards.seed.txt, reference C.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from thanx_server.kit.pagination import ConsumerPagination
+from thanx_server.kit.wire import UTCTime
+from thanx_server.models import Reward
+
+IMAGE_SLOTS = ("index", "detail", "advertising")
+
+
+class Earn(BaseModel):
+    type: str
+
+
+class Redeem(BaseModel):
+    type: str
+    text: str | None
+    detail: str | None
+    window: int | None = Field(description="Minutes the reward stays usable after activation.")
+    venue: str
+
+
+class CouponCode(BaseModel):
+    code: str | None = None
+    type: str | None = None
+    display: str | None = None
+
+
+class ImagePair(BaseModel):
+    small: str | None = None
+    large: str | None = None
+
+
+class Images(BaseModel):
+    index: ImagePair
+    detail: ImagePair
+    advertising: ImagePair
+
+
+class RewardOut(BaseModel):
+    id: str
+    user_id: str
+    merchant_id: str
+    campaign_id: str | None
+    state: str
+    earn: Earn
+    redeem: Redeem
+    coupon_code: CouponCode
+    uses_dynamic_coupon_codes: bool
+    fine_print: str | None
+    instructions: str | None
+    available_at: UTCTime
+    activated_at: UTCTime | None
+    used_at: UTCTime | None
+    retire_at: UTCTime | None
+    images: Images
+
+    @classmethod
+    def of(cls, reward: Reward) -> RewardOut:
+        redeem: dict[str, Any] = reward.redeem or {}
+        images: dict[str, Any] = reward.images or {}
+        code = reward.coupon_code if reward.state in ("active", "used") else None
+        return cls(
+            id=reward.id,
+            user_id=reward.user_id,
+            merchant_id=reward.merchant_id,
+            campaign_id=reward.campaign_id,
+            state=reward.state,
+            earn=Earn(type=reward.earn_type),
+            redeem=Redeem(
+                type=str(redeem.get("type") or "manual"),
+                text=redeem.get("text"),
+                detail=redeem.get("detail"),
+                window=redeem.get("window"),
+                venue=str(redeem.get("venue") or "all"),
+            ),
+            coupon_code=CouponCode(code=code, type="text" if code else None),
+            uses_dynamic_coupon_codes=False,
+            fine_print=reward.fine_print,
+            instructions=reward.instructions,
+            available_at=reward.available_at,
+            activated_at=reward.activated_at,
+            used_at=reward.used_at,
+            retire_at=reward.retire_at,
+            images=Images(**{slot: ImagePair(**(images.get(slot) or {})) for slot in IMAGE_SLOTS}),
+        )
+
+
+class RewardEnvelope(BaseModel):
+    reward: RewardOut
+
+
+class RewardList(BaseModel):
+    rewards: list[RewardOut]
+    pagination: ConsumerPagination
+
+
+class GrantRequest(BaseModel):
+    campaign_id: str = Field(max_length=64)
+    user_id: str | None = Field(
+        default=None, max_length=64, description="Required with a partner credential."
+    )

@@ -1,0 +1,182 @@
+"""Rules for rewards on the Consumer API: listing, activation, finalisation, sandbox grants.
+
+States: ``available`` → (activate) ``active`` → (finalize) ``used``. A reward past ``retire_at``
+that was never used is retired: not listed, and activating or finalising it is
+``REWARD_EXPIRED``. Revoked rewards (their issuance job was revoked) are never visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.auth.tokens import UserPrincipal
+from thanx_server.kit.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from thanx_server.kit.ids import new_id
+from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
+from thanx_server.models import Reward
+from thanx_server.reward import repository
+from thanx_server.reward.issue import reward_values
+
+LISTED_STATES = repository.LISTED_STATES
+
+
+class RewardAlreadyUsed(AppError):
+    code = "REWARD_ALREADY_USED"
+    default_message = "This reward has already been used."
+
+
+class RewardExpired(AppError):
+    code = "REWARD_EXPIRED"
+    default_message = "This reward is no longer valid."
+
+
+class RewardNotYetAvailable(AppError):
+    code = "REWARD_NOT_YET_AVAILABLE"
+    default_message = "This reward cannot be used yet."
+
+
+class RewardNotActive(AppError):
+    code = "REWARD_NOT_ACTIVE"
+    default_message = "Activate this reward before marking it used."
+
+
+def _reader_target(
+    principal: UserPrincipal | PartnerPrincipal, *, user_id: str | None, merchant_id: str | None
+) -> tuple[str, MerchantScope]:
+    """Whose rewards, in which merchants. An end-user token's user wins over ``user_id``."""
+    if isinstance(principal, UserPrincipal):
+        if merchant_id is not None and merchant_id != principal.merchant_id:
+            raise Forbidden(f"merchant_id: this token is for merchant '{principal.merchant_id}'")
+        return principal.user_id, MerchantScope((principal.merchant_id,))
+    if user_id is None:
+        raise ValidationFailed("user_id: required when calling with a partner credential")
+    return user_id, principal.merchants(merchant_id)
+
+
+async def list_rewards(
+    session: AsyncSession,
+    principal: UserPrincipal | PartnerPrincipal,
+    *,
+    states: Sequence[str],
+    user_id: str | None,
+    merchant_id: str | None,
+    page: Page,
+) -> PageResult[Reward]:
+    unknown = sorted(set(states) - set(LISTED_STATES))
+    if unknown:
+        raise ValidationFailed(
+            f"states: unknown state(s) {', '.join(unknown)}; use {', '.join(LISTED_STATES)}"
+        )
+    target_user, scope = _reader_target(principal, user_id=user_id, merchant_id=merchant_id)
+    return await repository.list_rewards(
+        session,
+        user_id=target_user,
+        scope=scope,
+        states=list(states) or list(LISTED_STATES),
+        now=utcnow(),
+        page=page,
+    )
+
+
+async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
+    reward = await repository.get_reward(
+        session,
+        reward_id=reward_id,
+        user_id=user.user_id,
+        scope=MerchantScope((user.merchant_id,)),
+        now=utcnow(),
+    )
+    if reward is None:
+        raise NotFound()
+    return reward
+
+
+def _retired(reward: Reward, now: datetime) -> bool:
+    return reward.state != "used" and reward.retire_at is not None and reward.retire_at <= now
+
+
+async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
+    reward = await _own_reward(session, user, reward_id)
+    if _retired(reward, utcnow()):
+        raise NotFound()
+    return reward
+
+
+async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
+    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
+    reward = await _own_reward(session, user, reward_id)
+    now = utcnow()
+    if reward.state == "used":
+        raise RewardAlreadyUsed()
+    if _retired(reward, now):
+        raise RewardExpired()
+    if reward.state == "active":
+        return reward
+    if reward.available_at > now:
+        raise RewardNotYetAvailable(
+            f"This reward can be used from {reward.available_at.isoformat()}."
+        )
+    reward.state = "active"
+    reward.activated_at = now
+    reward.updated_at = now
+    await session.flush()
+    return reward
+
+
+async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
+    """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
+    reward = await _own_reward(session, user, reward_id)
+    now = utcnow()
+    if reward.state == "used":
+        raise RewardAlreadyUsed()
+    if reward.state != "active":
+        raise RewardNotActive()
+    if _retired(reward, now):
+        raise RewardExpired()
+    window = (reward.redeem or {}).get("window")
+    if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
+        raise RewardExpired("The redemption window of this reward has passed.")
+    reward.state = "used"
+    reward.used_at = now
+    reward.updated_at = now
+    await session.flush()
+    return reward
+
+
+async def grant(
+    session: AsyncSession,
+    principal: UserPrincipal | PartnerPrincipal,
+    *,
+    campaign_id: str,
+    user_id: str | None,
+) -> Reward:
+    """Sandbox only: give a member one reward of ``campaign_id`` (its first treatment variant)."""
+    target_user, scope = _reader_target(principal, user_id=user_id, merchant_id=None)
+    found = await repository.grantable_variant(session, campaign_id=campaign_id, scope=scope)
+    if found is None:
+        raise NotFound(f"campaign_id: no campaign '{campaign_id}' with a reward to grant")
+    campaign, variant, template = found
+    if not await repository.is_member(
+        session, user_id=target_user, merchant_id=campaign.merchant_id
+    ):
+        raise NotFound("Unknown user")
+    reward = Reward(
+        id=new_id(),
+        user_id=target_user,
+        **reward_values(campaign, template, variant.id, now=utcnow()),
+    )
+    reward.earn_type = "grant"
+    session.add(reward)
+    await session.flush()
+    return reward
