@@ -189,15 +189,21 @@ async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated:
-        log.warning("db.unavailable", path=request.url.path, error=type(exc.orig).__name__)
-        return error_response(ServiceUnavailable())
-    if isinstance(exc, OSError | ConnectionError | TimeoutError) or is_db_unreachable(exc):
-        log.warning("db.unavailable", path=request.url.path, error=type(exc).__name__)
-        return error_response(ServiceUnavailable())
-    log.exception("http.unhandled_error", path=request.url.path)
-    return error_response(GenericError())
+def unexpected_error(exc: BaseException, path: str) -> AppError:
+    """What the client hears about an exception nothing else handled (and what is logged).
+
+    A database that cannot be reached is a 503 the client may retry; anything else is a 500
+    ``GENERIC_ERROR`` whose details go to the log only.
+    """
+    if (
+        (isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated)
+        or isinstance(exc, OSError | TimeoutError)
+        or is_db_unreachable(exc)
+    ):
+        log.warning("db.unavailable", path=path, error=type(exc).__name__)
+        return ServiceUnavailable()
+    log.error("http.unhandled_error", path=path, exc_info=exc)
+    return GenericError()
 
 
 def is_db_unreachable(exc: BaseException) -> bool:
@@ -217,4 +223,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(Exception, _unexpected_handler)

@@ -22,6 +22,7 @@ from thanx_server.kit.errors import (
     ServiceUnavailable,
     error_response,
     is_db_unreachable,
+    unexpected_error,
 )
 from thanx_server.kit.ids import new_id
 
@@ -93,7 +94,11 @@ class TransactionMiddleware:
             await self.app(scope, receive, send_after_commit)
         finally:
             # Errors that escaped every handler, or a client that went away: never commit those.
-            await holder.finish(commit=False)
+            # A rollback on a dead connection may fail too; the original error is what matters.
+            try:
+                await holder.finish(commit=False)
+            except Exception as exc:
+                log.warning("db.rollback_failed", error=type(exc).__name__)
 
 
 class RequestContextMiddleware:
@@ -110,11 +115,12 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        status_sent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
@@ -122,6 +128,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Nothing inside handled it: answer in the envelope if the response has not started
+            # (a started response cannot be taken back, so then the error propagates).
+            if status_sent:
+                raise
+            await error_response(unexpected_error(exc, scope["path"]))(scope, receive, send_with_id)
         finally:
             log.info(
                 "http.request",

@@ -1,0 +1,91 @@
+"""The database going away and coming back while the server runs (PostgreSQL behind a TCP proxy).
+
+Never touches the machine's PostgreSQL itself: only the proxy between the app and it is cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from tests.proxy import TcpProxy
+from tests.test_auth import assert_error
+from thanx_server.app import create_app
+from thanx_server.demo.loader import load_demo
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.models import EndUserToken
+from thanx_server.settings import Settings
+
+
+@pytest.fixture
+async def proxied(
+    db_kind: str, fresh_db_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[TcpProxy, httpx.AsyncClient, dict[str, str], dict[str, object]]]:
+    if db_kind != "postgresql":
+        pytest.skip("an embedded SQLite file has no network to lose")
+    url = make_url(fresh_db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    database = Database.from_engine(
+        create_engine(url.set(port=proxy.port).render_as_string(hide_password=False), pool_size=3)
+    )
+    async with database.write_sessions() as session, session.begin():
+        demo = await load_demo(session, tmp_path)
+    app = create_app(Settings(data_dir=tmp_path), database=database)
+    headers = {"Authorization": f"Bearer {demo.access_token}", "X-ClientId": demo.client_id}
+    merchant = next(iter(demo.merchants.values()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield proxy, c, headers, {"merchant_id": merchant.id}
+    await proxy.close()
+    await database.dispose()
+
+
+async def _count_tokens(proxy_db_url: str) -> int:
+    engine = create_engine(proxy_db_url)
+    async with engine.connect() as conn:
+        count = await conn.scalar(select(func.count()).select_from(EndUserToken))
+    await engine.dispose()
+    return int(count or 0)
+
+
+async def test_unreachable_database_is_503_and_recovers_without_restart(
+    proxied: tuple[TcpProxy, httpx.AsyncClient, dict[str, str], dict[str, object]],
+    fresh_db_url: str,
+) -> None:
+    proxy, client, headers, ids = proxied
+    assert (await client.get("/partner/merchants", headers=headers)).status_code == 200
+    assert (await client.get("/readyz")).status_code == 200
+
+    await proxy.cut()
+
+    assert_error(
+        await client.get("/partner/merchants", headers=headers), 503, "SERVICE_UNAVAILABLE"
+    )
+    assert_error(await client.get("/readyz"), 503, "SERVICE_UNAVAILABLE")
+    # A write while the database is gone: refused, and nothing of it lands later.
+    users = await client.post(
+        "/partner/oauth/token",
+        json={**ids, "email": "jane.smith@example.com"},
+        headers=headers,
+    )
+    assert_error(users, 503, "SERVICE_UNAVAILABLE")
+    assert (await client.get("/healthz")).status_code == 200  # the process itself is fine
+
+    await proxy.restore()
+
+    recovered = [
+        (await client.get("/partner/merchants", headers=headers)).status_code for _ in range(3)
+    ]
+    assert recovered[-1] == 200, recovered
+    assert (await client.get("/readyz")).status_code == 200
+    assert await _count_tokens(fresh_db_url) == 0
+    minted = await client.post(
+        "/partner/oauth/token", json={**ids, "email": "jane.smith@example.com"}, headers=headers
+    )
+    assert minted.status_code == 200
+    assert await _count_tokens(fresh_db_url) == 1
