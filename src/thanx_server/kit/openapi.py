@@ -39,7 +39,8 @@ UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Replace FastAPI's 422 validation-error schema with our 400 envelope."""
+    """Describe errors as they are: FastAPI's 422 validation schema is replaced by our 400 envelope,
+    and every operation gets a ``default`` response (any other error, same envelope)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -57,7 +58,23 @@ def install_openapi(app: FastAPI) -> None:
                 ref = str(validation.get("content", {}).get("application/json", {}).get("schema"))
                 if "HTTPValidationError" in ref:
                     del responses["422"]
-        components = schema.get("components", {}).get("schemas", {})
+                responses.setdefault(
+                    "default",
+                    {
+                        "description": "Any other error, in the same envelope.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                            }
+                        },
+                    },
+                )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ErrorEnvelope, ErrorDetail):
+            components.setdefault(
+                model.__name__,
+                model.model_json_schema(ref_template="#/components/schemas/{model}"),
+            )
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         app.openapi_schema = schema
