@@ -1,0 +1,57 @@
+"""SIGTERM lets in-flight requests finish before the server exits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import live_server
+
+
+@pytest.mark.slow
+async def test_sigterm_drains_an_in_flight_request(fresh_db_url: str, tmp_path: Path) -> None:
+    with live_server(fresh_db_url, tmp_path) as server:
+        merchant_id = server.merchants["pizzatown"]
+        body = json.dumps({"merchant_id": merchant_id, "email": "jane.smith@example.com"}).encode()
+        half = len(body) // 2
+        first_half_sent = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield body[:half]
+            first_half_sent.set()
+            await asyncio.sleep(1.0)  # the server receives SIGTERM while waiting for the rest
+            yield body[half:]
+
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            request = asyncio.create_task(
+                client.post(
+                    "/partner/oauth/token",
+                    content=slow_body(),
+                    headers={
+                        **server.headers,
+                        "Content-Type": "application/json",
+                        "Content-Length": str(len(body)),
+                    },
+                )
+            )
+            await first_half_sent.wait()
+            await asyncio.sleep(0.2)
+            server.process.send_signal(signal.SIGTERM)
+            response = await request
+
+        assert response.status_code == 200, response.text
+        assert response.json()["token_type"] == "Bearer"
+        exit_code = await asyncio.to_thread(server.process.wait, 20)
+        # uvicorn re-raises the signal it caught once shutdown is complete.
+        assert exit_code in (0, -signal.SIGTERM), server.log()[-3000:]
+        assert '"event": "app.stopped"' in server.log()  # the lifespan shut down cleanly
+        # New connections are refused once it has stopped.
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.get("/healthz")
