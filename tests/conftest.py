@@ -77,7 +77,11 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False)
+    # No credential cache: tests revoke and change credentials and expect it at once
+    # (test_auth.py covers the cache and its bound).
+    return Settings(
+        data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False, auth_cache_seconds=0
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -181,3 +182,36 @@ async def test_validation_error_is_400_naming_the_field(
     )
     assert_error(response, 400, "VALIDATION_FAILED")
     assert "per_page" in response.json()["error"]["message"]
+
+
+async def test_revoked_credential_stops_working_within_the_cache_bound(
+    app: FastAPI, client: httpx.AsyncClient, cred: Credential, session: AsyncSession
+) -> None:
+    from thanx_server.auth.service import CredentialCache
+
+    bound = 1.0
+    app.state.credential_cache = CredentialCache(bound)
+    assert (await client.get("/partner/merchants", headers=cred.headers())).status_code == 200
+
+    await partner_service.revoke_credential(session, client_id=cred.client_id)
+    # Within the bound the remembered credential may still answer; past it, never.
+    await asyncio.sleep(bound + 0.1)
+
+    assert_error(
+        await client.get("/partner/merchants", headers=cred.headers()),
+        401,
+        "AUTHENTICATION_GENERIC",
+    )
+
+
+async def test_cache_never_accepts_a_wrong_token_for_a_cached_client(
+    app: FastAPI, client: httpx.AsyncClient, cred: Credential
+) -> None:
+    from thanx_server.auth.service import CredentialCache
+
+    app.state.credential_cache = CredentialCache(60)
+    assert (await client.get("/partner/merchants", headers=cred.headers())).status_code == 200
+    wrong = cred.headers(Authorization="Bearer " + "f" * 64)
+    assert_error(
+        await client.get("/partner/merchants", headers=wrong), 401, "AUTHENTICATION_GENERIC"
+    )

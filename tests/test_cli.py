@@ -43,7 +43,7 @@ def cli_json(db_url: str, data_dir: Path, *args: str) -> Any:
 async def live_client(fresh_db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The app over a real (committing) database: what the CLI writes is what it reads."""
     database = Database.from_engine(create_engine(fresh_db_url))
-    app = create_app(Settings(data_dir=tmp_path), database=database)
+    app = create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0), database=database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c
     await database.dispose()

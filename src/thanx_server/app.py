@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
-from thanx_server.auth.service import CredentialUsage
+from thanx_server.auth.service import CredentialCache, CredentialUsage
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import install_error_handlers
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     if database is not None:
         app.state.database = database
     install_error_handlers(app)

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"
 
+    # How long an authenticated partner credential is remembered per process (0: off). A revoked
+    # credential stops working within this bound.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+
     # End-user tokens minted by POST /partner/oauth/token when the caller omits expires_in.
     # None means non-expiring, as the current Thanx docs say.
     token_default_ttl: timedelta | None = None

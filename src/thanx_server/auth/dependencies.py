@@ -59,6 +59,7 @@ class PartnerAuth:
             client_id=client_id,
             token=bearer.credentials if bearer else None,
             required_scopes=self.scopes,
+            cache=getattr(request.app.state, "credential_cache", None),
         )
         request.state.principal = principal
         usage: Any = getattr(request.app.state, "credential_usage", None)

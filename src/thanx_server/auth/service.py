@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from thanx_server.auth import repository
 from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden
-from thanx_server.kit.ids import hash_secret, secret_matches
+from thanx_server.kit.ids import hash_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 
@@ -66,12 +68,43 @@ def parse_bearer(authorization: str | None) -> str | None:
     return token.strip()
 
 
+class CredentialCache:
+    """Authenticated principals, remembered for ``ttl`` seconds (``THANX_AUTH_CACHE_SECONDS``).
+
+    Keyed by client id and token digest, so only a correct token ever hits. The bound is the
+    price: a revoked credential, or a change to its scopes or merchants, takes effect within
+    ``ttl`` seconds in every process. ``ttl`` 0 turns the cache off.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], tuple[float, PartnerPrincipal]] = {}
+
+    def get(self, key: tuple[str, str]) -> PartnerPrincipal | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str], principal: PartnerPrincipal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded; real deployments have few credentials
+        self._entries[key] = (time.monotonic() + self.ttl, principal)
+
+
 async def authenticate_partner(
     session: AsyncSession,
     *,
     client_id: str | None,
     token: str | None,
     required_scopes: frozenset[str],
+    cache: CredentialCache | None = None,
 ) -> PartnerPrincipal:
     """Resolve a credential from its client id and bearer token and check the endpoint's scopes.
 
@@ -79,20 +112,27 @@ async def authenticate_partner(
     """
     if not client_id or not token:
         raise AuthenticationFailed()
-    record = await repository.find_credential(session, client_id)
-    valid = secret_matches(token, record.token_hash if record else _DUMMY_DIGEST)
-    if record is None or not valid or record.revoked:
-        raise AuthenticationFailed()
-    if required_scopes and not (required_scopes & record.scopes):
+    digest = hash_secret(token)
+    key = (client_id, digest)
+    principal = cache.get(key) if cache is not None else None
+    if principal is None:
+        record = await repository.find_credential(session, client_id)
+        valid = hmac.compare_digest(digest, record.token_hash if record else _DUMMY_DIGEST)
+        if record is None or not valid or record.revoked:
+            raise AuthenticationFailed()
+        principal = PartnerPrincipal(
+            credential_id=record.id,
+            partner_id=record.partner_id,
+            client_id=record.client_id,
+            scopes=record.scopes,
+            merchant_ids=record.merchant_ids,
+        )
+        if cache is not None:
+            cache.put(key, principal)
+    if required_scopes and not (required_scopes & principal.scopes):
         needed = " or ".join(sorted(required_scopes))
         raise Forbidden(f"This credential lacks the scope {needed}.")
-    return PartnerPrincipal(
-        credential_id=record.id,
-        partner_id=record.partner_id,
-        client_id=record.client_id,
-        scopes=record.scopes,
-        merchant_ids=record.merchant_ids,
-    )
+    return principal
 
 
 class CredentialUsage:

@@ -1,4 +1,8 @@
-"""Shared ``Annotated`` dependencies."""
+"""Shared ``Annotated`` dependencies.
+
+Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def`` dependencies
+in a thread pool, a hop per request that the read path cannot afford.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from thanx_server.kit.middleware import RequestSession
 from thanx_server.settings import Settings
 
 
-def _db_session(request: Request) -> AsyncSession:
+async def _db_session(request: Request) -> AsyncSession:
     holder: RequestSession = request.state.db
     return holder.get()
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 ID_BYTES = 8  # 16 lowercase hex characters, 64 random bits: unguessable, URL-safe.
@@ -33,8 +32,3 @@ def hash_secret(secret: str) -> str:
     brute-force, and lookups can go by digest.
     """
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(secret: str, digest: str) -> bool:
-    """Constant-time comparison of a presented secret with a stored digest."""
-    return hmac.compare_digest(hash_secret(secret), digest)

@@ -29,7 +29,7 @@ class Page:
         return (self.page - 1) * self.per_page
 
 
-def _page_params(
+async def _page_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     per_page: Annotated[
         int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page, 1 to 100.")

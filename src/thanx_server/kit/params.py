@@ -16,7 +16,7 @@ def array_query(name: str, description: str = "") -> Any:
     """
     documented = Annotated[list[str] | None, Query(alias=f"{name}[]", description=description)]
 
-    def dependency(request: Request, _documented: documented = None) -> list[str]:
+    async def dependency(request: Request, _documented: documented = None) -> list[str]:
         params = request.query_params
         return [*params.getlist(f"{name}[]"), *params.getlist(name)]
 
