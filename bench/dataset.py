@@ -1,0 +1,232 @@
+"""A realistic data set for the HTTP benchmark, loaded set-based (COPY on PostgreSQL).
+
+Default size (issue 6): 100 merchants, 100,000 users, 1,000 campaigns, 1,000,000 rewards.
+Everything is generated deterministically from a seed, so runs are comparable.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from thanx_server.auth.scopes import ALL_SCOPES
+from thanx_server.kit.db import Database
+from thanx_server.kit.ids import hash_secret, new_ids, new_secret
+from thanx_server.models import (
+    Campaign,
+    CampaignVariant,
+    EndUserToken,
+    Location,
+    Membership,
+    Merchant,
+    Reward,
+    RewardTemplate,
+    User,
+)
+from thanx_server.partner import service as partner_service
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Scale:
+    merchants: int = 100
+    users: int = 100_000
+    campaigns_per_merchant: int = 10
+    rewards_per_user: int = 10
+
+    @classmethod
+    def named(cls, name: str) -> Scale:
+        return {"full": cls(), "small": cls(10, 5_000, 5, 4)}[name]
+
+
+@dataclass
+class Loaded:
+    client_id: str = ""
+    access_token: str = ""
+    merchant_ids: list[str] = field(default_factory=list)
+    campaign_ids: list[str] = field(default_factory=list)
+    template_ids: dict[str, str] = field(default_factory=dict)  # merchant -> a published template
+    user_token: str = ""  # an end-user token of a user holding rewards
+    sample_emails: list[tuple[str, str]] = field(default_factory=list)  # (merchant_id, email)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def _bulk(
+    engine: AsyncEngine, model: Any, rows: list[dict[str, Any]], batch: int = 20_000
+) -> None:
+    """Insert rows: COPY on PostgreSQL, executemany elsewhere; one transaction per batch."""
+    table = model.__table__
+    if engine.dialect.name == "postgresql":
+        columns = list(rows[0])
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            for start in range(0, len(rows), 200_000):
+                records = [
+                    tuple(_pg_value(r[c]) for c in columns) for r in rows[start : start + 200_000]
+                ]
+                await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        return
+    async with engine.begin() as conn:
+        for start in range(0, len(rows), batch):
+            await conn.execute(insert(table), rows[start : start + batch])
+
+
+def _pg_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value)
+    return value
+
+
+async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
+    rnd = random.Random(seed)
+    engine = database.engine
+    out = Loaded()
+
+    merchant_ids = new_ids(scale.merchants)
+    await _bulk(engine, Merchant, [
+        {"id": m, "name": f"Bench Merchant {i}", "handle": f"bench{i}", "time_zone": "America/Los_Angeles", "created_at": NOW}
+        for i, m in enumerate(merchant_ids)
+    ])  # fmt: skip
+    await _bulk(engine, Location, [
+        {"id": lid, "merchant_id": m, "name": f"Store {j}", "street": f"{j} Main St", "city": "San Francisco",
+         "state": "CA", "zip": "94105", "phone": "(415) 555-0100", "created_at": NOW}
+        for m in merchant_ids for j, lid in enumerate(new_ids(2))
+    ])  # fmt: skip
+
+    templates: list[dict[str, Any]] = []
+    campaigns: list[dict[str, Any]] = []
+    variants: list[dict[str, Any]] = []
+    campaigns_of: dict[str, list[tuple[str, str, str]]] = {}
+    for m in merchant_ids:
+        tpl_ids = new_ids(scale.campaigns_per_merchant)
+        for k, t in enumerate(tpl_ids):
+            templates.append({
+                "id": t, "merchant_id": m, "name": f"Reward {k}", "type": "discount", "subtype": "free_item",
+                "description": "A free item", "fine_print": "One per visit", "instructions": "Ring up as free",
+                "discount": {"type": "free_item", "value": None}, "redemption_venue": "all",
+                "redeem": {"type": "manual", "text": "Free item", "detail": "Any size", "window": 60},
+                "images": {"index": {"small": "https://img.example/s.png", "large": "https://img.example/l.png"}},
+                "published": True, "created_at": NOW,
+            })  # fmt: skip
+        out.template_ids[m] = tpl_ids[0]
+        for k, (c, control, treat) in enumerate(
+            zip(*(iter(new_ids(3 * scale.campaigns_per_merchant)),) * 3, strict=True)
+        ):
+            campaigns.append({
+                "id": c, "merchant_id": m, "partner_id": None, "name": f"Campaign {k}",
+                "objective": "Bring customers back", "fine_print": "Limit one per customer",
+                "start_at": NOW - timedelta(days=10), "end_at": NOW + timedelta(days=300),
+                "redeemable_from": NOW - timedelta(days=10), "redeemable_to": NOW + timedelta(days=400),
+                "time_zone": "America/Los_Angeles", "created_at": NOW + timedelta(seconds=k),
+            })  # fmt: skip
+            variants.append(
+                {
+                    "id": control,
+                    "campaign_id": c,
+                    "name": "Control",
+                    "reward_template_id": None,
+                    "position": 0,
+                }
+            )
+            variants.append(
+                {
+                    "id": treat,
+                    "campaign_id": c,
+                    "name": "Treatment",
+                    "reward_template_id": tpl_ids[k],
+                    "position": 1,
+                }
+            )
+            campaigns_of.setdefault(m, []).append((c, treat, tpl_ids[k]))
+            out.campaign_ids.append(c)
+    await _bulk(engine, RewardTemplate, templates)
+    await _bulk(engine, Campaign, campaigns)
+    await _bulk(engine, CampaignVariant, variants)
+
+    user_ids = new_ids(scale.users)
+    users: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
+    for i, u in enumerate(user_ids):
+        m = merchant_ids[i % scale.merchants]
+        email = f"user{i}@bench.example"
+        users.append({
+            "id": u, "email": email, "phone": f"+1415{2000000 + i:07d}", "first_name": "Bench",
+            "last_name": f"User{i}", "birth_date": None, "zip_code": "94105",
+            "created_at": NOW, "updated_at": NOW + timedelta(seconds=i),
+        })  # fmt: skip
+        members.append({
+            "user_id": u, "merchant_id": m, "joined_at": NOW, "tier": "bronze", "points_balance": Decimal("10.00"),
+        })  # fmt: skip
+        if i % 997 == 0:
+            out.sample_emails.append((m, email))
+    await _bulk(engine, User, users)
+    await _bulk(engine, Membership, members)
+
+    # Rewards are generated and inserted a block of users at a time, so memory stays flat.
+    states = ("available", "available", "available", "active", "used")
+    redeem = {
+        "type": "manual",
+        "text": "Free item",
+        "detail": "Any size",
+        "window": 60,
+        "venue": "all",
+    }
+    images = {"index": {"small": "https://img.example/s.png", "large": "https://img.example/l.png"}}
+    total_rewards = 0
+    block = 10_000
+    for first in range(0, scale.users, block):
+        rewards: list[dict[str, Any]] = []
+        block_users = user_ids[first : first + block]
+        reward_ids = iter(new_ids(len(block_users) * scale.rewards_per_user))
+        for offset, u in enumerate(block_users):
+            m = merchant_ids[(first + offset) % scale.merchants]
+            for _ in range(scale.rewards_per_user):
+                c, variant, tpl = campaigns_of[m][rnd.randrange(len(campaigns_of[m]))]
+                state = states[rnd.randrange(len(states))]
+                created = NOW - timedelta(minutes=rnd.randrange(100_000))
+                rewards.append({
+                    "id": next(reward_ids), "user_id": u, "merchant_id": m, "campaign_id": c,
+                    "variant_id": variant, "reward_template_id": tpl, "issuance_job_id": None,
+                    "identifier_index": None, "state": state, "earn_type": "campaign",
+                    "redeem": redeem, "images": images, "fine_print": "Limit one per customer",
+                    "instructions": "Ring up as free", "coupon_code": None, "available_at": created,
+                    "activated_at": created if state != "available" else None,
+                    "used_at": created if state == "used" else None,
+                    "retire_at": NOW + timedelta(days=400), "revoked_at": None,
+                    "created_at": created, "updated_at": created,
+                })  # fmt: skip
+        await _bulk(engine, Reward, rewards)
+        total_rewards += len(rewards)
+
+    async with database.write_sessions() as session, session.begin():
+        issued = await partner_service.create_partner(
+            session, name="Bench Partner", scopes=ALL_SCOPES, merchant_ids=merchant_ids
+        )
+    out.client_id, out.access_token = issued.client_id, issued.access_token
+    out.merchant_ids = merchant_ids
+
+    secret = new_secret()
+    await _bulk(engine, EndUserToken, [{
+        "id": new_ids(1)[0], "token_hash": hash_secret(secret), "user_id": user_ids[0],
+        "merchant_id": merchant_ids[0], "credential_id": None, "scope": "passwordless",
+        "created_at": NOW, "expires_at": None, "revoked_at": None,
+    }])  # fmt: skip
+    out.user_token = secret
+    out.counts = {
+        "merchants": len(merchant_ids),
+        "users": len(users),
+        "campaigns": len(campaigns),
+        "rewards": total_rewards,
+    }
+    return out

@@ -1,0 +1,295 @@
+"""HTTP benchmark: the server as an operator runs it, loaded with a realistic data set, under wrk.
+
+    .venv/bin/python -m bench.http                 # PostgreSQL (2 API processes) and SQLite (1)
+    .venv/bin/python -m bench.http --engine postgresql --duration 10 --scale small
+
+For each engine: creates a throwaway database, migrates it, loads the data set (bench/dataset.py),
+starts ``thanx-server serve`` (+ ``thanx-server worker`` when the server has one), runs
+``wrk -t1 -c32`` against each endpoint, samples the API processes' resident memory, prints a table
+and writes it to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.common import (
+    OUT_DIR,
+    children,
+    drop_postgres,
+    fresh_postgres,
+    fresh_sqlite,
+    machine_facts,
+    rss_kib,
+    write_section,
+)
+from bench.dataset import Loaded, Scale, load
+from thanx_server.kit import migrate
+from thanx_server.kit.db import Database, create_engine
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    auth: str = "partner"  # or "user"
+    body: str | None = None
+
+
+def endpoints(data: Loaded) -> list[Endpoint]:
+    merchant = data.merchant_ids[0]
+    member_merchant, email = data.sample_emails[len(data.sample_emails) // 2]
+    campaign_body = json.dumps({"campaign": {
+        "merchant_id": merchant, "name": "Bench campaign", "objective": "Load", "fine_print": "None",
+        "start_at": "2026-12-01T00:00:00Z", "end_at": "2027-01-01T00:00:00Z",
+        "redeemable_from": "2026-12-01T00:00:00Z", "redeemable_to": "2027-02-01T00:00:00Z",
+        "variants": [{"name": "Treatment", "reward_template_id": data.template_ids[merchant]}, {"name": "Control"}],
+    }})  # fmt: skip
+    return [
+        Endpoint("GET /partner/merchants", "GET", "/partner/merchants"),
+        Endpoint("GET /partner/campaigns/{id}", "GET", f"/partner/campaigns/{data.campaign_ids[len(data.campaign_ids) // 2]}"),
+        Endpoint("GET /rewards (end-user token)", "GET", "/rewards", auth="user"),
+        Endpoint("GET /partner/users?email=", "GET", f"/partner/users?merchant_id={member_merchant}&email={email}"),
+        Endpoint("POST /partner/campaigns", "POST", "/partner/campaigns", body=campaign_body),
+    ]  # fmt: skip
+
+
+def _headers(data: Loaded, endpoint: Endpoint) -> dict[str, str]:
+    if endpoint.auth == "user":
+        return {"Authorization": f"Bearer {data.user_token}", "Accept-Version": "v4.0"}
+    return {
+        "Authorization": f"Bearer {data.access_token}",
+        "X-ClientId": data.client_id,
+        "Accept-Version": "v4.0",
+        "Content-Type": "application/json",
+    }
+
+
+def _wrk(
+    base: str, endpoint: Endpoint, headers: dict[str, str], duration: int, connections: int
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f"wrk.method = {json.dumps(endpoint.method)}\n")
+        if endpoint.body is not None:
+            script.write(f"wrk.body = {json.dumps(endpoint.body)}\n")
+        for key, value in headers.items():
+            script.write(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n")
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, base + endpoint.path],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "non_2xx": float(m.group(1))
+        if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
+        else 0.0,
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = float(re.match(r"[\d.]+", value).group(0)), re.sub(r"[\d.]", "", value)  # type: ignore[union-attr]
+    return number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+class RssSampler:
+    """Samples the resident memory of the API processes every 100 ms; keeps the peak."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mib = max(self.peak_mib, *(rss_kib(p) / 1024 for p in self.pids))
+            time.sleep(0.1)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def now_mib(self) -> float:
+        return max(rss_kib(p) / 1024 for p in self.pids)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "thanx_server", *args],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _has_worker_command() -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", "thanx_server", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return " worker " in out.stdout
+
+
+def run_engine(
+    engine_name: str, scale: Scale, duration: int, connections: int, processes: int
+) -> list[str]:
+    db_name = f"thanx_bench_http_{engine_name}"
+    url = (
+        asyncio.run(fresh_postgres(db_name))
+        if engine_name == "postgresql"
+        else fresh_sqlite(db_name)
+    )
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    data_dir = OUT_DIR / f"data-{engine_name}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+
+    async def prepare() -> tuple[Loaded, float]:
+        database = Database.from_engine(create_engine(url))
+        try:
+            await migrate.upgrade(database.engine)
+            started = time.perf_counter()
+            loaded = await load(database, scale)
+            return loaded, time.perf_counter() - started
+        finally:
+            await database.dispose()
+
+    data, load_s = asyncio.run(prepare())
+    print(f"[{engine_name}] loaded {data.counts} in {load_s:.1f}s", flush=True)
+    port = 18000 + (1 if engine_name == "postgresql" else 2)
+    env = {
+        **os.environ,
+        "THANX_DATABASE_URL": url,
+        "THANX_DATA_DIR": str(data_dir),
+        "THANX_RATE_LIMIT_ENABLED": "false",
+        "THANX_LOG_FORMAT": "json",
+        "THANX_EMBEDDED_WORKER": "false",
+    }
+    server = _start(
+        ["serve", "--no-migrate", "--port", str(port), "--workers", str(processes)],
+        env,
+        data_dir / "server.log",
+    )
+    workers = [_start(["worker"], env, data_dir / "worker.log")] if _has_worker_command() else []
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+            time.sleep(0.2)
+        time.sleep(1.0)
+        api_pids = children(server.pid) if processes > 1 else [server.pid]
+        with RssSampler(api_pids) as rss:
+            for endpoint in endpoints(data):
+                headers = _headers(data, endpoint)
+                warm = httpx.request(
+                    endpoint.method, base + endpoint.path, headers=headers, content=endpoint.body
+                )
+                if warm.status_code >= 300:
+                    rows.append(
+                        f"| {engine_name} | {endpoint.name} | n/a (HTTP {warm.status_code}) | | | |"
+                    )
+                    print(rows[-1], flush=True)
+                    continue
+                _wrk(base, endpoint, headers, 2, connections)  # warm-up
+                result = _wrk(base, endpoint, headers, duration, connections)
+                rows.append(
+                    f"| {engine_name} ({processes} proc) | {endpoint.name} | {result['rps']:,.0f} | "
+                    f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {int(result['non_2xx'])} |"
+                )
+                print(rows[-1], flush=True)
+            after = rss.now_mib()
+        rows.append(
+            f"| {engine_name} ({processes} proc) | API process RSS, MiB | peak {rss.peak_mib:.0f} | after {after:.0f} | | |"
+        )
+        print(rows[-1], flush=True)
+    finally:
+        for process in (*workers, server):
+            _stop(process)
+        if engine_name == "postgresql":
+            asyncio.run(drop_postgres(db_name))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--scale", choices=["full", "small"], default="full")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit(
+            "wrk is required: install it from your distribution's packages (e.g. apt-get install wrk)"
+        )
+    scale = Scale.named(args.scale)
+    header = [
+        "| engine | endpoint | req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows: list[str] = []
+    if args.engine in ("postgresql", "both"):
+        rows += run_engine("postgresql", scale, args.duration, args.connections, processes=2)
+    if args.engine in ("sqlite", "both"):
+        rows += run_engine("sqlite", scale, args.duration, args.connections, processes=1)
+    table = "\n".join(header + rows)
+    print("\n" + table)
+    if not args.no_write:
+        write_section(
+            f"http-{args.scale}",
+            f"## HTTP read/write path (`python -m bench.http --scale {args.scale}`)\n\n"
+            f"{machine_facts()}; wrk -t1 -c{args.connections} -d{args.duration}s per endpoint.\n"
+            f"Data: {scale.merchants} merchants, {scale.users:,} users, "
+            f"{scale.merchants * scale.campaigns_per_merchant:,} campaigns, "
+            f"{scale.users * scale.rewards_per_user:,} rewards.\n\n{table}\n",
+        )
+
+
+if __name__ == "__main__":
+    main()
