@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import coredis
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -35,6 +35,9 @@ from limits.errors import StorageError
 
 from thanx_server.kit.errors import RateLimited
 from thanx_server.settings import Settings
+
+if TYPE_CHECKING:
+    import coredis
 
 log = structlog.get_logger("thanx.ratelimit")
 
@@ -75,6 +78,8 @@ class CredentialRateLimiter:
         self._shared_down_until = 0.0
         url = storage_url.removeprefix("async+")
         if url.startswith(("redis://", "rediss://")):
+            import coredis  # imported here: ~0.8 s the memory-only sandbox never needs
+
             # We own the pool so that shutdown can close its sockets.
             self._pool = coredis.ConnectionPool.from_url(
                 url,
