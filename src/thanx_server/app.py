@@ -62,6 +62,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.credential_usage = usage
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
         log.info("app.started", environment=settings.environment.value)
+        if limiter is not None and not limiter.shared and settings.workers > 1:
+            log.warning(
+                "ratelimit.per_process",
+                workers=settings.workers,
+                hint="set THANX_RATE_LIMIT_STORAGE=redis://... to share one budget",
+            )
         try:
             yield
         finally:
