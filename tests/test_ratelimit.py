@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -16,11 +17,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import StartApi, free_port
 from tests.factories import Credential, Factory
 from thanx_server.app import create_app
+from thanx_server.auth.dependencies import AnyPartner
 from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.deps import DbSession
+from thanx_server.merchant import service as merchant_service
+from thanx_server.models import Merchant
 from thanx_server.settings import Settings
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -42,7 +50,9 @@ def serve(
     (which closes the limiter's connections), with the given rate-limit settings."""
 
     @contextlib.asynccontextmanager
-    async def run(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def run(
+        routes: APIRouter | None = None, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(
             data_dir=tmp_path,
             embedded_worker=False,
@@ -51,6 +61,8 @@ def serve(
             **overrides,
         )
         app = create_app(settings, database=database)
+        if routes is not None:
+            app.include_router(routes)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
@@ -127,6 +139,36 @@ async def test_a_call_refused_per_second_does_not_count_for_15_minutes(
         await asyncio.sleep(1.1)
         response = await client.get("/partner/merchants", headers=cred.headers())
     assert assert_rate_limited(response) > 1  # the 15-minute window refused it
+
+
+async def test_a_refused_call_commits_nothing(
+    serve: Serve, factory: Factory, session: AsyncSession
+) -> None:
+    """A test-only write route whose write runs *before* the credential is checked: whatever a
+    refused call did is rolled back with its 429."""
+    calls = itertools.count()
+
+    async def write_first(db: DbSession) -> None:
+        n = next(calls)
+        await merchant_service.create_merchant(
+            db, name=f"Refused {n}", handle=f"refused{n}x", time_zone="UTC"
+        )
+
+    router = APIRouter()
+
+    @router.post("/partner/_write", dependencies=[Depends(write_first)])
+    async def write(principal: AnyPartner) -> dict[str, str]:
+        return {"client_id": principal.client_id}
+
+    cred = await factory.partner([await factory.merchant()])
+    async with serve(router, rate_limit_per_second=1000, rate_limit_per_15_minutes=2) as client:
+        codes = [
+            (await client.post("/partner/_write", headers=cred.headers())).status_code
+            for _ in range(4)
+        ]
+    assert codes == [200, 200, 429, 429]
+    handles = await session.scalars(select(Merchant.handle).where(Merchant.name.like("Refused %")))
+    assert sorted(handles) == ["refused0x", "refused1x"]
 
 
 async def test_disabled_limits_never_answer_429(serve: Serve, factory: Factory) -> None:
