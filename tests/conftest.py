@@ -10,9 +10,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -105,3 +114,116 @@ def factory(session: AsyncSession) -> Factory:
 async def fresh_db_url(db_factory: DatabaseFactory) -> str:
     """A new, migrated, empty database that the test may commit to."""
     return await db_factory.fresh()
+
+
+# --- Rate limits, Redis and real API processes (issue #5) -------------------------------------
+
+REDIS_URL = os.environ.get("THANX_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _redis_unreachable(url: str) -> str | None:
+    """None when a Redis answers PING at ``url``, else the reason."""
+    parsed = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2
+        ) as conn:
+            conn.sendall(b"PING\r\n")
+            reply = conn.recv(64)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if reply.startswith((b"+PONG", b"-NOAUTH")) else f"unexpected reply {reply!r}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis. Skipped locally when unreachable; required when CI=true."""
+    reason = _redis_unreachable(REDIS_URL)
+    if reason is not None:
+        if os.environ.get("CI") == "true" or os.environ.get("THANX_TEST_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is required in CI ({REDIS_URL}): {reason}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}: {reason}")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def rate_limit_key_prefix() -> str:
+    """Unique per test run, so parallel runs against one Redis never share counters."""
+    return f"thanx-test-{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ApiProcess:
+    """One `thanx-server serve` process on a loopback port; its output goes to ``log_path``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+StartApi = Callable[[dict[str, str]], Awaitable[ApiProcess]]
+
+
+@pytest.fixture
+async def start_api(tmp_path: Path) -> AsyncIterator[StartApi]:
+    """Start real API processes (`python -m thanx_server serve --no-migrate`); all are stopped
+    at teardown, whether the test passed or not."""
+    started: list[ApiProcess] = []
+
+    async def start(env: dict[str, str]) -> ApiProcess:
+        api = _spawn_api(tmp_path, env)
+        started.append(api)
+        await _wait_until_up(api)
+        return api
+
+    try:
+        yield start
+    finally:
+        for api in started:
+            api.process.terminate()
+        for api in started:
+            try:
+                api.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                api.process.kill()
+                api.process.wait()
+
+
+def _spawn_api(workdir: Path, env: dict[str, str]) -> ApiProcess:
+    """Fork one API process (returns at once; Popen does not wait for it)."""
+    port = free_port()
+    log_path = workdir / f"api-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "thanx_server", "serve", "--no-migrate",
+             "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, "THANX_DATA_DIR": str(workdir), **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return ApiProcess(f"http://127.0.0.1:{port}", process, log_path)
+
+
+async def _wait_until_up(api: ApiProcess, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
+        while time.monotonic() < deadline:
+            if api.process.poll() is not None:
+                pytest.fail(f"API process exited with {api.process.returncode}:\n{api.output()}")
+            try:
+                if (await client.get(f"{api.url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail(f"API process did not come up within {within} s:\n{api.output()}")

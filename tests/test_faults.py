@@ -36,7 +36,7 @@ async def proxied(
     )
     async with database.write_sessions() as session, session.begin():
         demo = await load_demo(session, tmp_path)
-    app = create_app(Settings(data_dir=tmp_path), database=database)
+    app = create_app(Settings(data_dir=tmp_path, rate_limit_enabled=False), database=database)
     headers = {"Authorization": f"Bearer {demo.access_token}", "X-ClientId": demo.client_id}
     merchant = next(iter(demo.merchants.values()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

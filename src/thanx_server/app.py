@@ -18,6 +18,8 @@ from thanx_server.kit.errors import install_error_handlers
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
+from thanx_server.kit.ratelimit import CredentialRateLimiter
+from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.settings import Settings
@@ -43,6 +45,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """Build the app. Tests pass their own ``database``; otherwise the lifespan creates one."""
     settings = settings or Settings()
     configure_logging(settings)
+    # Built here (not in the lifespan) so apps driven without one still enforce limits; it opens
+    # no connection until the first request, and the lifespan closes it.
+    limiter = CredentialRateLimiter.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +64,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.credential_usage = usage
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
         log.info("app.started", environment=settings.environment.value)
+        if limiter is not None and not limiter.shared and settings.workers > 1:
+            log.warning(
+                "ratelimit.per_process",
+                workers=settings.workers,
+                hint="set THANX_RATE_LIMIT_STORAGE=redis://... to share one budget",
+            )
         try:
             yield
         finally:
@@ -67,6 +78,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await flusher
             with contextlib.suppress(Exception):
                 await usage.flush(db.write_sessions)
+            if limiter is not None:
+                await limiter.aclose()
             if owned:
                 await db.dispose()
             log.info("app.stopped")
@@ -79,12 +92,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
+    app.state.rate_limiter = limiter
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
     install_openapi(app)
-    # Outermost first: the request id wraps the transaction, so commit failures are logged with it.
+    # Added innermost first. The request id wraps everything, so every refusal and commit failure
+    # is logged with it; the input rules (body size, media type, control characters) come before
+    # the transaction, so a refused request never opens a database session.
     app.add_middleware(TransactionMiddleware)
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)

@@ -47,11 +47,19 @@ class Settings(BaseSettings):
     # None means non-expiring, as the current Thanx docs say.
     token_default_ttl: timedelta | None = None
 
-    # Rate limits per partner credential (CONTRACT row 17). Enforcement lands with its own issue.
+    # Rate limits per partner credential (CONTRACT row 17), both windows enforced; see
+    # kit/ratelimit.py. ``memory://`` counts per process; ``redis://host:port[/db]`` (or
+    # ``rediss://``) shares the counts between every process pointed at the same Redis.
     rate_limit_enabled: bool = True
     rate_limit_per_second: int = Field(default=5, ge=1)
     rate_limit_per_15_minutes: int = Field(default=2000, ge=1)
     rate_limit_storage: str = "memory://"
+    # Prefix of every rate-limit key in Redis: lets several deployments (or test runs) share one.
+    rate_limit_key_prefix: str = Field(default="thanx", min_length=1, max_length=64)
+
+    # Largest request body accepted (413 PAYLOAD_TOO_LARGE above it). A realistic 10,000-identifier
+    # issue request is about 0.8 MB pretty-printed (tests/test_bad_input.py measures one).
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
     # Background issuance worker inside `serve` (the embedded default).
     embedded_worker: bool = True
@@ -63,6 +71,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        scheme = value.removeprefix("async+").partition("://")[0]
+        if scheme not in {"memory", "redis", "rediss"}:
+            raise ValueError("must be memory:// or a redis:// / rediss:// URL")
+        return value
 
     @property
     def is_sandbox(self) -> bool:

@@ -1,7 +1,9 @@
 """Named dependencies for authenticated endpoints (HOUSE_STYLE 5).
 
-``PartnerAuth(Scope.X, Scope.Y)`` authenticates a partner credential needing any one of the scopes;
-``UserAuth`` an end-user token; ``UserOrPartnerAuth`` either.
+``PartnerAuth(Scope.X, Scope.Y)`` authenticates a partner credential needing any one of the scopes,
+then counts the call against the credential's rate limits (kit/ratelimit.py). Calls that fail
+authentication never reach the limiter, so nobody can spend another credential's budget.
+``UserAuth`` authenticates an end-user token; ``UserOrPartnerAuth`` either.
 An endpoint without one of these dependencies is public; ``tests/test_routes.py`` proves which are.
 """
 
@@ -21,6 +23,7 @@ from thanx_server.auth.service import (
 from thanx_server.auth.tokens import UserPrincipal, authenticate_user
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.errors import AuthenticationFailed
+from thanx_server.kit.ratelimit import CredentialRateLimiter
 
 # Declared as security schemes so /openapi.json documents them; we check them ourselves so that
 # every failure is the same 401 envelope.
@@ -61,6 +64,10 @@ class PartnerAuth:
             required_scopes=self.scopes,
             cache=getattr(request.app.state, "credential_cache", None),
         )
+        limiter: CredentialRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            # Raises RateLimited (429); the request's transaction is rolled back like any error.
+            await limiter.hit(principal.client_id)
         request.state.principal = principal
         usage: Any = getattr(request.app.state, "credential_usage", None)
         if usage is not None:

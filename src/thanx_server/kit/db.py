@@ -80,9 +80,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Create the engine. Called from the app lifespan or a CLI command, never at import."""
+    """Create the engine. Called from the app lifespan or a CLI command, never at import.
+
+    ``hide_parameters``: a database error's message (which reaches the log) never carries bound
+    values, which may be emails or phone numbers.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         _configure_sqlite(engine)
         return engine
     # A fixed-size pool: overflow connections reconnect per request and cost throughput.
@@ -95,6 +101,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=30,
+        hide_parameters=True,
     )
 
 

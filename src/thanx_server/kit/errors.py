@@ -181,6 +181,10 @@ async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
         error = UnsupportedMediaType()
     elif exc.status_code >= 500:
         error = GenericError()
+    elif exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's "error parsing the body": bytes that are not UTF-8, or nesting too deep for
+        # the JSON parser. To the client that is malformed JSON like any other.
+        error = ValidationFailed("body: is not valid JSON")
     else:
         error = BadRequest(str(exc.detail) if exc.detail else None)
     response = error_response(error)

@@ -30,6 +30,10 @@ log = structlog.get_logger("thanx.http")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Personal data that can end up in a URL path (a partner putting an email or a phone where an id
+# belongs). The access log keeps the first character and the domain / last two digits only.
+_EMAIL_IN_PATH = re.compile(r"([^/@\s])[^/@\s]*@([^/\s]+)")
+_PHONE_IN_PATH = re.compile(r"\+\d{4,}(\d{2})")
 
 
 class RequestSession:
@@ -133,12 +137,13 @@ class RequestContextMiddleware:
             # (a started response cannot be taken back, so then the error propagates).
             if status_sent:
                 raise
-            await error_response(unexpected_error(exc, scope["path"]))(scope, receive, send_with_id)
+            error = unexpected_error(exc, redact_path(scope["path"]))
+            await error_response(error)(scope, receive, send_with_id)
         finally:
             log.info(
                 "http.request",
                 method=scope["method"],
-                path=scope["path"],
+                path=redact_path(scope["path"]),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
@@ -152,3 +157,12 @@ def _incoming_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _REQUEST_ID_RE.match(candidate) else None
     return None
+
+
+def redact_path(path: str) -> str:
+    """The path as logged: emails and E.164 phone numbers masked, everything else as sent."""
+    if "@" in path:
+        path = _EMAIL_IN_PATH.sub(r"\1***@\2", path)
+    if "+" in path:
+        path = _PHONE_IN_PATH.sub(r"+***\1", path)
+    return path

@@ -20,6 +20,14 @@ class ErrorEnvelope(BaseModel):
     error: ErrorDetail
 
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _envelope_response(description: str) -> dict[str, Any]:
+    schema = {"$ref": REF_TEMPLATE.format(model="ErrorEnvelope")}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorEnvelope, "description": description}
 
@@ -28,7 +36,20 @@ PARTNER_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("Invalid input; the message names the field (VALIDATION_FAILED, BAD_REQUEST)."),
     401: _error("Missing or invalid credentials (AUTHENTICATION_GENERIC)."),
     403: _error("Missing scope, or a merchant outside the credential (FORBIDDEN)."),
-    429: _error("Rate limit exceeded (RATE_LIMITED); see Retry-After."),
+    429: {
+        **_error("Rate limit of the credential exceeded (RATE_LIMITED)."),
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds until the exhausted window frees a request.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+# Added by ``install_openapi`` to every operation that takes a body (kit/request_guard.py).
+BODY_ERRORS: dict[str, str] = {
+    "413": "The body is larger than THANX_MAX_BODY_BYTES (PAYLOAD_TOO_LARGE).",
+    "415": "The body is not application/json (UNSUPPORTED_MEDIA_TYPE).",
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: _error("Unknown resource, or one of another merchant (RESOURCE_NOT_FOUND).")
@@ -39,8 +60,9 @@ UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Describe errors as they are: FastAPI's 422 validation schema is replaced by our 400 envelope,
-    and every operation gets a ``default`` response (any other error, same envelope)."""
+    """Describe errors as they are: FastAPI's 422 validation schema is replaced by our 400
+    envelope, every operation that takes a body documents the request guard's 413/415, and every
+    operation gets a ``default`` response (any other error, same envelope)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -58,25 +80,19 @@ def install_openapi(app: FastAPI) -> None:
                 ref = str(validation.get("content", {}).get("application/json", {}).get("schema"))
                 if "HTTPValidationError" in ref:
                     del responses["422"]
+                if "requestBody" in operation:
+                    for status, description in BODY_ERRORS.items():
+                        responses.setdefault(status, _envelope_response(description))
                 responses.setdefault(
-                    "default",
-                    {
-                        "description": "Any other error, in the same envelope.",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
-                            }
-                        },
-                    },
+                    "default", _envelope_response("Any other error, in the same envelope.")
                 )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ErrorEnvelope, ErrorDetail):
-            components.setdefault(
-                model.__name__,
-                model.model_json_schema(ref_template="#/components/schemas/{model}"),
-            )
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        if "ErrorEnvelope" not in components:  # only when no route declares an error model
+            envelope = ErrorEnvelope.model_json_schema(ref_template=REF_TEMPLATE)
+            components.update(envelope.pop("$defs", {}))
+            components["ErrorEnvelope"] = envelope
         app.openapi_schema = schema
         return schema
 

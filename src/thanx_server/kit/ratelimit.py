@@ -1,0 +1,162 @@
+"""Per-credential rate limits (CONTRACT row 17) on the async API of the ``limits`` library.
+
+Two windows, both enforced for every authenticated partner call: ``per_second`` requests in any
+1 second and ``per_15_minutes`` in any 15 minutes. The strategy is the *moving window*: each hit is
+a timestamp, and a hit is allowed when fewer than ``limit`` timestamps fall inside the last window.
+It is exact (a fixed window lets a client send twice the limit across a window boundary) at the
+cost of keeping up to ``limit`` timestamps per credential and window, which is small here.
+
+Storage:
+
+* ``memory://``: counts live in the process. Right for the embedded sandbox (one process).
+* ``redis://`` / ``rediss://``: counts live in Redis, so every API process pointed at the same
+  Redis shares one budget per credential. Each hit is one atomic Lua script; timestamps come from
+  the API hosts' clocks, so hosts should run NTP.
+
+When Redis cannot be reached the limiter does not fail the request: it logs
+``ratelimit.storage_unavailable`` once, falls back to this process's own in-memory counts (so a
+credential is still limited, to at most the limit times the number of processes) and tries Redis
+again after ``STORAGE_RETRY_SECONDS``. Rate limits protect capacity; they are not what keeps data
+safe, so a Redis outage should not take the API down with it (docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from thanx_server.kit.errors import RateLimited
+from thanx_server.settings import Settings
+
+if TYPE_CHECKING:
+    import coredis
+
+log = structlog.get_logger("thanx.ratelimit")
+
+# A request waits at most this long on Redis before the limiter gives up on it for a while.
+REDIS_TIMEOUT_SECONDS = 0.5
+# After a Redis failure, how long requests use the in-process counts before Redis is tried again.
+STORAGE_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    item: RateLimitItem
+    label: str
+
+
+class CredentialRateLimiter:
+    """Counts partner calls per credential in two moving windows; raises ``RateLimited``.
+
+    Built once per process (``create_app``); nothing connects until the first request.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_second: int,
+        per_15_minutes: int,
+        storage_url: str = "memory://",
+        key_prefix: str = "thanx",
+    ) -> None:
+        self.windows = (
+            Window(RateLimitItemPerSecond(per_second, 1), "second"),
+            Window(RateLimitItemPerMinute(per_15_minutes, 15), "15 minutes"),
+        )
+        self._memory = MemoryStorage()
+        self._local = MovingWindowRateLimiter(self._memory)
+        self._pool: coredis.ConnectionPool | None = None
+        self._shared: MovingWindowRateLimiter | None = None
+        self._shared_down_until = 0.0
+        url = storage_url.removeprefix("async+")
+        if url.startswith(("redis://", "rediss://")):
+            import coredis  # imported here: ~0.8 s the memory-only sandbox never needs
+
+            # We own the pool so that shutdown can close its sockets.
+            self._pool = coredis.ConnectionPool.from_url(
+                url,
+                connect_timeout=REDIS_TIMEOUT_SECONDS,
+                stream_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            storage = RedisStorage(
+                f"async+{url}",
+                key_prefix=f"{key_prefix}:ratelimit",
+                wrap_exceptions=True,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # forwarded to coredis.Redis
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CredentialRateLimiter | None:
+        """The process's limiter, or None when rate limiting is off."""
+        if not settings.rate_limit_enabled:
+            return None
+        return cls(
+            per_second=settings.rate_limit_per_second,
+            per_15_minutes=settings.rate_limit_per_15_minutes,
+            storage_url=settings.rate_limit_storage,
+            key_prefix=settings.rate_limit_key_prefix,
+        )
+
+    @property
+    def shared(self) -> bool:
+        """True when counts are kept in Redis (shared by every process)."""
+        return self._shared is not None
+
+    async def hit(self, credential: str) -> None:
+        """Count one call of ``credential``; raise ``RateLimited`` (with Retry-After) if over.
+
+        A call refused by the per-second window does not count against the 15-minute window, so
+        a client that bursts too fast does not also burn its quarter-hour budget.
+        """
+        shared = self._shared
+        if shared is not None and time.monotonic() >= self._shared_down_until:
+            try:
+                await self._hit(shared, credential)
+            except (StorageError, OSError, TimeoutError) as exc:
+                self._storage_failed(exc)
+            else:
+                if self._shared_down_until:
+                    self._shared_down_until = 0.0
+                    log.info("ratelimit.storage_recovered")
+                return
+        await self._hit(self._local, credential)
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, credential: str) -> None:
+        for window in self.windows:
+            if await limiter.hit(window.item, credential):
+                continue
+            stats = await limiter.get_window_stats(window.item, credential)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            raise RateLimited(
+                f"Rate limit of {window.item.amount} requests per {window.label} exceeded; "
+                f"retry in {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def _storage_failed(self, exc: Exception) -> None:
+        cause = exc.storage_error if isinstance(exc, StorageError) else exc
+        if not self._shared_down_until:
+            log.warning(
+                "ratelimit.storage_unavailable",
+                error=type(cause).__name__,
+                fallback="per-process counts",
+                retry_in_s=STORAGE_RETRY_SECONDS,
+            )
+        self._shared_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+
+    async def aclose(self) -> None:
+        """Close Redis connections and stop the in-memory expiry task (lifespan shutdown)."""
+        if self._pool is not None:
+            self._pool.disconnect()
+        timer = self._memory.timer
+        if timer is not None and not timer.done():
+            timer.cancel()

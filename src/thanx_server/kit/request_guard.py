@@ -1,0 +1,166 @@
+"""Rules every request meets before routing, so every endpoint (present and future) gets them.
+
+* **Path and query string**: no control characters (U+0000-U+001F, U+007F) once percent-decoded:
+  400 ``VALIDATION_FAILED`` naming the parameter. No identifier, email, phone, date or state in
+  this API contains one; PostgreSQL cannot store NUL in text at all, so without this rule a
+  ``%00`` would be a 500 there and a lookup on SQLite. The rule keeps both engines alike and the
+  logs clean.
+* **Body** (a request with ``Content-Length > 0`` or ``Transfer-Encoding``):
+
+  - larger than ``max_body_bytes``: 413 ``PAYLOAD_TOO_LARGE``. A declared ``Content-Length`` is
+    checked before anything is read; a chunked body is counted as it arrives and refused as soon
+    as it passes the limit, so at most ``max_body_bytes`` is ever held in memory.
+  - on POST/PUT/PATCH/DELETE the media type must be JSON (``application/json`` or
+    ``application/<anything>+json``, optional ``charset=utf-8``): 415 ``UNSUPPORTED_MEDIA_TYPE``
+    otherwise. GET/HEAD/OPTIONS bodies are never read.
+  - a JSON string escape for NUL (``\\u0000``): 400 ``VALIDATION_FAILED`` naming ``body``, for
+    the same reason as above.
+
+  The body is read here (bounded) and replayed to the app as one message; FastAPI would read it
+  whole before parsing anyway. Malformed JSON is left to FastAPI, whose error the handlers in
+  ``kit/errors.py`` turn into 400 ``VALIDATION_FAILED`` naming ``body``.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from thanx_server.kit.errors import (
+    AppError,
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    error_response,
+)
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# ``\u0000`` preceded by an even number of backslashes (an odd number escapes the backslash).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_JSON_MEDIA = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
+_NAME_SHOWN = 40
+_HUGE = 10**18
+
+
+class RequestGuardMiddleware:
+    """Pure ASGI; sits outside the transaction, so a refused request never opens a session."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._too_large = PayloadTooLarge(
+            f"The request body is larger than the limit of {max_body_bytes} bytes."
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        error = _check_target(scope)
+        if error is not None:
+            await error_response(error)(scope, receive, send)
+            return
+        content_length, chunked, content_type = _body_headers(scope)
+        if content_length is not None and content_length < 0:
+            await error_response(BadRequest("Content-Length is invalid."))(scope, receive, send)
+            return
+        if content_length is not None and content_length > self.max_body_bytes:
+            await error_response(self._too_large)(scope, receive, send)
+            return
+        has_body = bool(content_length) or (content_length is None and chunked)
+        if not has_body or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if not _is_json(content_type):
+            await error_response(UnsupportedMediaType())(scope, receive, send)
+            return
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away; there is nobody to answer
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await error_response(self._too_large)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _ESCAPED_NUL.search(body):
+            error = ValidationFailed("body: contains a NUL character (\\u0000)")
+            await error_response(error)(scope, receive, send)
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _check_target(scope: Scope) -> AppError | None:
+    if _CONTROL.search(scope["path"]):
+        return ValidationFailed("path: contains a control character")
+    raw: bytes = scope.get("query_string", b"")
+    if not raw:
+        return None
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, errors="replace")
+    for name, value in pairs:
+        if _CONTROL.search(name):
+            return ValidationFailed("query: a parameter name contains a control character")
+        if _CONTROL.search(value):
+            shown = name if len(name) <= _NAME_SHOWN else name[:_NAME_SHOWN] + "..."
+            return ValidationFailed(f"{shown}: contains a control character")
+    return None
+
+
+def _body_headers(scope: Scope) -> tuple[int | None, bool, str | None]:
+    """(Content-Length or None; -1 when unparseable, chunked?, Content-Type)."""
+    content_length: int | None = None
+    chunked = False
+    content_type: str | None = None
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"content-length":
+            content_length = _parse_length(value.strip())
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    return content_length, chunked, content_type
+
+
+def _parse_length(text: bytes) -> int:
+    if not text.isdigit():
+        return -1
+    # More digits than any real size: no need to parse it to know it is too big.
+    return int(text) if len(text) <= 18 else _HUGE
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media, *params = (part.strip() for part in content_type.split(";"))
+    if not _JSON_MEDIA.match(media.lower()):
+        return False
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
+    return True
