@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
@@ -81,3 +83,24 @@ class Factory:
             merchant_ids=[m.id for m in merchants],
         )
         return Credential(issued.client_id, issued.access_token, issued.partner_id)
+
+    # --- users, subscribers, tags, feedback, purchases (issue #4) ---
+
+    async def set_user_times(
+        self, user: User, *, created_at: datetime | None = None, updated_at: datetime | None = None
+    ) -> None:
+        """Pin a user's timestamps (ordering and updated_after/before tests)."""
+        if created_at is not None:
+            user.created_at = created_at
+        if updated_at is not None:
+            user.updated_at = updated_at
+        await self.session.flush()
+
+
+def assert_error(response: httpx.Response, status: int, code: str, names: str = "") -> None:
+    """The error envelope with this status and code; ``names`` must appear in the message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert names in body["error"]["message"], body

@@ -49,11 +49,22 @@ class Settings(BaseSettings):
     rate_limit_per_15_minutes: int = Field(default=2000, ge=1)
     rate_limit_storage: str = "memory://"
 
+    # How long a customer may rate/review a purchase: the feedback record opened by a purchase
+    # expires this long after `purchased_at` (seconds or ISO 8601 duration, e.g. P14D).
+    feedback_window: timedelta = timedelta(days=14)
+
     # Background issuance worker inside `serve` (the embedded default).
     embedded_worker: bool = True
 
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")
+
+    @field_validator("feedback_window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
 
     @field_validator("log_level")
     @classmethod

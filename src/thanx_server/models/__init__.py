@@ -1,17 +1,27 @@
 """Every ORM model, imported here so ``Base.metadata`` is complete for Alembic and the tests."""
 
 from thanx_server.models.base import Base
+from thanx_server.models.communication import CommunicationSetting
+from thanx_server.models.feedback import Feedback
 from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.purchase import Purchase
+from thanx_server.models.subscriber import Subscriber
+from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
 
 __all__ = [
     "Base",
+    "CommunicationSetting",
+    "Feedback",
     "Location",
     "Membership",
     "Merchant",
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
+    "Purchase",
+    "Subscriber",
+    "Tag",
     "User",
 ]
