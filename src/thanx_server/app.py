@@ -20,6 +20,7 @@ from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMid
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.settings import Settings
+from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.user import endpoints as user_endpoints
 
 log = structlog.get_logger("thanx.app")
@@ -29,6 +30,7 @@ ROUTERS = (
     auth_endpoints.router,
     merchant_endpoints.router,
     user_endpoints.router,
+    subscriber_endpoints.router,
 )
 
 DESCRIPTION = """\
