@@ -21,6 +21,7 @@ from thanx_server.kit.openapi import install_openapi
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
+from thanx_server.tag import endpoints as tag_endpoints
 from thanx_server.user import endpoints as user_endpoints
 
 log = structlog.get_logger("thanx.app")
@@ -31,6 +32,7 @@ ROUTERS = (
     merchant_endpoints.router,
     user_endpoints.router,
     subscriber_endpoints.router,
+    tag_endpoints.router,
 )
 
 DESCRIPTION = """\
