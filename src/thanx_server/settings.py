@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")
 
+    @field_validator("feedback_window", mode="before")
+    @classmethod
+    def _seconds_window(cls, value: object) -> object:
+        # Environment values are strings; a bare number means seconds.
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value
+
     @field_validator("feedback_window")
     @classmethod
     def _positive_window(cls, value: timedelta) -> timedelta:
