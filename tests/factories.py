@@ -12,7 +12,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
-from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
@@ -148,21 +147,10 @@ class Factory:
                 self.session, scope, feedback_id=feedback_id, review="Great crust", sandbox=True
             )
         if state == "responded":
-            await feedback_service.respond(
-                self.session,
-                self._operator(merchant),
-                feedback_id=feedback_id,
-                merchant_id=None,
-                response="Thank you!",
+            await feedback_service.respond_in_scope(
+                self.session, scope, feedback_id=feedback_id, response="Thank you!"
             )
         return feedback_id
-
-    @staticmethod
-    def _operator(merchant: Merchant) -> PartnerPrincipal:
-        return PartnerPrincipal(
-            credential_id="test", partner_id="test", client_id="test",
-            scopes=frozenset(ALL_SCOPES), merchant_ids=(merchant.id,),
-        )  # fmt: skip
 
 
 def assert_error(response: httpx.Response, status: int, code: str, names: str = "") -> None:

@@ -171,7 +171,14 @@ async def respond(
     response: str,
 ) -> FeedbackView:
     """Store the merchant's one response; the record becomes ``responded``."""
-    scope = principal.merchants(merchant_id)
+    return await respond_in_scope(
+        session, principal.merchants(merchant_id), feedback_id=feedback_id, response=response
+    )
+
+
+async def respond_in_scope(
+    session: AsyncSession, scope: MerchantScope, *, feedback_id: str, response: str
+) -> FeedbackView:
     text = _clean_text(response, "feedback.response")
     await _get(session, scope, feedback_id)  # 404 before anything else
     now = utcnow()

@@ -77,3 +77,8 @@ async def record_purchase(
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
     return RecordedPurchase(purchase=purchase, feedback=feedback)
+
+
+async def find_by_card(session: AsyncSession, *, merchant_id: str, card_id: str) -> Purchase | None:
+    """A merchant's purchase paid with ``card_id`` (how demo data finds its own purchases)."""
+    return await repository.find_by_card(session, MerchantScope((merchant_id,)), card_id)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import UserEmailInvalid
 from thanx_server.kit.identifiers import require_email
+from thanx_server.models import Subscriber
 from thanx_server.subscriber import repository
 from thanx_server.subscriber.schemas import SubscriberIn
 
@@ -30,8 +31,12 @@ async def subscribe(
     merchant_id: str,
     subscriber: SubscriberIn,
 ) -> str:
-    """Record the subscriber and return its normalised email."""
-    principal.merchant(merchant_id)
+    """Record the subscriber at one of the credential's merchants; returns the normalised email."""
+    return await record(session, merchant_id=principal.merchant(merchant_id), subscriber=subscriber)
+
+
+async def record(session: AsyncSession, *, merchant_id: str, subscriber: SubscriberIn) -> str:
+    """Record the subscriber (an upsert) and return its normalised email."""
     if not isinstance(subscriber.email, str):
         raise UserEmailInvalid("subscriber.email: an email address (a string) is required.")
     email = require_email(subscriber.email, "subscriber.email")
@@ -46,3 +51,7 @@ async def subscribe(
         fields["birth_year"] = subscriber.birth_date.year
     await repository.upsert(session, merchant_id=merchant_id, email=email, fields=fields)
     return email
+
+
+async def find(session: AsyncSession, *, merchant_id: str, email: str) -> Subscriber | None:
+    return await repository.get(session, merchant_id=merchant_id, email=email)

@@ -107,3 +107,23 @@ async def delete_tags(
     ids = _clean_user_ids(user_ids)
     scope = await _members_scope(session, principal, merchant_id, ids)
     await repository.delete_tags(session, scope, user_ids=ids, key=_clean_key(key))
+
+
+async def tag_members(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    user_ids: Sequence[str],
+    key: str,
+    values: Sequence[str],
+) -> bool:
+    """Operator side (demo data): set the key for members of ``merchant_id``. Returns whether
+    any of them lacked it."""
+    scope = MerchantScope((merchant_id,))
+    ids = _clean_user_ids(user_ids)
+    key = _clean_key(key)
+    existing = await repository.list_tags(
+        session, scope, user_ids=ids, key=key, page=Page(per_page=MAX_USERS)
+    )
+    await repository.upsert_tags(session, scope, user_ids=ids, key=key, values=_distinct(values))
+    return existing.total < len(ids)
