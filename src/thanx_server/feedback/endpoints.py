@@ -19,10 +19,10 @@ from thanx_server.feedback.schemas import (
     RespondIn,
     ReviewIn,
 )
+from thanx_server.kit.arrays import list_query
 from thanx_server.kit.deps import AppSettings, DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, UNPROCESSABLE
 from thanx_server.kit.pagination import PageParams
-from thanx_server.kit.params import array_query
 from thanx_server.kit.wire import InstantIn
 
 RESPONSES = dict(PARTNER_ERRORS)
@@ -44,7 +44,7 @@ async def list_feedbacks(
     page: PageParams,
     states: Annotated[
         list[str],
-        array_query(
+        list_query(
             "states", "unviewed, viewed, expired, rated, reviewed, responded (default: all)."
         ),
     ],

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body, Depends, Query
 from thanx_server.auth.dependencies import PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.kit.arrays import list_query
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
-from thanx_server.kit.params import array_query
 from thanx_server.tag import service
 from thanx_server.tag.schemas import Empty, TagList, TagOut, TagSelectorIn, TagUpsertIn
 
@@ -22,7 +22,7 @@ router = APIRouter(tags=["Tags"], responses=RESPONSES)
 
 TagsReader = Annotated[PartnerPrincipal, Depends(PartnerAuth(Scope.TAGS_READ))]
 TagsWriter = Annotated[PartnerPrincipal, Depends(PartnerAuth(Scope.TAGS_WRITE))]
-UserIds = Annotated[list[str], array_query("user_ids", "Users whose tags to read (1 to 500).")]
+UserIds = Annotated[list[str], list_query("user_ids", "Users whose tags to read (1 to 500).")]
 
 
 @router.get("/partner/tags", response_model=TagList, operation_id="getTags")
