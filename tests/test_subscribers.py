@@ -7,11 +7,13 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
 from tests.test_identifiers import EMAIL, email_variants
+from thanx_server.kit.identifiers import normalize_email
 from thanx_server.models import Membership, Merchant, Subscriber, User
 
 
@@ -204,3 +206,28 @@ async def test_one_person_written_differently_is_one_subscriber(
     assert response.status_code == 201
     assert response.json() == {"subscriber": {"email": EMAIL}}
     assert [row.email for row in await stored(session, merchant.id)] == [EMAIL]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.one_of(
+        st.text(max_size=80),
+        st.emails(),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.text(max_size=5), max_size=2),
+    )
+)
+async def test_any_email_value_is_201_or_400_never_a_500(
+    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, value: object
+) -> None:
+    response = await subscribe(client, cred, merchant.id, email=value)
+
+    assert response.status_code in (201, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "USER_EMAIL_INVALID"
+    else:
+        assert response.json()["subscriber"]["email"] == normalize_email(str(value))
