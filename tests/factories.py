@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Location, Membership, Merchant, User
 from thanx_server.partner import service as partner_service
+from thanx_server.purchase.service import RecordedPurchase
 
 _seq = itertools.count(1)
 
@@ -81,3 +87,76 @@ class Factory:
             merchant_ids=[m.id for m in merchants],
         )
         return Credential(issued.client_id, issued.access_token, issued.partner_id)
+
+    # --- users, subscribers, tags, feedback, purchases (issue #4) ---
+
+    async def set_user_times(
+        self, user: User, *, created_at: datetime | None = None, updated_at: datetime | None = None
+    ) -> None:
+        """Pin a user's timestamps (ordering and updated_after/before tests)."""
+        if created_at is not None:
+            user.created_at = created_at
+        if updated_at is not None:
+            user.updated_at = updated_at
+        await self.session.flush()
+
+    async def purchase(
+        self,
+        merchant: Merchant,
+        user: User,
+        *,
+        amount: str = "10.00",
+        purchased_at: datetime | None = None,
+        location: Location | None = None,
+        card_id: str | None = None,
+        window: timedelta = timedelta(days=14),
+    ) -> RecordedPurchase:
+        from thanx_server.purchase import service as purchase_service
+
+        return await purchase_service.record_purchase(
+            self.session,
+            MerchantScope((merchant.id,)),
+            user_id=user.id,
+            amount=Decimal(amount),
+            purchased_at=purchased_at or utcnow(),
+            location_id=location.id if location else None,
+            card_id=card_id,
+            products=["Pizza"],
+            feedback_window=window,
+        )
+
+    async def feedback(self, merchant: Merchant, user: User, state: str, **purchase: Any) -> str:
+        """A feedback record in ``state``, moved there the way a customer/merchant would."""
+        from thanx_server.feedback import service as feedback_service
+
+        if state == "expired":
+            purchase.setdefault("purchased_at", utcnow() - timedelta(days=30))
+        recorded = await self.purchase(merchant, user, **purchase)
+        feedback_id = recorded.feedback.id
+        scope = MerchantScope((merchant.id,))
+        if state in ("viewed",):
+            await feedback_service.customer_view(
+                self.session, scope, feedback_id=feedback_id, sandbox=True
+            )
+        if state in ("rated", "reviewed", "responded"):
+            await feedback_service.customer_rate(
+                self.session, scope, feedback_id=feedback_id, rating=9, sandbox=True
+            )
+        if state in ("reviewed", "responded"):
+            await feedback_service.customer_review(
+                self.session, scope, feedback_id=feedback_id, review="Great crust", sandbox=True
+            )
+        if state == "responded":
+            await feedback_service.respond_in_scope(
+                self.session, scope, feedback_id=feedback_id, response="Thank you!"
+            )
+        return feedback_id
+
+
+def assert_error(response: httpx.Response, status: int, code: str, names: str = "") -> None:
+    """The error envelope with this status and code; ``names`` must appear in the message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert names in body["error"]["message"], body

@@ -41,7 +41,9 @@ def test_fuzz_every_operation(db_kind: str, fresh_db_url: str, tmp_path: Path) -
                 "--phases", "examples,coverage,fuzzing",
                 "--seed", "20261122",
                 "--request-timeout", "10",
-                "--workers", "2",
+                # One worker: hypothesis describing lambdas from two threads trips a CPython 3.11
+                # AST bug ("recursion depth mismatch") inside schemathesis.
+                "--workers", "1",
                 "--suppress-health-check", "all",
                 "--generation-deterministic",
             ],

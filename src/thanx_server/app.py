@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
 from thanx_server.auth.service import CredentialCache, CredentialUsage
+from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import install_error_handlers
@@ -21,8 +22,12 @@ from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.ratelimit import CredentialRateLimiter
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.settings import Settings
+from thanx_server.subscriber import endpoints as subscriber_endpoints
+from thanx_server.tag import endpoints as tag_endpoints
+from thanx_server.user import endpoints as user_endpoints
 
 log = structlog.get_logger("thanx.app")
 
@@ -31,6 +36,12 @@ ROUTERS = (
     auth_endpoints.router,
     merchant_endpoints.router,
     reward_endpoints.router,
+    user_endpoints.router,
+    subscriber_endpoints.router,
+    tag_endpoints.router,
+    feedback_endpoints.router,
+    feedback_endpoints.sandbox_router,
+    purchase_endpoints.router,
 )
 
 DESCRIPTION = """\

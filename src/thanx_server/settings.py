@@ -61,11 +61,30 @@ class Settings(BaseSettings):
     # issue request is about 0.8 MB pretty-printed (tests/test_bad_input.py measures one).
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
+    # How long a customer may rate/review a purchase: the feedback record opened by a purchase
+    # expires this long after `purchased_at` (seconds or ISO 8601 duration, e.g. P14D).
+    feedback_window: timedelta = timedelta(days=14)
+
     # Background issuance worker inside `serve` (the embedded default).
     embedded_worker: bool = True
 
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")
+
+    @field_validator("feedback_window", mode="before")
+    @classmethod
+    def _seconds_window(cls, value: object) -> object:
+        # Environment values are strings; a bare number means seconds.
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value
+
+    @field_validator("feedback_window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
 
     @field_validator("log_level")
     @classmethod

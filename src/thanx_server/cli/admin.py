@@ -9,8 +9,11 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.cli.output import clean_errors, emit
+from thanx_server.cli.output import clean_errors, emit, fail
 from thanx_server.cli.runtime import run_in_transaction
+from thanx_server.feedback import service as feedback_service
+from thanx_server.kit.pagination import Page
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import service as merchant_service
 from thanx_server.partner import service as partner_service
 from thanx_server.settings import Settings
@@ -23,10 +26,15 @@ merchant_app = typer.Typer(help="Merchants.", no_args_is_help=True)
 location_app = typer.Typer(help="Locations.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their memberships.", no_args_is_help=True)
 partner_app = typer.Typer(help="Partners and their credentials.", no_args_is_help=True)
+feedback_app = typer.Typer(
+    help="Feedback records; view/rate/review play the customer (sandbox only).",
+    no_args_is_help=True,
+)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(location_app, name="location")
 app.add_typer(user_app, name="user")
 app.add_typer(partner_app, name="partner")
+app.add_typer(feedback_app, name="feedback")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -246,3 +254,109 @@ def partner_list(as_json: JsonFlag = False) -> None:
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=human)
+
+
+# --- feedback -------------------------------------------------------------------------------
+
+
+async def _every_merchant(session: AsyncSession) -> MerchantScope:
+    """The operator is trusted with every merchant."""
+    return MerchantScope(tuple(m.id for m in await merchant_service.all_merchants(session)))
+
+
+def _feedback_line(f: feedback_service.FeedbackView) -> str:
+    rating = "-" if f.rating is None else str(f.rating)
+    return f"{f.id}  {f.state:<9}  rating {rating:>2}  user {f.user_id}  merchant {f.merchant_id}"
+
+
+FeedbackId = Annotated[str, typer.Option("--id", help="Feedback record id.")]
+
+
+def _require_sandbox() -> None:
+    if not Settings().is_sandbox:
+        fail("customer feedback steps exist only in a sandbox (THANX_ENVIRONMENT=sandbox)")
+
+
+@feedback_app.command("list")
+def feedback_list(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="Only this state; repeat.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Feedback records, newest first, with their state as a partner reads it."""
+
+    async def work(session: AsyncSession) -> list[feedback_service.FeedbackView]:
+        scope = MerchantScope((merchant,)) if merchant else await _every_merchant(session)
+        result = await feedback_service.list_in_scope(
+            session, scope, states=state or (), page=Page(page=1, per_page=limit)
+        )
+        return list(result.items)
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(_feedback_line(f) for f in rows),
+        )
+
+
+@feedback_app.command("view")
+def feedback_view(feedback_id: FeedbackId, as_json: JsonFlag = False) -> None:
+    """As the customer: see the feedback prompt (unviewed -> viewed)."""
+    _require_sandbox()
+
+    async def work(session: AsyncSession) -> feedback_service.FeedbackView:
+        return await feedback_service.customer_view(
+            session,
+            await _every_merchant(session),
+            feedback_id=feedback_id,
+            sandbox=Settings().is_sandbox,
+        )
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=_feedback_line)
+
+
+@feedback_app.command("rate")
+def feedback_rate(
+    feedback_id: FeedbackId,
+    rating: Annotated[int, typer.Option(help="Score from 0 to 10.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """As the customer: leave a 0-10 score (unviewed/viewed -> rated)."""
+    _require_sandbox()
+
+    async def work(session: AsyncSession) -> feedback_service.FeedbackView:
+        return await feedback_service.customer_rate(
+            session,
+            await _every_merchant(session),
+            feedback_id=feedback_id,
+            rating=rating,
+            sandbox=Settings().is_sandbox,
+        )
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=_feedback_line)
+
+
+@feedback_app.command("review")
+def feedback_review(
+    feedback_id: FeedbackId,
+    text: Annotated[str, typer.Option("--text", help="The customer's review.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """As the customer: write a review of a rated record (rated -> reviewed)."""
+    _require_sandbox()
+
+    async def work(session: AsyncSession) -> feedback_service.FeedbackView:
+        return await feedback_service.customer_review(
+            session,
+            await _every_merchant(session),
+            feedback_id=feedback_id,
+            review=text,
+            sandbox=Settings().is_sandbox,
+        )
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=_feedback_line)

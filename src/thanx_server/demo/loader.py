@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
+from thanx_server.demo.engagement import engagement_step
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Merchant
@@ -146,7 +147,7 @@ async def _partner(session: AsyncSession, ctx: DemoContext) -> None:
 
 DemoStep = Callable[[AsyncSession, DemoContext], Awaitable[None]]
 
-DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner]
+DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner, engagement_step]
 
 
 async def load_demo(session: AsyncSession, data_dir: Path) -> DemoContext:

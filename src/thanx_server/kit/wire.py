@@ -1,13 +1,33 @@
-"""Shared wire types for response schemas."""
+"""Annotated wire types shared by schemas: how instants and amounts look in JSON (CONTRACT row 18).
+
+* ``WireDateTime``: rendered ISO 8601 UTC with ``Z`` and whole seconds.
+* ``WireDecimal``: an exact ``Decimal`` inside the server, a JSON number on the wire (the docs show
+  ``120.50`` as a number). Only the final rendering is a float; no arithmetic ever is.
+* ``InstantIn``: an incoming instant; one without an offset is read as UTC.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import PlainSerializer
+from pydantic import AfterValidator, PlainSerializer
 
 from thanx_server.kit.time import isoformat_z
 
-# A timestamp rendered as ISO 8601 UTC with ``Z`` (CONTRACT row 18).
-UTCTime = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str, when_used="json")]
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC instant; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _decimal_number(value: Decimal) -> float:
+    return float(value)
+
+
+WireDateTime = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str)]
+WireDecimal = Annotated[Decimal, PlainSerializer(_decimal_number, return_type=float)]
+InstantIn = Annotated[datetime, AfterValidator(as_utc)]

@@ -2,17 +2,24 @@
 
 from thanx_server.models.base import Base
 from thanx_server.models.campaign import Campaign, CampaignVariant, RewardTemplate
+from thanx_server.models.communication import CommunicationSetting
+from thanx_server.models.feedback import Feedback
 from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOutcome
 from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
+from thanx_server.models.subscriber import Subscriber
+from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
 
 __all__ = [
     "Base",
     "Campaign",
     "CampaignVariant",
+    "CommunicationSetting",
     "EndUserToken",
+    "Feedback",
     "IdempotencyKey",
     "IssuanceJob",
     "IssuanceOutcome",
@@ -22,7 +29,10 @@ __all__ = [
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
+    "Purchase",
     "Reward",
     "RewardTemplate",
+    "Subscriber",
+    "Tag",
     "User",
 ]

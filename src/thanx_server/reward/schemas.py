@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import ConsumerPagination
-from thanx_server.kit.wire import UTCTime
+from thanx_server.kit.wire import WireDateTime
 from thanx_server.models import Reward
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
@@ -54,10 +54,10 @@ class RewardOut(BaseModel):
     uses_dynamic_coupon_codes: bool
     fine_print: str | None
     instructions: str | None
-    available_at: UTCTime
-    activated_at: UTCTime | None
-    used_at: UTCTime | None
-    retire_at: UTCTime | None
+    available_at: WireDateTime
+    activated_at: WireDateTime | None
+    used_at: WireDateTime | None
+    retire_at: WireDateTime | None
     images: Images
 
     @classmethod

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.models import Membership, User
+from thanx_server.kit.ids import new_id
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
+from thanx_server.kit.upsert import upsert_insert
+from thanx_server.models import CommunicationSetting, Membership, User
 
 
 async def find_by_email_or_phone(
@@ -40,3 +47,120 @@ async def all_with_memberships(
     if merchant_id is not None:
         stmt = stmt.where(Membership.merchant_id == merchant_id)
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+# --- Partner-facing queries: every one filters memberships through the credential's scope. ---
+
+
+def _member_of(scope: MerchantScope) -> ColumnElement[bool]:
+    """The user is a member of at least one merchant of ``scope``."""
+    return exists(
+        select(Membership.user_id).where(
+            Membership.user_id == User.id, scope.clause(Membership.merchant_id)
+        )
+    )
+
+
+async def list_users(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    email: str | None,
+    phone: str | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    page: Page,
+) -> PageResult[User]:
+    stmt = select(User).where(_member_of(scope))
+    if email is not None:
+        stmt = stmt.where(User.email == email)
+    if phone is not None:
+        stmt = stmt.where(User.phone == phone)
+    if updated_after is not None:
+        stmt = stmt.where(User.updated_at > updated_after)
+    if updated_before is not None:
+        stmt = stmt.where(User.updated_at < updated_before)
+    stmt = stmt.order_by(User.created_at.desc(), User.id.desc())
+    return await paginate(session, stmt, page)
+
+
+async def get_user(session: AsyncSession, scope: MerchantScope, user_id: str) -> User | None:
+    return await session.scalar(select(User).where(User.id == user_id, _member_of(scope)))
+
+
+async def memberships_of(
+    session: AsyncSession, scope: MerchantScope, user_ids: Sequence[str]
+) -> Sequence[tuple[Membership, CommunicationSetting | None]]:
+    """Memberships of ``user_ids`` within ``scope`` with their settings, first joined first."""
+    if not user_ids:
+        return []
+    stmt = (
+        select(Membership, CommunicationSetting)
+        .outerjoin(
+            CommunicationSetting,
+            and_(
+                CommunicationSetting.user_id == Membership.user_id,
+                CommunicationSetting.merchant_id == Membership.merchant_id,
+            ),
+        )
+        .where(Membership.user_id.in_(user_ids), scope.clause(Membership.merchant_id))
+        .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def other_user_with(
+    session: AsyncSession, *, user_id: str, email: str | None = None, phone: str | None = None
+) -> bool:
+    """Whether a user other than ``user_id`` holds this email or phone (every merchant counts:
+    emails and phones are unique across the whole server)."""
+    condition = User.email == email if email is not None else User.phone == phone
+    found = await session.scalar(select(User.id).where(condition, User.id != user_id).limit(1))
+    return found is not None
+
+
+def add_settings(session: AsyncSession, settings: CommunicationSetting) -> None:
+    session.add(settings)
+
+
+async def upsert_settings(
+    session: AsyncSession, *, user_id: str, merchant_id: str, changes: dict[str, bool]
+) -> CommunicationSetting:
+    """Create the member's settings row with ``changes`` over the defaults, or apply ``changes``
+    to the existing row: one statement either way, safe against a concurrent first write."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "user_id": user_id,
+        "merchant_id": merchant_id,
+        **{column: True for column in SETTING_COLUMNS},
+        **changes,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert = upsert_insert(session, CommunicationSetting)
+    stmt = insert.values(values).on_conflict_do_update(
+        index_elements=["user_id", "merchant_id"],
+        set_={
+            **{column: getattr(insert.excluded, column) for column in changes},
+            "updated_at": now,
+        },
+    )
+    await session.execute(stmt)
+    row = await session.scalar(
+        select(CommunicationSetting)
+        .where(
+            CommunicationSetting.user_id == user_id, CommunicationSetting.merchant_id == merchant_id
+        )
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+SETTING_COLUMNS = (
+    "reward_progress_email",
+    "reward_offer_notification",
+    "reward_offer_email",
+    "marketing_general_email",
+)

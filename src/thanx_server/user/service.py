@@ -1,17 +1,28 @@
-"""Rules for users and their memberships (operator side; partner endpoints build on these)."""
+"""Rules for users, their memberships and communication settings.
+
+Operators create members (``create_member``); partners list, read and update the members of their
+merchants and each member's communication settings per merchant.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
 from thanx_server.kit.identifiers import require_email, require_phone
+from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
-from thanx_server.models import Membership, User
+from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
 
 TIERS = ("bronze", "silver", "gold")
@@ -66,6 +77,11 @@ async def create_member(
         )
         session.add(membership)
         await session.flush()
+        # Every member has settings from the start (all channels on): see docs/DECISIONS.md.
+        repository.add_settings(
+            session, CommunicationSetting(user_id=user.id, merchant_id=merchant_id)
+        )
+        await session.flush()
     return user, membership
 
 
@@ -73,3 +89,229 @@ async def list_members(
     session: AsyncSession, merchant_id: str | None
 ) -> Sequence[tuple[User, Membership]]:
     return await repository.all_with_memberships(session, merchant_id)
+
+
+# --- Partner side ---------------------------------------------------------------------------
+
+USER_FIELDS = frozenset({"email", "phone", "first_name", "last_name", "birth_date", "zip_code"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user as one partner call sees them: the loyalty and settings shown are those of the
+    membership the user joined first among the call's merchants."""
+
+    user: User
+    membership: Membership | None
+    settings: CommunicationSetting | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    id: str | None
+    user_id: str
+    merchant_id: str
+    reward_progress_email: bool
+    reward_offer_notification: bool
+    reward_offer_email: bool
+    marketing_general_email: bool
+    updated_at: datetime | None
+
+
+async def _views(
+    session: AsyncSession, scope: MerchantScope, users: Sequence[User]
+) -> list[UserView]:
+    first: dict[str, tuple[Membership, CommunicationSetting | None]] = {}
+    for membership, settings in await repository.memberships_of(
+        session, scope, [u.id for u in users]
+    ):
+        first.setdefault(membership.user_id, (membership, settings))
+    views = []
+    for user in users:
+        found = first.get(user.id)
+        views.append(
+            UserView(
+                user=user,
+                membership=found[0] if found else None,
+                settings=found[1] if found else None,
+            )
+        )
+    return views
+
+
+async def list_users(
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    merchant_id: str | None,
+    email: str | None,
+    phone: str | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    page: Page,
+) -> PageResult[UserView]:
+    """Members of the call's merchants, newest first. Email and phone match after normalisation,
+    so the same person written differently is found; bounds on ``updated_at`` are exclusive."""
+    scope = principal.merchants(merchant_id)
+    norm_email = require_email(email, "email") if email is not None else None
+    norm_phone = require_phone(phone, "phone") if phone is not None else None
+    if updated_after and updated_before and updated_after >= updated_before:
+        raise ValidationFailed("updated_before: must be later than updated_after")
+    result = await repository.list_users(
+        session,
+        scope,
+        email=norm_email,
+        phone=norm_phone,
+        updated_after=updated_after,
+        updated_before=updated_before,
+        page=page,
+    )
+    views = await _views(session, scope, result.items)
+    return PageResult(items=views, total=result.total, page=result.page)
+
+
+async def get_user(
+    session: AsyncSession, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
+) -> UserView:
+    scope = principal.merchants(merchant_id)
+    user = await repository.get_user(session, scope, user_id)
+    if user is None:
+        raise NotFound()
+    return (await _views(session, scope, [user]))[0]
+
+
+async def update_user(
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    user_id: str,
+    merchant_id: str | None,
+    changes: Mapping[str, Any],
+) -> UserView:
+    """Apply the fields present in ``changes`` (``None`` clears one). The email and phone are
+    normalised and must not belong to another user; a user keeps at least one of them."""
+    unknown = set(changes) - USER_FIELDS
+    if unknown:
+        raise ValidationFailed(f"user.{sorted(unknown)[0]}: cannot be updated")
+    scope = principal.merchants(merchant_id)
+    user = await repository.get_user(session, scope, user_id)
+    if user is None:
+        raise NotFound()
+    values = dict(changes)
+    if "email" in values and values["email"] is not None:
+        values["email"] = require_email(values["email"], "user.email")
+        if values["email"] != user.email and await repository.other_user_with(
+            session, user_id=user.id, email=values["email"]
+        ):
+            raise ValidationFailed("user.email: already belongs to another user")
+    if "phone" in values and values["phone"] is not None:
+        values["phone"] = require_phone(values["phone"], "user.phone")
+        if values["phone"] != user.phone and await repository.other_user_with(
+            session, user_id=user.id, phone=values["phone"]
+        ):
+            raise ValidationFailed("user.phone: already belongs to another user")
+    email_after = values.get("email", user.email)
+    phone_after = values.get("phone", user.phone)
+    if email_after is None and phone_after is None:
+        cleared = "email" if "email" in values else "phone"
+        raise ValidationFailed(f"user.{cleared}: a user needs an email or a phone")
+    for name in ("first_name", "last_name", "zip_code"):
+        if isinstance(values.get(name), str):
+            values[name] = values[name].strip() or None
+    birth_date = values.get("birth_date")
+    if isinstance(birth_date, date) and birth_date > utcnow().date():
+        raise ValidationFailed("user.birth_date: is in the future")
+    for name, value in values.items():
+        setattr(user, name, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request took the email or phone between our check and this write.
+        field = "email" if "email" in values else "phone"
+        raise ValidationFailed(f"user.{field}: already belongs to another user") from None
+    return (await _views(session, scope, [user]))[0]
+
+
+def _settings_view(membership: Membership, settings: CommunicationSetting | None) -> SettingsView:
+    if settings is None:
+        # Not created with the membership (data written outside the services): the defaults.
+        return SettingsView(
+            id=None,
+            user_id=membership.user_id,
+            merchant_id=membership.merchant_id,
+            reward_progress_email=True,
+            reward_offer_notification=True,
+            reward_offer_email=True,
+            marketing_general_email=True,
+            updated_at=None,
+        )
+    return SettingsView(
+        id=settings.id,
+        user_id=settings.user_id,
+        merchant_id=settings.merchant_id,
+        reward_progress_email=settings.reward_progress_email,
+        reward_offer_notification=settings.reward_offer_notification,
+        reward_offer_email=settings.reward_offer_email,
+        marketing_general_email=settings.marketing_general_email,
+        updated_at=settings.updated_at,
+    )
+
+
+async def _membership_for_settings(
+    session: AsyncSession, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
+) -> tuple[Membership, CommunicationSetting | None]:
+    """Settings are per (user, merchant). Without ``merchant_id`` the user must be a member of
+    exactly one of the credential's merchants; otherwise the merchant must be named."""
+    scope = principal.merchants(merchant_id)
+    rows = await repository.memberships_of(session, scope, [user_id])
+    if not rows:
+        raise NotFound()
+    if len(rows) > 1:
+        raise ValidationFailed(
+            "merchant_id: is required: the user is a member of several of your merchants"
+        )
+    return rows[0]
+
+
+async def get_settings(
+    session: AsyncSession, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
+) -> SettingsView:
+    membership, settings = await _membership_for_settings(
+        session, principal, user_id=user_id, merchant_id=merchant_id
+    )
+    return _settings_view(membership, settings)
+
+
+async def update_settings(
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    user_id: str,
+    merchant_id: str | None,
+    body_merchant_id: str | None = None,
+    changes: Mapping[str, bool],
+) -> SettingsView:
+    """Partial update: only the channels in ``changes`` change."""
+    merchant_id = one_merchant_id(query=merchant_id, body=body_merchant_id)
+    unknown = set(changes) - set(repository.SETTING_COLUMNS)
+    if unknown:
+        raise ValidationFailed(f"communication_setting: unknown setting {sorted(unknown)[0]}")
+    membership, settings = await _membership_for_settings(
+        session, principal, user_id=user_id, merchant_id=merchant_id
+    )
+    if not changes:
+        return _settings_view(membership, settings)
+    row = await repository.upsert_settings(
+        session,
+        user_id=membership.user_id,
+        merchant_id=membership.merchant_id,
+        changes=dict(changes),
+    )
+    return _settings_view(membership, row)
+
+
+def one_merchant_id(*, query: str | None, body: str | None) -> str | None:
+    """``merchant_id`` may come in the query or the body; when both, they must agree."""
+    if query is not None and body is not None and query != body:
+        raise ValidationFailed("merchant_id: the query and the body name different merchants")
+    return query if query is not None else body

@@ -1,0 +1,1 @@
+"""Feedback records: list, respond, and (sandbox) play the customer."""

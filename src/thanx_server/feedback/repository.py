@@ -1,0 +1,137 @@
+"""SQL for feedback records.
+
+``expired`` is never stored: a record still ``unviewed`` or ``viewed`` once ``expires_at`` has
+passed reads as ``expired``. The state and ``updated_at`` a partner sees are therefore SQL
+expressions over ``now``, used both to render and to filter, so paging stays consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, literal, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.db import UTCDateTime
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import Feedback, Purchase
+
+OPEN_STATES = ("unviewed", "viewed")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    feedback: Feedback
+    state: str
+    updated_at: datetime
+    purchased_at: datetime
+    amount: Decimal
+
+
+def _expired(now: datetime) -> ColumnElement[bool]:
+    return and_(Feedback.state.in_(OPEN_STATES), Feedback.expires_at <= now)
+
+
+def effective_state(now: datetime) -> ColumnElement[str]:
+    return case((_expired(now), literal("expired")), else_=Feedback.state)
+
+
+def effective_updated_at(now: datetime) -> ColumnElement[datetime]:
+    # Expiring is a change too: a partner syncing with updated_after sees it at expires_at.
+    return type_coerce(
+        case((_expired(now), Feedback.expires_at), else_=Feedback.updated_at), UTCDateTime()
+    )
+
+
+def _select(now: datetime) -> Any:
+    return select(
+        Feedback,
+        effective_state(now).label("effective_state"),
+        effective_updated_at(now).label("effective_updated_at"),
+        Purchase.purchased_at,
+        Purchase.amount,
+    ).join(Purchase, Purchase.id == Feedback.purchase_id)
+
+
+def _row(row: Any) -> FeedbackRow:
+    return FeedbackRow(
+        feedback=row[0],
+        state=row[1],
+        updated_at=row[2],
+        purchased_at=row[3],
+        amount=row[4],
+    )
+
+
+async def list_feedbacks(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    now: datetime,
+    user_id: str | None,
+    location_id: str | None,
+    states: Sequence[str],
+    updated_after: datetime | None,
+    page: Page,
+) -> PageResult[FeedbackRow]:
+    stmt = _select(now).where(scope.clause(Feedback.merchant_id))
+    if user_id is not None:
+        stmt = stmt.where(Feedback.user_id == user_id)
+    if location_id is not None:
+        stmt = stmt.where(Feedback.location_id == location_id)
+    if states:
+        stmt = stmt.where(effective_state(now).in_(states))
+    if updated_after is not None:
+        stmt = stmt.where(effective_updated_at(now) > updated_after)
+    stmt = stmt.order_by(Feedback.created_at.desc(), Feedback.id.desc())
+    result = await paginate(session, stmt, page)
+    return PageResult(items=[_row(r) for r in result.items], total=result.total, page=page)
+
+
+async def get_feedback(
+    session: AsyncSession, scope: MerchantScope, feedback_id: str, *, now: datetime
+) -> FeedbackRow | None:
+    stmt = (
+        _select(now)
+        .where(Feedback.id == feedback_id, scope.clause(Feedback.merchant_id))
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(stmt)).first()
+    return _row(row) if row is not None else None
+
+
+async def transition(
+    session: AsyncSession,
+    scope: MerchantScope,
+    feedback_id: str,
+    *,
+    now: datetime,
+    from_states: Sequence[str],
+    unexpired: bool,
+    values: dict[str, Any],
+) -> bool:
+    """Move one record from one of ``from_states`` in a single conditional UPDATE, so two
+    concurrent requests cannot both succeed. False when the record was not in such a state."""
+    stmt = (
+        update(Feedback)
+        .where(
+            Feedback.id == feedback_id,
+            scope.clause(Feedback.merchant_id),
+            Feedback.state.in_(from_states),
+        )
+        .values(**values, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if unexpired:
+        stmt = stmt.where(Feedback.expires_at > now)
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+def add(session: AsyncSession, feedback: Feedback) -> None:
+    session.add(feedback)

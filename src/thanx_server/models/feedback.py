@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from thanx_server.kit.time import utcnow
+from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+
+# Stored states. `expired` is never stored: it is derived from `expires_at` when read.
+STORED_FEEDBACK_STATES = ("unviewed", "viewed", "rated", "reviewed", "responded")
+
+
+class Feedback(Base):
+    """A feedback opportunity opened by a purchase, and what the customer and merchant said."""
+
+    __tablename__ = "feedbacks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "merchant_id"],
+            ["memberships.user_id", "memberships.merchant_id"],
+            name="fk_feedbacks_membership",
+            ondelete="CASCADE",
+        ),
+        CheckConstraint(
+            "state IN ('unviewed', 'viewed', 'rated', 'reviewed', 'responded')", name="state"
+        ),
+        CheckConstraint("rating IS NULL OR (rating >= 0 AND rating <= 10)", name="rating"),
+        # The list's order (newest first) within a merchant.
+        Index("ix_feedbacks_merchant_created", "merchant_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    merchant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    location_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("locations.id", ondelete="SET NULL"), index=True
+    )
+    purchase_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("purchases.id", ondelete="CASCADE"), unique=True
+    )
+    state: Mapped[str] = mapped_column(String(20), default="unviewed", index=True)
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    review: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    viewed_at: Mapped[datetime | None]
+    rated_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)

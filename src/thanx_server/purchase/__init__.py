@@ -1,0 +1,1 @@
+"""Purchases reported by partners (POST /purchases, alias /partner/purchases)."""

@@ -1,0 +1,1 @@
+"""Marketing subscribers (POST /partner/subscribers)."""

@@ -1,0 +1,82 @@
+"""SQL for tags. Bulk writes are one statement each, whatever the number of users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.ids import new_ids
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
+from thanx_server.kit.upsert import upsert_insert
+from thanx_server.models import Membership, Tag
+
+
+async def members_among(
+    session: AsyncSession, scope: MerchantScope, user_ids: Sequence[str]
+) -> set[str]:
+    """Which of ``user_ids`` are members of the scope's merchant(s)."""
+    rows = await session.scalars(
+        select(Membership.user_id).where(
+            scope.clause(Membership.merchant_id), Membership.user_id.in_(user_ids)
+        )
+    )
+    return set(rows)
+
+
+async def list_tags(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    user_ids: Sequence[str],
+    key: str | None,
+    page: Page,
+) -> PageResult[Tag]:
+    stmt = select(Tag).where(scope.clause(Tag.merchant_id), Tag.user_id.in_(user_ids))
+    if key is not None:
+        stmt = stmt.where(Tag.key == key)
+    stmt = stmt.order_by(Tag.created_at.desc(), Tag.id.desc())
+    return await paginate(session, stmt, page)
+
+
+async def upsert_tags(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    user_ids: Sequence[str],
+    key: str,
+    values: list[str],
+) -> None:
+    """Create the key for every user lacking it and replace the values of those having it."""
+    (merchant_id,) = scope.merchant_ids
+    now = utcnow()
+    rows = [
+        {
+            "id": tag_id,
+            "merchant_id": merchant_id,
+            "user_id": user_id,
+            "key": key,
+            "values": values,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for tag_id, user_id in zip(new_ids(len(user_ids)), user_ids, strict=True)
+    ]
+    insert = upsert_insert(session, Tag)
+    await session.execute(
+        insert.values(rows).on_conflict_do_update(
+            index_elements=["merchant_id", "user_id", "key"],
+            set_={"values": insert.excluded["values"], "updated_at": now},
+        )
+    )
+
+
+async def delete_tags(
+    session: AsyncSession, scope: MerchantScope, *, user_ids: Sequence[str], key: str
+) -> None:
+    await session.execute(
+        delete(Tag).where(scope.clause(Tag.merchant_id), Tag.user_id.in_(user_ids), Tag.key == key)
+    )

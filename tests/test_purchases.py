@@ -1,0 +1,235 @@
+"""POST /purchases (and /partner/purchases): points, the feedback opportunity, validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import Credential, Factory, assert_error
+from thanx_server.kit.time import isoformat_z, utcnow
+from thanx_server.models import Feedback, Location, Merchant, Purchase, User
+from thanx_server.settings import Settings
+
+
+@pytest.fixture
+async def merchant(factory: Factory) -> Merchant:
+    return await factory.merchant()
+
+
+@pytest.fixture
+async def location(factory: Factory, merchant: Merchant) -> Location:
+    return await factory.location(merchant)
+
+
+@pytest.fixture
+async def member(factory: Factory, merchant: Merchant) -> User:
+    return (await factory.member(merchant))[0]
+
+
+@pytest.fixture
+async def cred(factory: Factory, merchant: Merchant) -> Credential:
+    return await factory.partner(
+        [merchant], scopes=["purchases.write", "users.read", "feedbacks.read"]
+    )
+
+
+def body(merchant: Merchant, user: User, **fields: Any) -> dict[str, Any]:
+    purchase = {
+        "merchant_id": merchant.id,
+        "user_id": user.id,
+        "amount": 13.45,
+        "purchased_at": "2026-01-15T00:52:10.655+00:00",
+        "products": ["Margherita", "Soda"],
+        "card_id": None,
+        **fields,
+    }
+    return {"purchase": {k: v for k, v in purchase.items() if v is not ...}}
+
+
+async def points_of(client: httpx.AsyncClient, cred: Credential, user: User) -> float:
+    response = await client.get(f"/partner/users/{user.id}", headers=cred.headers())
+    points: float = response.json()["user"]["loyalty"]["points_balance"]
+    return points
+
+
+async def count(session: AsyncSession, model: type[Purchase] | type[Feedback]) -> int:
+    return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.mark.parametrize("path", ["/purchases", "/partner/purchases"])
+async def test_a_purchase_is_recorded_earns_points_and_opens_feedback(
+    client: httpx.AsyncClient,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    location: Location,
+    path: str,
+) -> None:
+    response = await client.post(
+        path, json=body(merchant, member, location_id=location.id), headers=cred.headers()
+    )
+
+    assert response.status_code == 201, response.text
+    purchase = response.json()["purchase"]
+    assert purchase["amount"] == 13.45
+    assert purchase["points_earned"] == 13.45
+    assert purchase["purchased_at"] == "2026-01-15T00:52:10Z"
+    assert purchase["location_id"] == location.id
+    assert purchase["products"] == ["Margherita", "Soda"]
+    assert await points_of(client, cred, member) == 13.45
+    feedbacks = (await client.get("/partner/feedbacks", headers=cred.headers())).json()
+    [feedback] = feedbacks["feedbacks"]
+    assert feedback["id"] == purchase["feedback_id"]
+    assert feedback["state"] == "expired"  # purchased long ago: the 14-day window has passed
+    assert feedback["expires_at"] == "2026-01-29T00:52:10Z"
+    assert feedback["purchase"] == {
+        "id": purchase["id"],
+        "purchased_at": "2026-01-15T00:52:10Z",
+        "amount": 13.45,
+        "order": None,
+    }
+    assert feedback["location_id"] == location.id
+
+
+async def test_points_add_up_exactly(
+    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, member: User
+) -> None:
+    now = isoformat_z(utcnow())
+    for amount in (0.1, 0.2, "19.99"):
+        response = await client.post(
+            "/purchases", json=body(merchant, member, amount=amount, purchased_at=now),
+            headers=cred.headers(),
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+
+    assert await points_of(client, cred, member) == 20.29
+
+
+async def test_a_fresh_purchase_opens_an_unviewed_feedback_for_the_configured_window(
+    client: httpx.AsyncClient, app: FastAPI, cred: Credential, merchant: Merchant, member: User
+) -> None:
+    app.state.settings = Settings(feedback_window=timedelta(days=3))
+    purchased_at = utcnow().replace(microsecond=0)
+
+    created = await client.post(
+        "/purchases",
+        json=body(merchant, member, purchased_at=isoformat_z(purchased_at)),
+        headers=cred.headers(),
+    )
+    [feedback] = (await client.get("/partner/feedbacks", headers=cred.headers())).json()[
+        "feedbacks"
+    ]
+
+    assert created.status_code == 201
+    assert feedback["state"] == "unviewed"
+    assert feedback["expires_at"] == isoformat_z(purchased_at + timedelta(days=3))
+    assert feedback["rating"] is None
+
+
+def test_the_feedback_window_setting_reads_durations_and_refuses_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THANX_FEEDBACK_WINDOW", "P3D")
+    assert Settings().feedback_window == timedelta(days=3)
+    monkeypatch.setenv("THANX_FEEDBACK_WINDOW", "3600")
+    assert Settings().feedback_window == timedelta(hours=1)
+    monkeypatch.setenv("THANX_FEEDBACK_WINDOW", "0")
+    with pytest.raises(ValidationError, match="feedback_window"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        ({"amount": 0}, "purchase.amount"),
+        ({"amount": -5}, "purchase.amount"),
+        ({"amount": 1.234}, "purchase.amount"),
+        ({"amount": "lots"}, "purchase.amount"),
+        ({"amount": 10**11}, "purchase.amount"),
+        ({"amount": ...}, "purchase.amount"),
+        ({"purchased_at": ...}, "purchase.purchased_at"),
+        ({"purchased_at": "last tuesday"}, "purchase.purchased_at"),
+        ({"purchased_at": "2999-01-01T00:00:00Z"}, "purchase.purchased_at"),
+        ({"products": ["ok", 7]}, "purchase.products[1]"),
+        ({"card_id": 12}, "purchase.card_id"),
+        ({"user_id": ...}, "purchase.user_id"),
+    ],
+)
+async def test_bad_purchases_are_400_naming_the_field_and_nothing_is_written(
+    client: httpx.AsyncClient,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    session: AsyncSession,
+    fields: dict[str, Any],
+    names: str,
+) -> None:
+    response = await client.post(
+        "/purchases", json=body(merchant, member, **fields), headers=cred.headers()
+    )
+
+    assert_error(response, 400, "VALIDATION_FAILED", names)
+    assert await count(session, Purchase) == 0
+    assert await count(session, Feedback) == 0
+
+
+async def test_purchase_needs_a_member_and_a_location_of_the_merchant(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    session: AsyncSession,
+) -> None:
+    other = await factory.merchant()
+    stranger, _ = await factory.member(other)
+    their_location = await factory.location(other)
+
+    not_member = await client.post(
+        "/purchases", json=body(merchant, stranger), headers=cred.headers()
+    )
+    foreign_location = await client.post(
+        "/purchases",
+        json=body(merchant, member, location_id=their_location.id),
+        headers=cred.headers(),
+    )
+    foreign_merchant = await client.post(
+        "/purchases", json=body(other, stranger), headers=cred.headers()
+    )
+
+    assert_error(not_member, 404, "RESOURCE_NOT_FOUND", "user_id")
+    assert_error(foreign_location, 404, "RESOURCE_NOT_FOUND", "location_id")
+    assert_error(foreign_merchant, 403, "FORBIDDEN", "merchant_id")
+    assert await count(session, Purchase) == 0
+    assert await points_of(client, cred, member) == 0
+
+
+async def test_purchase_needs_purchases_write(
+    client: httpx.AsyncClient, factory: Factory, merchant: Merchant, member: User
+) -> None:
+    cred = await factory.partner([merchant], scopes=["feedbacks.write", "users.write"])
+
+    response = await client.post("/purchases", json=body(merchant, member), headers=cred.headers())
+
+    assert_error(response, 403, "FORBIDDEN", "purchases.write")
+
+
+async def test_naive_purchase_time_is_read_as_utc(
+    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, member: User
+) -> None:
+    response = await client.post(
+        "/purchases",
+        json=body(merchant, member, purchased_at="2026-01-15T08:00:00"),
+        headers=cred.headers(),
+    )
+
+    assert response.json()["purchase"]["purchased_at"] == isoformat_z(
+        datetime(2026, 1, 15, 8, tzinfo=UTC)
+    )
