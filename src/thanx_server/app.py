@@ -12,7 +12,10 @@ from fastapi import FastAPI
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
 from thanx_server.auth.service import CredentialUsage
+from thanx_server.campaign import endpoints as campaign_endpoints
 from thanx_server.health import endpoints as health_endpoints
+from thanx_server.issuance import endpoints as issuance_endpoints
+from thanx_server.issuance.worker import embedded_worker
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import install_error_handlers
 from thanx_server.kit.logging import configure_logging
@@ -20,6 +23,7 @@ from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMid
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.settings import Settings
+from thanx_server.template import endpoints as template_endpoints
 
 log = structlog.get_logger("thanx.app")
 
@@ -27,6 +31,9 @@ ROUTERS = (
     health_endpoints.router,
     auth_endpoints.router,
     merchant_endpoints.router,
+    template_endpoints.router,
+    campaign_endpoints.router,
+    issuance_endpoints.router,
 )
 
 DESCRIPTION = """\
@@ -58,7 +65,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
         log.info("app.started", environment=settings.environment.value)
         try:
-            yield
+            async with embedded_worker(db, settings):
+                yield
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -61,3 +61,6 @@ class PartnerAuth:
 
 AnyPartner = Annotated[PartnerPrincipal, Depends(PartnerAuth())]
 """A partner credential with no particular scope (metadata endpoints)."""
+
+RewardsIssuer = Annotated[PartnerPrincipal, Depends(PartnerAuth(Scope.REWARDS_ISSUE))]
+"""A partner credential with ``rewards.issue`` (templates, campaigns, issuance jobs)."""

@@ -30,8 +30,12 @@ PARTNER_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("Missing scope, or a merchant outside the credential (FORBIDDEN)."),
     429: _error("Rate limit exceeded (RATE_LIMITED); see Retry-After."),
 }
-NOT_FOUND = {404: _error("Unknown resource, or one of another merchant (RESOURCE_NOT_FOUND).")}
-UNPROCESSABLE = {422: _error("Not allowed in the resource's current state (INVALID_STATE).")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _error("Unknown resource, or one of another merchant (RESOURCE_NOT_FOUND).")
+}
+UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
+    422: _error("Not allowed in the resource's current state (INVALID_STATE).")
+}
 
 
 def install_openapi(app: FastAPI) -> None:

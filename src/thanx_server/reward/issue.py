@@ -1,8 +1,8 @@
 """How a reward is built from a campaign and its variant's template (shared by issuance and grant).
 
 Decisions (docs/DECISIONS.md):
-* ``fine_print`` is the campaign's (falling back to the template's); ``instructions``, ``redeem`` and
-  ``images`` come from the template.
+* ``fine_print`` is the campaign's (falling back to the template's); ``instructions``, ``redeem``
+  and ``images`` come from the template.
 * ``available_at`` is when the reward was given, but never before the campaign's
   ``redeemable_from``; ``retire_at`` is the campaign's ``redeemable_to``.
 """

@@ -1,0 +1,75 @@
+"""Wire shapes of issuance (reference B.9.4, B.10; CONTRACT row 2: docs fields + seed fields)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+
+from thanx_server.kit.wire import UTCTimestamp
+
+MAX_IDENTIFIERS = 10_000
+
+
+class IdentifierIn(BaseModel):
+    type: Literal["email", "phone"]
+    value: str = Field(min_length=1, max_length=320)
+
+
+class IssueRewardsIn(BaseModel):
+    campaign_id: str
+    merchant_id: str
+    variant_id: str
+    identifiers: list[IdentifierIn] = Field(min_length=1, max_length=MAX_IDENTIFIERS)
+
+
+class RevokeIn(BaseModel):
+    merchant_id: str | None = None
+
+
+class FailureOut(BaseModel):
+    identifier_index: int
+    identifier_type: str
+    error: str
+
+
+class SummaryOut(BaseModel):
+    success_count: int
+    failure_count: int
+    failures: list[FailureOut] | None = Field(
+        default=None, description="Present when any identifier failed."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_failures(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("failures") is None:
+            data.pop("failures", None)
+        return data
+
+
+class IssuanceJobOut(BaseModel):
+    id: str
+    merchant_id: str
+    campaign_id: str
+    variant_id: str
+    state: str = Field(description="pending, processing, completed, failed, revoking, revoked")
+    total_count: int
+    processed_count: int
+    success_count: int
+    failure_count: int
+    progress_percent: int
+    requested_count: int = Field(description="Seed spelling of total_count.")
+    issued_count: int = Field(description="Seed spelling of success_count.")
+    failed_count: int = Field(description="Seed spelling of failure_count.")
+    error: str | None = Field(description="Why a `failed` job failed; null otherwise.")
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+    started_at: UTCTimestamp | None
+    completed_at: UTCTimestamp | None
+    revoked_at: UTCTimestamp | None
+    summary: SummaryOut | None = Field(description="Present once the job has finished.")
+
+
+class IssuanceJobEnvelope(BaseModel):
+    issuance_job: IssuanceJobOut
