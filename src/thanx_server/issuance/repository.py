@@ -3,7 +3,7 @@
 Request side: read a job (scoped), its failures, revoke it. Worker side: claim a job with a lease,
 resolve a chunk of identifiers to members set-wise, bulk-insert rewards and outcomes, advance the
 counters under the lease. The one dialect switch for claiming is ``_lock_for_claim``; bulk inserts
-go through ``kit/bulk.insert_rows``.
+go through ``kit/bulk`` (one statement per chunk and table).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.bulk import insert_rows, one_of
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import (
     Campaign,
@@ -232,7 +232,7 @@ async def members_by_email(
     rows = await session.execute(
         select(User.email, User.id)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, User.email.in_(wanted))
+        .where(Membership.merchant_id == merchant_id, one_of(session, User.email, wanted))
     )
     return {email: user_id for email, user_id in rows if email is not None}
 
@@ -247,17 +247,42 @@ async def members_by_phone(
     rows = await session.execute(
         select(User.phone, User.id)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, User.phone.in_(wanted))
+        .where(Membership.merchant_id == merchant_id, one_of(session, User.phone, wanted))
     )
     return {phone: user_id for phone, user_id in rows if phone is not None}
 
 
-async def insert_rewards(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, Reward.__table__, rows)  # type: ignore[arg-type]
+REWARD_COLUMNS = ("id", "user_id", "identifier_index")
+OUTCOME_COLUMNS = ("identifier_index", "identifier_type", "user_id", "reward_id", "error")
 
 
-async def insert_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, IssuanceOutcome.__table__, rows)  # type: ignore[arg-type]
+async def insert_rewards(
+    session: AsyncSession, *, shared: dict[str, Any], rows: list[tuple[str, str, int]]
+) -> None:
+    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has."""
+    await insert_rows(
+        session,
+        Reward.__table__,  # type: ignore[arg-type]
+        shared=shared,
+        columns=REWARD_COLUMNS,
+        rows=rows,
+    )
+
+
+async def insert_outcomes(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    rows: list[tuple[int, str, str | None, str | None, str | None]],
+) -> None:
+    """One statement: ``rows`` are ``OUTCOME_COLUMNS``."""
+    await insert_rows(
+        session,
+        IssuanceOutcome.__table__,  # type: ignore[arg-type]
+        shared={"job_id": job_id},
+        columns=OUTCOME_COLUMNS,
+        rows=rows,
+    )
 
 
 async def advance(

@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -43,6 +43,11 @@ from thanx_server.reward.issue import reward_values
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.issuance")
+
+# identifier_index, identifier_type, user_id, reward_id, error (repository.OUTCOME_COLUMNS)
+OutcomeRow = tuple[int, str, str | None, str | None, str | None]
+# id, user_id, identifier_index (repository.REWARD_COLUMNS)
+RewardRow = tuple[str, str, int]
 
 USER_NOT_FOUND = "User not found"
 DUPLICATE = "Duplicate identifier"
@@ -263,11 +268,15 @@ class _Chunker:
                 session, job.merchant_id, (k for t, k in keys if t == "email" and k)
             )
             by_phone = await _members_by_phone(session, job.merchant_id, keys)
-            outcomes, rewards, served = self._outcomes(start, keys, by_email, by_phone, now)
-            await repository.insert_rewards(session, rewards)
-            await repository.insert_outcomes(session, outcomes)
-            successes = sum(1 for o in outcomes if o["error"] is None)
-            failures = len(outcomes) - successes
+            outcomes, rewards, served = self._outcomes(start, keys, by_email, by_phone)
+            if rewards:
+                assert self.template is not None
+                shared = reward_values(self.campaign, self.template, self.variant.id, now=now)
+                shared["issuance_job_id"] = job.id
+                await repository.insert_rewards(session, shared=shared, rows=rewards)
+            await repository.insert_outcomes(session, job_id=job.id, rows=outcomes)
+            failures = sum(1 for o in outcomes if o[4] is not None)
+            successes = len(outcomes) - failures
             finished = end == job.total_count
             await repository.advance(
                 session,
@@ -291,51 +300,26 @@ class _Chunker:
         keys: list[tuple[str, str | None]],
         by_email: dict[str, str],
         by_phone: dict[str, str],
-        now: datetime,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
-        base = (
-            reward_values(self.campaign, self.template, self.variant.id, now=now)
-            if self.template is not None
-            else None
-        )
+    ) -> tuple[list[OutcomeRow], list[RewardRow], set[str]]:
+        """Decide each identifier of the chunk: reward, holdout, or failure (pure, no I/O)."""
+        issues_rewards = self.template is not None
         served: set[str] = set()
-        outcomes: list[dict[str, Any]] = []
-        rewards: list[dict[str, Any]] = []
-        ids = iter(new_ids(len(keys)) if base is not None else ())
-        job_id = self.job.id
+        outcomes: list[OutcomeRow] = []
+        rewards: list[RewardRow] = []
+        ids = iter(new_ids(len(keys)) if issues_rewards else ())
         for offset, (kind, key) in enumerate(keys):
             index = start + offset
-            lookup = by_email if kind == "email" else by_phone
-            user_id = lookup.get(key) if key else None
-            error: str | None = None
-            reward_id: str | None = None
+            user_id = (by_email if kind == "email" else by_phone).get(key) if key else None
             if user_id is None:
-                error = USER_NOT_FOUND
+                outcomes.append((index, kind, None, None, USER_NOT_FOUND))
             elif user_id in self.issued or user_id in served:
-                error = DUPLICATE
+                outcomes.append((index, kind, user_id, None, DUPLICATE))
             else:
                 served.add(user_id)
-                if base is not None:
-                    reward_id = next(ids)
-                    rewards.append(
-                        {
-                            **base,
-                            "id": reward_id,
-                            "user_id": user_id,
-                            "issuance_job_id": job_id,
-                            "identifier_index": index,
-                        }
-                    )
-            outcomes.append(
-                {
-                    "job_id": job_id,
-                    "identifier_index": index,
-                    "identifier_type": kind,
-                    "user_id": user_id if error != USER_NOT_FOUND else None,
-                    "reward_id": reward_id,
-                    "error": error,
-                }
-            )
+                reward_id = next(ids) if issues_rewards else None
+                if reward_id is not None:
+                    rewards.append((reward_id, user_id, index))
+                outcomes.append((index, kind, user_id, reward_id, None))
         return outcomes, rewards, served
 
 
