@@ -78,6 +78,18 @@ class LiveWorld:
                 )
             ).one()  # fmt: skip
 
+    async def indexes_covered(self, job_id: str) -> int:
+        """Distinct identifier indexes recorded by the job's rewards and outcomes together."""
+        async with self.database.read_sessions() as session:
+            union = (
+                select(Reward.identifier_index.label("i")).where(Reward.issuance_job_id == job_id)
+            ).union(
+                select(IssuanceOutcome.identifier_index.label("i")).where(
+                    IssuanceOutcome.job_id == job_id
+                )
+            )
+            return await session.scalar(select(func.count()).select_from(union.subquery())) or 0
+
     async def counts(self, job_id: str) -> tuple[int, int, int, int]:
         """Rewards, distinct rewarded identifiers, distinct rewarded users, outcomes."""
         async with self.database.read_sessions() as session:
@@ -258,7 +270,7 @@ async def test_worker_killed_mid_job_is_replaced_without_double_issue(
 ) -> None:
     identifiers, members_named = mixed_identifiers(live, 10_000)
     job_id = await live.issue(identifiers)
-    settings = {"THANX_ISSUANCE_CHUNK_SIZE": "50", "THANX_WORKER_LEASE_SECONDS": "1"}
+    settings = {"THANX_ISSUANCE_CHUNK_SIZE": "250", "THANX_WORKER_LEASE_SECONDS": "1"}
     with workers(fresh_db_url, tmp_path, **settings) as pool:
         first = pool.start()
 
@@ -288,7 +300,8 @@ async def test_worker_killed_mid_job_is_replaced_without_double_issue(
     assert job.lease_owner is None
     rewards, distinct_indexes, distinct_users, outcomes = await live.counts(job_id)
     assert rewards == distinct_indexes == distinct_users == job.success_count
-    assert outcomes == job.total_count
+    assert outcomes == job.failure_count
+    assert await live.indexes_covered(job_id) == job.total_count
 
 
 async def test_four_workers_drain_twenty_jobs_without_doing_anything_twice(
@@ -306,7 +319,7 @@ async def test_four_workers_drain_twenty_jobs_without_doing_anything_twice(
         await wait_for(all_started, within=60, interval=0.05)
         expected: dict[str, int] = {}
         for n in range(20):
-            identifiers, named = mixed_identifiers(live, 400 + n * 10)
+            identifiers, named = mixed_identifiers(live, 200 + n * 5)
             control = n % 5 == 4
             job_id = await live.issue(identifiers, live.control if control else None)
             expected[job_id] = named
@@ -332,6 +345,42 @@ async def test_four_workers_drain_twenty_jobs_without_doing_anything_twice(
         assert job.success_count == named
         assert job.success_count + job.failure_count == job.total_count
         rewards, distinct_indexes, distinct_users, outcomes = await live.counts(job_id)
-        assert outcomes == job.total_count
-        issued = 0 if n % 5 == 4 else named  # every fifth job is a Control holdout
-        assert rewards == distinct_indexes == distinct_users == issued
+        control = n % 5 == 4  # every fifth job is a Control holdout: outcomes, no rewards
+        assert rewards == distinct_indexes == distinct_users == (0 if control else named)
+        assert outcomes == job.failure_count + (named if control else 0)
+        assert await live.indexes_covered(job_id) == job.total_count
+
+
+async def test_the_embedded_worker_runs_with_the_app(fresh_db_url: str, tmp_path: Path) -> None:
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        async with database.write_sessions() as session, session.begin():
+            factory = Factory(session)
+            merchant = await factory.merchant()
+            await factory.member(merchant, email="jane@example.com")
+            cred = await factory.partner([merchant], scopes=["rewards.issue"])
+            campaign = await factory.campaign(merchant)
+        settings = Settings(data_dir=tmp_path, embedded_worker=True, worker_poll_interval=0.05)
+        app = create_app(settings, database=database)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://embedded") as client,
+        ):
+            response = await client.post(
+                "/partner/campaigns/issue",
+                json={"merchant_id": merchant.id, "campaign_id": campaign.campaign.id,
+                      "variant_id": campaign.variants[0].id,
+                      "identifiers": [{"type": "email", "value": "jane@example.com"}]},
+                headers=cred.headers(),
+            )  # fmt: skip
+            assert response.status_code == 202
+            path = f"/partner/issuance_jobs/{response.json()['issuance_job']['id']}"
+
+            async def completed() -> bool:
+                job = (await client.get(path, headers=cred.headers())).json()["issuance_job"]
+                return bool(job["state"] == "completed" and job["success_count"] == 1)
+
+            await wait_for(completed, within=30, interval=0.05)
+    finally:
+        await database.dispose()

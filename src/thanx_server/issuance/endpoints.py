@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from thanx_server.auth.dependencies import RewardsIssuer
 from thanx_server.issuance import service
 from thanx_server.issuance.schemas import IssuanceJobEnvelope, IssueRewardsIn, RevokeIn
-from thanx_server.kit import idempotency
 from thanx_server.kit.deps import AppSettings, DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, UNPROCESSABLE
 
@@ -52,9 +51,7 @@ async def issue_rewards(
         principal,
         data=body,
         idempotency_key=x_idempotency_key,
-        request_hash=idempotency.fingerprint(
-            "POST", request.url.path, body.model_dump(mode="json")
-        ),
+        path=request.url.path,
         idempotency_ttl=settings.idempotency_ttl,
     )
     return JSONResponse(result.body, status_code=result.status_code)

@@ -183,14 +183,15 @@ async def issue_context(
 
 
 async def issued_user_ids(session: AsyncSession, job_id: str) -> set[str]:
-    """Users who already succeeded in this job (earlier chunks, maybe by another worker)."""
-    rows = await session.scalars(
-        select(IssuanceOutcome.user_id).where(
-            IssuanceOutcome.job_id == job_id,
-            IssuanceOutcome.error.is_(None),
-            IssuanceOutcome.user_id.is_not(None),
-        )
+    """Users the job already served (earlier chunks, maybe by another worker): those holding
+    one of its rewards, and the holdouts recorded for a Control variant."""
+    rewarded = select(Reward.user_id).where(Reward.issuance_job_id == job_id)
+    held_out = select(IssuanceOutcome.user_id).where(
+        IssuanceOutcome.job_id == job_id,
+        IssuanceOutcome.error.is_(None),
+        IssuanceOutcome.user_id.is_not(None),
     )
+    rows = await session.scalars(rewarded.union(held_out))
     return {user_id for user_id in rows if user_id is not None}
 
 

@@ -128,14 +128,16 @@ async def issue_rewards(
     *,
     data: IssueRewardsIn,
     idempotency_key: str | None,
-    request_hash: str,
+    path: str,
     idempotency_ttl: timedelta,
 ) -> IssueResult:
     """POST /partner/campaigns/issue: a pending job (202), or the replay of an earlier one."""
     key = idempotency.check_key(idempotency_key)
     merchant_id = principal.merchant(data.merchant_id)
     now = utcnow()
+    request_hash = ""
     if key is not None:
+        request_hash = idempotency.fingerprint("POST", path, data.model_dump(mode="json"))
         stored = await idempotency.lookup(
             session,
             credential_id=principal.credential_id,
