@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     # Identifiers per chunk: each chunk is one transaction.
     issuance_chunk_size: int = Field(default=2000, ge=1, le=10_000)
-    # X-Idempotency-Key records are kept at least this long.
-    idempotency_ttl: timedelta = timedelta(hours=24)
+    # X-Idempotency-Key records are kept this long; the contract promises at least 24 hours.
+    idempotency_ttl: timedelta = Field(default=timedelta(hours=24), ge=timedelta(hours=24))
 
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")

@@ -242,7 +242,7 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
             )
             ctx.hints += [
                 ("Reward templates (published)", "{base}/partner/reward_templates"),
-                ("Campaigns", f"{{base}}/partner/campaigns?merchant_id={merchant.id}"),
+                ("Campaigns", f"'{{base}}/partner/campaigns?merchant_id={merchant.id}'"),
                 (
                     "Issue rewards (202: a pending issuance job; poll it by its id)",
                     "-X POST -H 'Content-Type: application/json' "
@@ -251,7 +251,7 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
                 ),
                 (
                     "The demo issuance job (the embedded worker completes it)",
-                    f"{{base}}/partner/issuance_jobs/{job.id}?merchant_id={merchant.id}",
+                    f"'{{base}}/partner/issuance_jobs/{job.id}?merchant_id={merchant.id}'",
                 ),
             ]
 
