@@ -356,6 +356,7 @@ async def test_a_stopping_worker_releases_its_job_and_another_resumes_it(
 
     assert await job_column(session, created["id"], IssuanceJob.processed_count) == 2
     assert await job_column(session, created["id"], IssuanceJob.lease_owner) is None
+    assert await job_column(session, created["id"], IssuanceJob.attempts) == 0  # not a crash
     await tasks.drain(database, worker("next", chunk_size=2))
 
     job = await get_job(client, world, created["id"])

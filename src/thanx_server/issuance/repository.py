@@ -359,7 +359,11 @@ async def fail(
 
 
 async def release(session: AsyncSession, *, job_id: str, owner: str, now: datetime) -> None:
-    """Give the lease back at shutdown so another worker resumes at once."""
+    """Give the lease back at shutdown so another worker resumes at once.
+
+    A clean hand-back is not an attempt: ``attempts`` counts claims that ended abnormally (plus
+    the one in progress), so rolling restarts never turn a long job into a "poison" one.
+    """
     await session.execute(
         update(IssuanceJob)
         .where(
@@ -367,7 +371,12 @@ async def release(session: AsyncSession, *, job_id: str, owner: str, now: dateti
             IssuanceJob.lease_owner == owner,
             IssuanceJob.state == "processing",
         )
-        .values(lease_owner=None, lease_expires_at=now, updated_at=now)
+        .values(
+            lease_owner=None,
+            lease_expires_at=now,
+            updated_at=now,
+            attempts=IssuanceJob.attempts - 1,
+        )
         .execution_options(synchronize_session=False)
     )
 
