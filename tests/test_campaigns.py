@@ -250,3 +250,17 @@ async def test_campaigns_need_the_rewards_issue_scope(
         403,
         "FORBIDDEN",
     )
+
+
+def test_openapi_documents_campaign_and_issuance_routes() -> None:
+    from thanx_server.app import create_app
+    from thanx_server.settings import Settings
+
+    schema = create_app(Settings()).openapi()
+    list_params = [p["name"] for p in schema["paths"]["/partner/campaigns"]["get"]["parameters"]]
+    assert "states[]" in list_params
+    issue = schema["paths"]["/partner/campaigns/issue"]["post"]
+    assert "X-Idempotency-Key" in [p["name"] for p in issue["parameters"]]
+    assert set(issue["responses"]) >= {"202", "400", "403", "404", "422"}
+    summary = schema["components"]["schemas"]["SummaryWithFailures"]
+    assert set(summary["required"]) == {"success_count", "failure_count", "failures"}

@@ -42,7 +42,10 @@ async def issue_rewards(
     body: IssueRewardsIn,
     x_idempotency_key: Annotated[
         str | None,
-        Header(description="Optional; a repeat with the same key replays the first response."),
+        Header(
+            alias="X-Idempotency-Key",
+            description="Optional; a repeat with the same key replays the first response.",
+        ),
     ] = None,
 ) -> JSONResponse:
     """Issue a campaign variant's reward to up to 10,000 members, asynchronously (a job)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from thanx_server.kit.wire import UTCTimestamp
 
@@ -36,16 +36,12 @@ class FailureOut(BaseModel):
 class SummaryOut(BaseModel):
     success_count: int
     failure_count: int
-    failures: list[FailureOut] | None = Field(
-        default=None, description="Present when any identifier failed."
-    )
 
-    @model_serializer(mode="wrap")
-    def _omit_empty_failures(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("failures") is None:
-            data.pop("failures", None)
-        return data
+
+class SummaryWithFailures(SummaryOut):
+    """The summary of a job where any identifier failed: ``failures`` is present only then."""
+
+    failures: list[FailureOut]
 
 
 class IssuanceJobOut(BaseModel):
@@ -68,7 +64,9 @@ class IssuanceJobOut(BaseModel):
     started_at: UTCTimestamp | None
     completed_at: UTCTimestamp | None
     revoked_at: UTCTimestamp | None
-    summary: SummaryOut | None = Field(description="Present once the job has finished.")
+    summary: SummaryWithFailures | SummaryOut | None = Field(
+        description="Present once the job has finished; `failures` only when any failed."
+    )
 
 
 class IssuanceJobEnvelope(BaseModel):

@@ -23,6 +23,7 @@ from thanx_server.issuance.schemas import (
     IssuanceJobOut,
     IssueRewardsIn,
     SummaryOut,
+    SummaryWithFailures,
 )
 from thanx_server.kit import idempotency
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
@@ -46,17 +47,19 @@ def progress_percent(job: IssuanceJob) -> int:
 
 def job_out(job: IssuanceJob, failures: list[tuple[int, str, str]] | None) -> IssuanceJobOut:
     """The job as partners see it; ``failures`` is given once the job has finished."""
-    summary = None
+    summary: SummaryOut | None = None
     if job.state in repository.FINISHED_STATES:
-        summary = SummaryOut(
-            success_count=job.success_count,
-            failure_count=job.failure_count,
-            failures=[
-                FailureOut(identifier_index=i, identifier_type=t, error=e)
-                for i, t, e in failures or ()
-            ]
-            or None,
-        )
+        if failures:
+            summary = SummaryWithFailures(
+                success_count=job.success_count,
+                failure_count=job.failure_count,
+                failures=[
+                    FailureOut(identifier_index=i, identifier_type=t, error=e)
+                    for i, t, e in failures
+                ],
+            )
+        else:
+            summary = SummaryOut(success_count=job.success_count, failure_count=job.failure_count)
     return IssuanceJobOut(
         id=job.id,
         merchant_id=job.merchant_id,

@@ -1,7 +1,5 @@
 """Query-parameter helpers shared by features."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
