@@ -336,7 +336,7 @@ async def test_four_workers_drain_twenty_jobs_without_doing_anything_twice(
 
     claims = pool.events("issuance.job_claimed")
     assert sorted(c["job_id"] for c in claims) == sorted(expected)  # each job claimed once
-    assert len({c["owner"] for c in pool.events("worker.started")}) == 4
+    assert len({c["owner"] for c in claims}) >= 2  # the jobs really were shared out
     for n, (job_id, named) in enumerate(expected.items()):
         job = await live.job(job_id)
         assert job.attempts == 1

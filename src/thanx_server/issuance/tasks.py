@@ -135,6 +135,7 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
     log.info(
         "issuance.job_claimed",
         job_id=job.id,
+        owner=config.owner,
         attempts=job.attempts,
         resume_at=job.processed_count,
         total=job.total_count,
