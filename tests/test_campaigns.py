@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import Credential, Factory
 from tests.test_auth import assert_error
@@ -264,3 +266,30 @@ def test_openapi_documents_campaign_and_issuance_routes() -> None:
     assert set(issue["responses"]) >= {"202", "400", "403", "404", "422"}
     summary = schema["components"]["schemas"]["SummaryWithFailures"]
     assert set(summary["required"]) == {"success_count", "failure_count", "failures"}
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1),
+                       timezones=st.just(UTC)),
+    length=st.timedeltas(min_value=timedelta(days=-30), max_value=timedelta(days=30)),
+    redeem_length=st.timedeltas(min_value=timedelta(days=-30), max_value=timedelta(days=30)),
+)  # fmt: skip
+async def test_dates_are_accepted_exactly_when_ends_are_not_before_starts(
+    client: httpx.AsyncClient,
+    setup: tuple[Merchant, RewardTemplate, Credential],
+    start: datetime,
+    length: timedelta,
+    redeem_length: timedelta,
+) -> None:
+    merchant, template, cred = setup
+    payload = body(
+        merchant.id, template.id,
+        start_at=start.isoformat(), end_at=(start + length).isoformat(),
+        redeemable_from=start.isoformat(), redeemable_to=(start + redeem_length).isoformat(),
+    )  # fmt: skip
+    response = await client.post("/partner/campaigns", json=payload, headers=cred.headers())
+    valid = length >= timedelta(0) and redeem_length >= timedelta(0)
+    assert response.status_code == (201 if valid else 400), response.text

@@ -5,6 +5,9 @@
   for a request that rolled back and none is lost once the 202 went out.
 * ``X-Idempotency-Key`` replays the original 202, or refuses a different body (kit/idempotency).
 * ``revoke_job`` is one guarded job UPDATE plus one set-based reward UPDATE, inside the request.
+
+Unlike other services, this one renders the job's wire shape (``job_out``): the 202 body is what
+an idempotent replay must return byte for byte, so it is built and stored here.
 """
 
 from __future__ import annotations

@@ -87,6 +87,8 @@ class ClaimedJob:
     variant_id: str
     total_count: int
     processed_count: int
+    success_count: int
+    failure_count: int
     attempts: int
     identifiers: list[Any] = field(default_factory=list)
 
@@ -130,6 +132,8 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
         variant_id=row.variant_id,
         total_count=row.total_count,
         processed_count=row.processed_count,
+        success_count=row.success_count,
+        failure_count=row.failure_count,
         attempts=row.attempts,
     )
     log.info(
@@ -189,8 +193,8 @@ async def process(
     log.info(
         "issuance.job_completed",
         job_id=job.id,
-        success=chunk.successes,
-        failure=chunk.failures,
+        success=job.success_count + chunk.successes,
+        failure=job.failure_count + chunk.failures,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
 
