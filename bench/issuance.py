@@ -192,7 +192,12 @@ async def bench(kind: str, runs: int) -> Result:
         try:
             seeded = await _seed(url)
             app = create_app(
-                Settings(data_dir=Path(tmp), embedded_worker=False, log_level="WARNING"),
+                Settings(
+                    data_dir=Path(tmp),
+                    embedded_worker=False,
+                    log_level="WARNING",
+                    rate_limit_enabled=False,
+                ),
                 database=seeded.database,
             )
             transport = httpx.ASGITransport(app=app)

@@ -134,7 +134,8 @@ async def live(fresh_db_url: str, tmp_path: Path) -> AsyncIterator[LiveWorld]:
         )  # fmt: skip
         merchant_id, campaign_id = merchant.id, campaign.campaign.id
         treatment, control = campaign.variants[0].id, campaign.variants[1].id
-    app = create_app(Settings(data_dir=tmp_path, embedded_worker=False), database=database)
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, rate_limit_enabled=False)
+    app = create_app(settings, database=database)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
         yield LiveWorld(database, client, cred, merchant_id, campaign_id, treatment, control,
@@ -360,7 +361,12 @@ async def test_the_embedded_worker_runs_with_the_app(fresh_db_url: str, tmp_path
             await factory.member(merchant, email="jane@example.com")
             cred = await factory.partner([merchant], scopes=["rewards.issue"])
             campaign = await factory.campaign(merchant)
-        settings = Settings(data_dir=tmp_path, embedded_worker=True, worker_poll_interval=0.05)
+        settings = Settings(
+            data_dir=tmp_path,
+            embedded_worker=True,
+            worker_poll_interval=0.05,
+            rate_limit_enabled=False,
+        )
         app = create_app(settings, database=database)
         transport = httpx.ASGITransport(app=app)
         async with (

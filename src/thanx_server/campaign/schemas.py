@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import Pagination
-from thanx_server.kit.wire import UTCTimestamp
+from thanx_server.kit.wire import UTCTime
 
 
 class VariantIn(BaseModel):
@@ -45,13 +45,13 @@ class CampaignOut(BaseModel):
     name: str
     objective: str | None
     fine_print: str | None
-    start_at: UTCTimestamp
-    end_at: UTCTimestamp
-    redeemable_from: UTCTimestamp
-    redeemable_to: UTCTimestamp
+    start_at: UTCTime
+    end_at: UTCTime
+    redeemable_from: UTCTime
+    redeemable_to: UTCTime
     time_zone: str
     state: str = Field(description="Derived from now: `scheduled`, `active` or `ended`.")
-    created_at: UTCTimestamp
+    created_at: UTCTime
     variants: list[VariantOut]
 
 

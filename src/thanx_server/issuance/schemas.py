@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from thanx_server.kit.wire import UTCTimestamp
+from thanx_server.kit.wire import UTCTime
 
 MAX_IDENTIFIERS = 10_000
 
@@ -59,11 +59,11 @@ class IssuanceJobOut(BaseModel):
     issued_count: int = Field(description="Seed spelling of success_count.")
     failed_count: int = Field(description="Seed spelling of failure_count.")
     error: str | None = Field(description="Why a `failed` job failed; null otherwise.")
-    created_at: UTCTimestamp
-    updated_at: UTCTimestamp
-    started_at: UTCTimestamp | None
-    completed_at: UTCTimestamp | None
-    revoked_at: UTCTimestamp | None
+    created_at: UTCTime
+    updated_at: UTCTime
+    started_at: UTCTime | None
+    completed_at: UTCTime | None
+    revoked_at: UTCTime | None
     summary: SummaryWithFailures | SummaryOut | None = Field(
         description="Present once the job has finished; `failures` only when any failed."
     )

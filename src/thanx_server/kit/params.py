@@ -1,4 +1,8 @@
-"""Query-parameter helpers shared by features."""
+"""Query-parameter helpers shared by features.
+
+No ``from __future__ import annotations`` here: the dependency's annotation is built at run time
+from the parameter's name, and must stay a real object for FastAPI to read it.
+"""
 
 from typing import Annotated, Any
 
@@ -10,13 +14,9 @@ def array_query(name: str, description: str = "") -> Any:
 
     The bracket spelling is what the Thanx docs use and what /openapi.json documents.
     """
+    documented = Annotated[list[str] | None, Query(alias=f"{name}[]", description=description)]
 
-    def dependency(
-        request: Request,
-        _documented: Annotated[
-            list[str] | None, Query(alias=f"{name}[]", description=description)
-        ] = None,
-    ) -> list[str]:
+    async def dependency(request: Request, _documented: documented = None) -> list[str]:
         params = request.query_params
         return [*params.getlist(f"{name}[]"), *params.getlist(name)]
 

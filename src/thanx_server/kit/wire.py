@@ -1,4 +1,4 @@
-"""Wire types shared by feature schemas."""
+"""Shared wire types for response schemas."""
 
 from __future__ import annotations
 
@@ -9,5 +9,5 @@ from pydantic import PlainSerializer
 
 from thanx_server.kit.time import isoformat_z
 
-UTCTimestamp = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str, when_used="json")]
-"""A timestamp rendered ISO 8601 UTC with ``Z`` and whole seconds (CONTRACT row 18)."""
+# A timestamp rendered as ISO 8601 UTC with ``Z`` (CONTRACT row 18).
+UTCTime = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str, when_used="json")]

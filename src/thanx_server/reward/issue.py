@@ -2,7 +2,7 @@
 
 Decisions (docs/DECISIONS.md):
 * ``fine_print`` is the campaign's (falling back to the template's); ``instructions``, ``redeem``
-  and ``images`` come from the template.
+  (with the template's redemption venue) and ``images`` come from the template.
 * ``available_at`` is when the reward was given, but never before the campaign's
   ``redeemable_from``; ``retire_at`` is the campaign's ``redeemable_to``.
 """
@@ -28,7 +28,7 @@ def reward_values(
         "reward_template_id": template.id,
         "state": "available",
         "earn_type": "campaign",
-        "redeem": dict(template.redeem or {}),
+        "redeem": {**(template.redeem or {}), "venue": template.redemption_venue},
         "images": dict(template.images or {}),
         "fine_print": campaign.fine_print or template.fine_print,
         "instructions": template.instructions,
