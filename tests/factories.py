@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +15,12 @@ from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
-from thanx_server.models import Location, Membership, Merchant, User
+from thanx_server.models import Location, Membership, Merchant, RewardTemplate, User
 from thanx_server.partner import service as partner_service
 from thanx_server.purchase.service import RecordedPurchase
+
+if TYPE_CHECKING:
+    from thanx_server.campaign.service import CampaignView
 
 _seq = itertools.count(1)
 
@@ -151,6 +154,60 @@ class Factory:
                 self.session, scope, feedback_id=feedback_id, response="Thank you!"
             )
         return feedback_id
+
+    async def template(self, merchant: Merchant, **kw: Any) -> RewardTemplate:
+        from thanx_server.template import service as template_service
+
+        return await template_service.create_template(
+            self.session,
+            merchant_id=merchant.id,
+            name=kw.get("name", f"Template {next(_seq)}"),
+            description=kw.get("description", "One free coffee, any size"),
+            fine_print=kw.get("fine_print", "Valid at participating locations"),
+            discount_type=kw.get("discount_type", "free_item"),
+            discount_value=kw.get("discount_value"),
+            redemption_venue=kw.get("redemption_venue", "in_store"),
+            published=kw.get("published", True),
+        )
+
+    async def campaign(
+        self,
+        merchant: Merchant,
+        *,
+        template: RewardTemplate | None = None,
+        control: bool = True,
+        partner_id: str | None = None,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        name: str | None = None,
+    ) -> CampaignView:
+        """A campaign with a ``Treatment`` variant (and a ``Control`` one unless control=False)."""
+        from thanx_server.campaign import service as campaign_service
+        from thanx_server.campaign.schemas import CampaignIn, VariantIn
+
+        template = template or await self.template(merchant)
+        now = datetime.now(UTC)
+        start = start_at or now - timedelta(days=1)
+        end = end_at or now + timedelta(days=30)
+        variants = [VariantIn(name="Treatment", reward_template_id=template.id)]
+        if control:
+            variants.append(VariantIn(name="Control"))
+        return await campaign_service.create_campaign(
+            self.session,
+            merchant_id=merchant.id,
+            partner_id=partner_id,
+            data=CampaignIn(
+                merchant_id=merchant.id,
+                name=name or f"Campaign {next(_seq)}",
+                objective="Re-engage lapsed guests",
+                fine_print="Limit one per guest",
+                start_at=start,
+                end_at=end,
+                redeemable_from=start,
+                redeemable_to=end + timedelta(days=30),
+                variants=variants,
+            ),
+        )
 
 
 def assert_error(response: httpx.Response, status: int, code: str, names: str = "") -> None:

@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
 from thanx_server.auth.service import CredentialCache, CredentialUsage
+from thanx_server.campaign import endpoints as campaign_endpoints
 from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
+from thanx_server.issuance import endpoints as issuance_endpoints
+from thanx_server.issuance.worker import embedded_worker
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import install_error_handlers
 from thanx_server.kit.logging import configure_logging
@@ -27,6 +30,7 @@ from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
+from thanx_server.template import endpoints as template_endpoints
 from thanx_server.user import endpoints as user_endpoints
 
 log = structlog.get_logger("thanx.app")
@@ -42,6 +46,9 @@ ROUTERS = (
     feedback_endpoints.router,
     feedback_endpoints.sandbox_router,
     purchase_endpoints.router,
+    template_endpoints.router,
+    campaign_endpoints.router,
+    issuance_endpoints.router,
 )
 
 DESCRIPTION = """\
@@ -82,7 +89,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 hint="set THANX_RATE_LIMIT_STORAGE=redis://... to share one budget",
             )
         try:
-            yield
+            async with embedded_worker(db, settings):
+                yield
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

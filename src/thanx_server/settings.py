@@ -67,6 +67,16 @@ class Settings(BaseSettings):
 
     # Background issuance worker inside `serve` (the embedded default).
     embedded_worker: bool = True
+    # How long an idle worker sleeps before looking for a job again (seconds).
+    worker_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # How long a claimed job stays a worker's without a heartbeat; an expired lease is reclaimed.
+    worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A job that was claimed this many times without finishing is failed (a poison job).
+    worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Identifiers per chunk: each chunk is one transaction.
+    issuance_chunk_size: int = Field(default=2000, ge=1, le=10_000)
+    # X-Idempotency-Key records are kept this long; the contract promises at least 24 hours.
+    idempotency_ttl: timedelta = Field(default=timedelta(hours=24), ge=timedelta(hours=24))
 
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")

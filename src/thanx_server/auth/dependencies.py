@@ -125,3 +125,7 @@ class UserOrPartnerAuth:
 
 CurrentUser = Annotated[UserPrincipal, Depends(UserAuth())]
 """The end user of a Consumer API call."""
+
+
+RewardsIssuer = Annotated[PartnerPrincipal, Depends(PartnerAuth(Scope.REWARDS_ISSUE))]
+"""A partner credential with ``rewards.issue`` (templates, campaigns, issuance jobs)."""

@@ -17,10 +17,12 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import service as merchant_service
 from thanx_server.partner import service as partner_service
 from thanx_server.settings import Settings
+from thanx_server.template import service as template_service
 from thanx_server.user import service as user_service
 
 app = typer.Typer(
-    help="Create and list merchants, locations, users and partners.", no_args_is_help=True
+    help="Create and list merchants, locations, users, partners, reward templates and feedback.",
+    no_args_is_help=True,
 )
 merchant_app = typer.Typer(help="Merchants.", no_args_is_help=True)
 location_app = typer.Typer(help="Locations.", no_args_is_help=True)
@@ -34,6 +36,10 @@ app.add_typer(merchant_app, name="merchant")
 app.add_typer(location_app, name="location")
 app.add_typer(user_app, name="user")
 app.add_typer(partner_app, name="partner")
+template_app = typer.Typer(
+    help="Reward templates (what campaign variants give).", no_args_is_help=True
+)
+app.add_typer(template_app, name="template")
 app.add_typer(feedback_app, name="feedback")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -360,3 +366,91 @@ def feedback_review(
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=_feedback_line)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def _template_dict(t: Any) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "merchant_id": t.merchant_id,
+        "name": t.name,
+        "type": t.type,
+        "subtype": t.subtype,
+        "description": t.description,
+        "fine_print": t.fine_print,
+        "discount": t.discount,
+        "redemption_venue": t.redemption_venue,
+        "images": t.images,
+        "published": t.published,
+    }
+
+
+def _template_line(d: dict[str, Any]) -> str:
+    state = "published" if d["published"] else "draft"
+    return f"{d['id']}  {d['merchant_id']}  {state}  {d['name']}"
+
+
+@template_app.command("create")
+def template_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id.")],
+    name: Annotated[str, typer.Option(help="Display name, e.g. 'Free Coffee'.")],
+    description: Annotated[str | None, typer.Option()] = None,
+    fine_print: Annotated[str | None, typer.Option()] = None,
+    instructions: Annotated[str | None, typer.Option(help="How to redeem.")] = None,
+    discount_type: Annotated[str, typer.Option(help="free_item, amount or percent.")] = "free_item",
+    discount_value: Annotated[
+        str | None, typer.Option(help="Amount or percent (not for free_item).")
+    ] = None,
+    redemption_venue: Annotated[str, typer.Option(help="all, in_store or online.")] = "all",
+    redeem_type: Annotated[str, typer.Option(help="manual or automatic.")] = "manual",
+    redeem_window: Annotated[
+        int | None, typer.Option(help="Minutes an activated reward stays usable.")
+    ] = None,
+    image_url: Annotated[str | None, typer.Option(help="Image URL for every slot.")] = None,
+    draft: Annotated[
+        bool, typer.Option("--draft", help="Unpublished: invisible to partners.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a reward template (published unless --draft)."""
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        t = await template_service.create_template(
+            session,
+            merchant_id=merchant,
+            name=name,
+            description=description,
+            fine_print=fine_print,
+            instructions=instructions,
+            discount_type=discount_type,
+            discount_value=discount_value,
+            redemption_venue=redemption_venue,
+            redeem_type=redeem_type,
+            redeem_window=redeem_window,
+            image_url=image_url,
+            published=not draft,
+        )
+        return _template_dict(t)
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=_template_line)
+
+
+@template_app.command("list")
+def template_list(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant's.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every template, published and draft."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [_template_dict(t) for t in await template_service.all_templates(session, merchant)]
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(_template_line(r) for r in rows),
+        )

@@ -122,5 +122,29 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply migrations first (default: on for the embedded SQLite database).",
+        ),
+    ] = None,
+) -> None:
+    """Run one issuance worker until SIGTERM/SIGINT. Start as many as you like, anywhere."""
+    import asyncio
+
+    from thanx_server.issuance.worker import run_standalone
+    from thanx_server.kit.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    with clean_errors():
+        if migrate if migrate is not None else settings.is_sqlite:
+            upgrade_database(settings)
+        asyncio.run(run_standalone(settings))
+
+
 def main() -> None:
     app()

@@ -10,18 +10,24 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
+from thanx_server.campaign import service as campaign_service
+from thanx_server.campaign.schemas import CampaignIn, VariantIn
 from thanx_server.demo.engagement import engagement_step
+from thanx_server.issuance import service as issuance_service
+from thanx_server.kit.ids import new_id
+from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Merchant
 from thanx_server.partner import service as partner_service
+from thanx_server.template import service as template_service
 from thanx_server.user import service as user_service
 
 DEMO_PARTNER = "Demo Partner"
@@ -145,9 +151,115 @@ async def _partner(session: AsyncSession, ctx: DemoContext) -> None:
         json.dump({"client_id": ctx.client_id, "access_token": ctx.access_token}, fh)
 
 
+TEMPLATES = {
+    # name, description, discount type, value, published
+    "pizzatown": (
+        ("Free Slice", "One free slice of any pizza", "free_item", None, True),
+        ("$5 Off Any Pie", "$5 off any whole pizza", "amount", "5", True),
+        ("Half-Price Calzone", "Half price on any calzone (draft)", "percent", "50", False),
+    ),
+    "beanthere": (
+        ("Free Coffee", "One free coffee, any size", "free_item", None, True),
+        ("20% Off Pastries", "20% off any pastry", "percent", "20", True),
+        ("Free Cold Brew", "A free cold brew (draft)", "free_item", None, False),
+    ),
+}
+DEMO_CAMPAIGN = "Welcome Back"
+
+
+async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
+    """Templates (two published, one draft), a campaign with a treatment and a Control variant,
+    and one issuance job per merchant, so `make run` can show issuing and polling at once."""
+    partner = await partner_service.find_partner(session, DEMO_PARTNER)
+    now = utcnow().replace(microsecond=0)
+    for handle, merchant in ctx.merchants.items():
+        templates = []
+        for name, description, discount, value, published in TEMPLATES[handle]:
+            template = await template_service.find_template_by_name(
+                session, merchant_id=merchant.id, name=name
+            )
+            if template is None:
+                template = await template_service.create_template(
+                    session,
+                    merchant_id=merchant.id,
+                    name=name,
+                    description=description,
+                    fine_print="Limit one per guest. Not valid with other offers.",
+                    instructions="Show this reward to the cashier.",
+                    discount_type=discount,
+                    discount_value=value,
+                    redemption_venue="all",
+                    published=published,
+                )
+                ctx.created += 1
+            templates.append(template)
+        view = await campaign_service.find_campaign_by_name(
+            session, merchant_id=merchant.id, name=DEMO_CAMPAIGN
+        )
+        if view is None:
+            data = CampaignIn(
+                merchant_id=merchant.id,
+                name=DEMO_CAMPAIGN,
+                objective="Bring lapsed guests back with a treat.",
+                fine_print="Limit one per guest.",
+                start_at=now - timedelta(days=1),
+                end_at=now + timedelta(days=365),
+                redeemable_from=now - timedelta(days=1),
+                redeemable_to=now + timedelta(days=395),
+                variants=[
+                    VariantIn(name="Treatment", reward_template_id=templates[0].id),
+                    VariantIn(name="Control"),
+                ],
+            )
+            view = await campaign_service.create_campaign(
+                session,
+                merchant_id=merchant.id,
+                partner_id=partner.id if partner else None,
+                data=data,
+            )
+            ctx.created += 1
+        treatment = view.variants[0]
+        emails = [u[0] for u in USERS if handle in u[6]]
+        job = await issuance_service.first_job_of_campaign(session, view.campaign.id)
+        if job is None:
+            job = await issuance_service.create_job(
+                session,
+                merchant_id=merchant.id,
+                campaign_id=view.campaign.id,
+                variant_id=treatment.id,
+                identifiers=[{"type": "email", "value": e} for e in emails]
+                + [{"type": "email", "value": "nobody@example.com"}],
+            )
+            ctx.created += 1
+        if handle == next(iter(ctx.merchants)):
+            body = json.dumps(
+                {
+                    "merchant_id": merchant.id,
+                    "campaign_id": view.campaign.id,
+                    "variant_id": treatment.id,
+                    "identifiers": [{"type": "email", "value": e} for e in emails[:2]]
+                    + [{"type": "phone", "value": "+14155550199"}],
+                }
+            )
+            ctx.hints += [
+                ("Reward templates (published)", "{base}/partner/reward_templates"),
+                ("Campaigns", f"'{{base}}/partner/campaigns?merchant_id={merchant.id}'"),
+                (
+                    "Issue rewards (202: a pending issuance job; poll it by its id)",
+                    "-X POST -H 'Content-Type: application/json' "
+                    f"-H 'X-Idempotency-Key: demo-{new_id()}' -d '{body}' "
+                    "{base}/partner/campaigns/issue",
+                ),
+                (
+                    "The demo issuance job (the embedded worker completes it)",
+                    f"'{{base}}/partner/issuance_jobs/{job.id}?merchant_id={merchant.id}'",
+                ),
+            ]
+
+
 DemoStep = Callable[[AsyncSession, DemoContext], Awaitable[None]]
 
-DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner, engagement_step]
+DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner, _campaigns, engagement_step]
 
 
 async def load_demo(session: AsyncSession, data_dir: Path) -> DemoContext:

@@ -1,0 +1,303 @@
+"""Benchmark: one 10,000-identifier issuance job, from the POST to ``completed``.
+
+    .venv/bin/python -m bench.issuance [--runs 3] [--no-write] [--only sqlite|postgresql]
+
+For each database (SQLite file; PostgreSQL at ``THANX_BENCH_POSTGRES_URL``, default the local
+server) it creates a throwaway database, migrates it, seeds 9,000 members, then times
+``POST /partner/campaigns/issue`` (through the real app) plus the worker draining the job
+in-process with the default settings (chunks of ``THANX_ISSUANCE_CHUNK_SIZE``). The identifiers:
+8,000 member emails (a quarter upper-cased), 1,000 member phones, 500 repeats, 500 unknown.
+
+Peak memory of the worker is measured in a separate, untimed run with ``tracemalloc`` (Python
+allocations during the drain); the process's peak RSS is reported too. Results are printed and
+written to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import resource
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import sqlalchemy
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
+
+from thanx_server import __version__
+from thanx_server.app import create_app
+from thanx_server.campaign import service as campaign_service
+from thanx_server.campaign.schemas import CampaignIn, VariantIn
+from thanx_server.issuance import tasks
+from thanx_server.kit import migrate
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.ids import new_ids
+from thanx_server.merchant import service as merchant_service
+from thanx_server.models import IssuanceJob, Membership, Reward, User
+from thanx_server.partner import service as partner_service
+from thanx_server.settings import Settings
+from thanx_server.template import service as template_service
+
+POSTGRES_URL = __import__("os").environ.get(
+    "THANX_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+MEMBERS = 9_000
+TARGET_SECONDS = 1.0
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+@dataclass
+class Seeded:
+    database: Database
+    body: dict[str, Any]
+    headers: dict[str, str]
+    expected_success: int
+
+
+@dataclass
+class Result:
+    kind: str
+    post_ms: list[float]
+    total_ms: list[float]
+    peak_traced_mb: float
+    success: int
+    rewards: int
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url)
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _create_database(kind: str, workdir: Path) -> tuple[str, Any]:
+    if kind == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite+aiosqlite:///{path}", None
+    name = f"thanx_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_database(name: str | None) -> None:
+    if name is None:
+        return
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _seed(url: str) -> Seeded:
+    database = Database.from_engine(create_engine(url))
+    await migrate.upgrade(database.engine)
+    now = datetime.now(UTC)
+    async with database.write_sessions() as session, session.begin():
+        merchant = await merchant_service.create_merchant(
+            session, name="Bench", handle="bench", time_zone="America/Los_Angeles"
+        )
+        template = await template_service.create_template(
+            session, merchant_id=merchant.id, name="Free Coffee"
+        )
+        issued = await partner_service.create_partner(
+            session, name="Bench", scopes=["rewards.issue"], merchant_ids=[merchant.id]
+        )
+        view = await campaign_service.create_campaign(
+            session,
+            merchant_id=merchant.id,
+            partner_id=issued.partner_id,
+            data=CampaignIn(
+                merchant_id=merchant.id, name="Bench", start_at=now - timedelta(days=1),
+                end_at=now + timedelta(days=30), redeemable_from=now,
+                redeemable_to=now + timedelta(days=60),
+                variants=[VariantIn(name="Treatment", reward_template_id=template.id)],
+            ),
+        )  # fmt: skip
+        ids = new_ids(MEMBERS)
+        emails = [f"member{i}@example.com" for i in range(MEMBERS)]
+        phones = [f"+1415{i:07d}" for i in range(MEMBERS)]
+        await session.execute(
+            insert(User),
+            [{"id": u, "email": e, "phone": p, "created_at": now, "updated_at": now}
+             for u, e, p in zip(ids, emails, phones, strict=True)],
+        )  # fmt: skip
+        await session.execute(
+            insert(Membership),
+            [{"user_id": u, "merchant_id": merchant.id, "joined_at": now, "tier": "bronze",
+              "points_balance": 0} for u in ids],
+        )  # fmt: skip
+    identifiers = (
+        [{"type": "email", "value": e.upper() if i % 4 == 0 else e}
+         for i, e in enumerate(emails[:8000])]
+        + [{"type": "phone", "value": p} for p in phones[8000:9000]]
+        + [{"type": "email", "value": e} for e in emails[:500]]
+        + [{"type": "email", "value": f"stranger{i}@example.com"} for i in range(500)]
+    )  # fmt: skip
+    body = {
+        "merchant_id": merchant.id,
+        "campaign_id": view.campaign.id,
+        "variant_id": view.variants[0].id,
+        "identifiers": identifiers,
+    }
+    headers = {
+        "Authorization": f"Bearer {issued.access_token}",
+        "X-ClientId": issued.client_id,
+        "Accept-Version": "v4.0",
+    }
+    return Seeded(database, body, headers, expected_success=9000)
+
+
+async def _one_job(
+    seeded: Seeded, client: httpx.AsyncClient, *, traced: bool
+) -> tuple[float, float, float, str]:
+    config = tasks.WorkerConfig.from_settings(Settings(), owner="bench")
+    started = time.perf_counter()
+    response = await client.post(
+        "/partner/campaigns/issue", json=seeded.body, headers=seeded.headers
+    )
+    posted = time.perf_counter()
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["issuance_job"]["id"]
+    if traced:
+        tracemalloc.start()
+    await tasks.drain(seeded.database, config)
+    peak = 0.0
+    if traced:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    done = time.perf_counter()
+    return (posted - started) * 1000, (done - started) * 1000, peak, job_id
+
+
+async def bench(kind: str, runs: int) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        url, pg_name = await _create_database(kind, Path(tmp))
+        try:
+            seeded = await _seed(url)
+            app = create_app(
+                Settings(
+                    data_dir=Path(tmp),
+                    embedded_worker=False,
+                    log_level="WARNING",
+                    rate_limit_enabled=False,
+                ),
+                database=seeded.database,
+            )
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                await _one_job(seeded, client, traced=False)  # warm-up: imports, caches, pool
+                posts, totals = [], []
+                for _ in range(runs):
+                    post_ms, total_ms, _, job_id = await _one_job(seeded, client, traced=False)
+                    posts.append(post_ms)
+                    totals.append(total_ms)
+                _, _, peak, _ = await _one_job(seeded, client, traced=True)
+            async with seeded.database.read_sessions() as session:
+                job = (await session.execute(
+                    select(IssuanceJob.state, IssuanceJob.success_count)
+                    .where(IssuanceJob.id == job_id)
+                )).one()  # fmt: skip
+                rewards = await session.scalar(
+                    select(func.count()).where(Reward.issuance_job_id == job_id)
+                )
+            assert job.state == "completed", job
+            assert job.success_count == seeded.expected_success, job
+            await seeded.database.dispose()
+            return Result(kind, posts, totals, peak, job.success_count, rewards or 0)
+        finally:
+            await _drop_database(pg_name)
+
+
+def _pg_version() -> str:
+    async def version() -> str:
+        conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(version())
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def render(results: list[Result], runs: int) -> str:
+    import os
+    import sqlite3
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        "| database | POST (ms, median) | POST -> completed (ms, median) | best | worst "
+        "| worker peak (tracemalloc) | rewards | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        median = statistics.median(r.total_ms)
+        verdict = "met" if median < TARGET_SECONDS * 1000 else "MISSED"
+        lines.append(
+            f"| {r.kind} | {statistics.median(r.post_ms):.0f} | {median:.0f} | "
+            f"{min(r.total_ms):.0f} | {max(r.total_ms):.0f} | {r.peak_traced_mb:.1f} MiB | "
+            f"{r.rewards} | < {TARGET_SECONDS * 1000:.0f} ms: {verdict} |"
+        )
+    env = [
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {_cpu()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
+        f"asyncpg {asyncpg.__version__}, SQLite {sqlite3.sqlite_version}, "
+        f"PostgreSQL {_pg_version()}, thanx-server {__version__}",
+        f"- {runs} timed runs per database after one warm-up; job: 10,000 identifiers "
+        "(8,000 member emails, 1,000 member phones, 500 repeats, 500 unknown) -> 9,000 rewards; "
+        f"chunk size {Settings().issuance_chunk_size}",
+        f"- peak RSS of the whole benchmark process: {rss_mb:.0f} MiB",
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(env) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--no-write", action="store_true", help="Do not update bench/RESULTS.md.")
+    args = parser.parse_args()
+    kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+    results = [asyncio.run(bench(kind, args.runs)) for kind in kinds]
+    table = render(results, args.runs)
+    print(table)
+    if not args.no_write:
+        notes = ""
+        if RESULTS.exists() and "\n## Notes" in RESULTS.read_text():
+            notes = RESULTS.read_text()[RESULTS.read_text().index("\n## Notes") :]
+        RESULTS.write_text("# Issuance benchmark\n\n`.venv/bin/python -m bench.issuance`\n\n"
+                           + table + notes)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

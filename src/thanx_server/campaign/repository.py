@@ -1,0 +1,77 @@
+"""SQL for campaigns and their variants."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import Campaign, CampaignVariant
+
+
+def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:
+    if state == "scheduled":
+        return Campaign.start_at > now
+    if state == "active":
+        return and_(Campaign.start_at <= now, Campaign.end_at >= now)
+    return Campaign.end_at < now
+
+
+async def list_partner_campaigns(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    states: Sequence[str],
+    now: datetime,
+    page: Page,
+) -> PageResult[Campaign]:
+    """Campaigns created through the Partner API, newest first, optionally by derived state."""
+    stmt = select(Campaign).where(
+        scope.clause(Campaign.merchant_id), Campaign.partner_id.is_not(None)
+    )
+    if states:
+        stmt = stmt.where(or_(false(), *(_state_clause(s, now) for s in states)))
+    stmt = stmt.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    return await paginate(session, stmt, page)
+
+
+async def get_campaign(
+    session: AsyncSession, scope: MerchantScope, campaign_id: str
+) -> Campaign | None:
+    return await session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
+    )
+
+
+async def variants_of(
+    session: AsyncSession, campaign_ids: Sequence[str]
+) -> dict[str, list[CampaignVariant]]:
+    """Variants per campaign (in position order), for campaigns already scoped by the caller."""
+    out: dict[str, list[CampaignVariant]] = {cid: [] for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    rows = await session.scalars(
+        select(CampaignVariant)
+        .where(CampaignVariant.campaign_id.in_(list(campaign_ids)))
+        .order_by(CampaignVariant.campaign_id, CampaignVariant.position)
+    )
+    for variant in rows:
+        out[variant.campaign_id].append(variant)
+    return out
+
+
+async def find_by_name(session: AsyncSession, merchant_id: str, name: str) -> Campaign | None:
+    return await session.scalar(
+        select(Campaign)
+        .where(Campaign.merchant_id == merchant_id, Campaign.name == name)
+        .order_by(Campaign.created_at, Campaign.id)
+        .limit(1)
+    )
+
+
+def add(session: AsyncSession, obj: Campaign | CampaignVariant) -> None:
+    session.add(obj)

@@ -1,0 +1,64 @@
+"""Wire shapes of campaigns (reference B.9; the seed's ``Campaign`` + merchant and state)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from thanx_server.kit.pagination import Pagination
+from thanx_server.kit.wire import WireDateTime
+
+
+class VariantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    reward_template_id: str | None = Field(
+        default=None, description="Required for treatment variants; omitted for `Control`."
+    )
+
+
+class CampaignIn(BaseModel):
+    merchant_id: str
+    name: str = Field(min_length=1, max_length=200)
+    objective: str | None = None
+    fine_print: str | None = None
+    start_at: datetime = Field(description="ISO 8601; without an offset, the merchant's zone.")
+    end_at: datetime
+    redeemable_from: datetime
+    redeemable_to: datetime
+    variants: list[VariantIn] = Field(min_length=1, max_length=4)
+
+
+class CampaignCreate(BaseModel):
+    campaign: CampaignIn
+
+
+class VariantOut(BaseModel):
+    id: str
+    name: str
+    reward_template_id: str | None
+
+
+class CampaignOut(BaseModel):
+    id: str
+    merchant_id: str
+    name: str
+    objective: str | None
+    fine_print: str | None
+    start_at: WireDateTime
+    end_at: WireDateTime
+    redeemable_from: WireDateTime
+    redeemable_to: WireDateTime
+    time_zone: str
+    state: str = Field(description="Derived from now: `scheduled`, `active` or `ended`.")
+    created_at: WireDateTime
+    variants: list[VariantOut]
+
+
+class CampaignEnvelope(BaseModel):
+    campaign: CampaignOut
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignOut]
+    pagination: Pagination

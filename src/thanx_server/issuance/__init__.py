@@ -1,0 +1,1 @@
+"""Reward issuance: POST /partner/campaigns/issue, /partner/issuance_jobs/*, and the worker."""

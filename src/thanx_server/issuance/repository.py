@@ -1,0 +1,394 @@
+"""SQL for issuance jobs, their outcomes and the rewards they issue.
+
+Request side: read a job (scoped), its failures, revoke it. Worker side: claim a job with a lease,
+resolve a chunk of identifiers to members set-wise, bulk-insert rewards and outcomes, advance the
+counters under the lease. The one dialect switch for claiming is ``_lock_for_claim``; bulk inserts
+go through ``kit/bulk`` (one statement per chunk and table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.bulk import insert_rows, one_of
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import (
+    Campaign,
+    CampaignVariant,
+    IssuanceJob,
+    IssuanceOutcome,
+    Membership,
+    Reward,
+    RewardTemplate,
+    User,
+)
+
+FINISHED_STATES = ("completed", "failed", "revoking", "revoked")
+REVOCABLE_STATES = ("completed", "failed")
+# A revoked job takes back every reward it issued that was not used yet.
+UNREVOKABLE_REWARD_STATES = ("used", "revoked")
+
+
+# --- request side -------------------------------------------------------------------------
+
+
+async def get_job(session: AsyncSession, scope: MerchantScope, job_id: str) -> IssuanceJob | None:
+    return await session.scalar(
+        select(IssuanceJob).where(IssuanceJob.id == job_id, scope.clause(IssuanceJob.merchant_id))
+    )
+
+
+async def get_campaign_variant(
+    session: AsyncSession, scope: MerchantScope, campaign_id: str, variant_id: str
+) -> tuple[Campaign | None, CampaignVariant | None]:
+    campaign = await session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
+    )
+    if campaign is None:
+        return None, None
+    variant = await session.scalar(
+        select(CampaignVariant).where(
+            CampaignVariant.id == variant_id, CampaignVariant.campaign_id == campaign.id
+        )
+    )
+    return campaign, variant
+
+
+async def failures(session: AsyncSession, job_id: str) -> list[tuple[int, str, str]]:
+    stmt = (
+        select(
+            IssuanceOutcome.identifier_index,
+            IssuanceOutcome.identifier_type,
+            IssuanceOutcome.error,
+        )
+        .where(IssuanceOutcome.job_id == job_id, IssuanceOutcome.error.is_not(None))
+        .order_by(IssuanceOutcome.identifier_index)
+    )
+    return [(index, kind, error or "") for index, kind, error in await session.execute(stmt)]
+
+
+def add_job(session: AsyncSession, job: IssuanceJob) -> None:
+    session.add(job)
+
+
+async def mark_revoked(session: AsyncSession, job_id: str, now: datetime) -> bool:
+    """Move a revocable job to ``revoked``; False when it is (no longer) revocable."""
+    result = await session.execute(
+        update(IssuanceJob)
+        .where(IssuanceJob.id == job_id, IssuanceJob.state.in_(REVOCABLE_STATES))
+        .values(state="revoked", revoked_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def revoke_rewards(session: AsyncSession, job_id: str, now: datetime) -> int:
+    """One set-based statement: every reward of the job not yet used leaves the consumer lists."""
+    result = await session.execute(
+        update(Reward)
+        .where(
+            Reward.issuance_job_id == job_id,
+            Reward.state.not_in(UNREVOKABLE_REWARD_STATES),
+        )
+        .values(state="revoked", revoked_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+# --- worker side --------------------------------------------------------------------------
+
+CLAIM_COLUMNS = (
+    IssuanceJob.id,
+    IssuanceJob.merchant_id,
+    IssuanceJob.campaign_id,
+    IssuanceJob.variant_id,
+    IssuanceJob.total_count,
+    IssuanceJob.processed_count,
+    IssuanceJob.success_count,
+    IssuanceJob.failure_count,
+    IssuanceJob.attempts,
+)
+
+
+def _lock_for_claim(session: AsyncSession, stmt: Select[Any]) -> Select[Any]:
+    """The dialect switch for claiming.
+
+    PostgreSQL: lock the candidate row and skip rows other workers are claiming, so N workers
+    claim N different jobs without waiting on each other. SQLite: the caller runs in a write
+    session (``BEGIN IMMEDIATE``), which already makes claimers take turns.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+async def claim_next(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+) -> Any:
+    """Claim the oldest runnable job: pending, or processing with an expired/released lease."""
+    candidate = (
+        select(IssuanceJob.id)
+        .where(
+            or_(
+                IssuanceJob.state == "pending",
+                and_(
+                    IssuanceJob.state == "processing",
+                    or_(IssuanceJob.lease_owner.is_(None), IssuanceJob.lease_expires_at < now),
+                ),
+            )
+        )
+        .order_by(IssuanceJob.created_at, IssuanceJob.id)
+        .limit(1)
+    )
+    job_id = await session.scalar(_lock_for_claim(session, candidate))
+    if job_id is None:
+        return None
+    await session.execute(
+        update(IssuanceJob)
+        .where(IssuanceJob.id == job_id)
+        .values(
+            state="processing",
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            attempts=IssuanceJob.attempts + 1,
+            started_at=func.coalesce(IssuanceJob.started_at, now),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row: Any = (await session.execute(select(*CLAIM_COLUMNS).where(IssuanceJob.id == job_id))).one()
+    return row
+
+
+async def job_identifiers(session: AsyncSession, job_id: str) -> list[Any]:
+    value = await session.scalar(select(IssuanceJob.identifiers).where(IssuanceJob.id == job_id))
+    return list(value or [])
+
+
+async def issue_context(
+    session: AsyncSession, *, campaign_id: str, variant_id: str
+) -> tuple[Campaign | None, CampaignVariant | None, RewardTemplate | None]:
+    campaign = await session.get(Campaign, campaign_id)
+    variant = await session.get(CampaignVariant, variant_id)
+    template = None
+    if variant is not None and variant.reward_template_id is not None:
+        template = await session.get(RewardTemplate, variant.reward_template_id)
+    return campaign, variant, template
+
+
+async def issued_user_ids(session: AsyncSession, job_id: str) -> set[str]:
+    """Users the job already served (earlier chunks, maybe by another worker): those holding
+    one of its rewards, and the holdouts recorded for a Control variant."""
+    rewarded = select(Reward.user_id).where(Reward.issuance_job_id == job_id)
+    held_out = select(IssuanceOutcome.user_id).where(
+        IssuanceOutcome.job_id == job_id,
+        IssuanceOutcome.error.is_(None),
+        IssuanceOutcome.user_id.is_not(None),
+    )
+    rows = await session.scalars(rewarded.union(held_out))
+    return {user_id for user_id in rows if user_id is not None}
+
+
+async def hold_lease(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    owner: str,
+    processed_count: int,
+    now: datetime,
+    lease_until: datetime,
+) -> bool:
+    """Renew the lease and lock the job row for this chunk's transaction.
+
+    False when the job is no longer this worker's (its lease was reclaimed) or has moved on from
+    ``processed_count``: then the chunk must not be written.
+    """
+    result = await session.execute(
+        update(IssuanceJob)
+        .where(
+            IssuanceJob.id == job_id,
+            IssuanceJob.lease_owner == owner,
+            IssuanceJob.state == "processing",
+            IssuanceJob.processed_count == processed_count,
+        )
+        .values(lease_expires_at=lease_until, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def members_by_email(
+    session: AsyncSession, merchant_id: str, emails: Iterable[str]
+) -> dict[str, str]:
+    """email -> user id, among the merchant's members (one query)."""
+    wanted = list(set(emails))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(User.email, User.id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.merchant_id == merchant_id, one_of(session, User.email, wanted))
+    )
+    return {email: user_id for email, user_id in rows if email is not None}
+
+
+async def members_by_phone(
+    session: AsyncSession, merchant_id: str, phones: Iterable[str]
+) -> dict[str, str]:
+    """E.164 phone -> user id, among the merchant's members (one query)."""
+    wanted = list(set(phones))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(User.phone, User.id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.merchant_id == merchant_id, one_of(session, User.phone, wanted))
+    )
+    return {phone: user_id for phone, user_id in rows if phone is not None}
+
+
+REWARD_COLUMNS = ("id", "user_id", "identifier_index")
+OUTCOME_COLUMNS = ("identifier_index", "identifier_type", "user_id", "reward_id", "error")
+
+
+async def insert_rewards(
+    session: AsyncSession, *, shared: dict[str, Any], rows: list[tuple[str, str, int]]
+) -> None:
+    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has."""
+    await insert_rows(
+        session,
+        Reward.__table__,  # type: ignore[arg-type]
+        shared=shared,
+        columns=REWARD_COLUMNS,
+        rows=rows,
+    )
+
+
+async def insert_outcomes(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    rows: list[tuple[int, str, str | None, str | None, str | None]],
+) -> None:
+    """One statement: ``rows`` are ``OUTCOME_COLUMNS``."""
+    await insert_rows(
+        session,
+        IssuanceOutcome.__table__,  # type: ignore[arg-type]
+        shared={"job_id": job_id},
+        columns=OUTCOME_COLUMNS,
+        rows=rows,
+    )
+
+
+async def advance(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    processed_count: int,
+    successes: int,
+    failures: int,
+    finished: bool,
+    now: datetime,
+) -> None:
+    """Counters after a chunk; the last chunk also completes the job and drops the lease."""
+    values: dict[str, Any] = {
+        "processed_count": processed_count,
+        "success_count": IssuanceJob.success_count + successes,
+        "failure_count": IssuanceJob.failure_count + failures,
+        "updated_at": now,
+    }
+    if finished:
+        values.update(state="completed", completed_at=now, lease_owner=None, lease_expires_at=None)
+    await session.execute(
+        update(IssuanceJob)
+        .where(IssuanceJob.id == job_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def complete(session: AsyncSession, *, job_id: str, owner: str, now: datetime) -> bool:
+    """Complete a job whose every identifier is processed (a worker died before saying so)."""
+    result = await session.execute(
+        update(IssuanceJob)
+        .where(
+            IssuanceJob.id == job_id,
+            IssuanceJob.lease_owner == owner,
+            IssuanceJob.state == "processing",
+            IssuanceJob.processed_count == IssuanceJob.total_count,
+        )
+        .values(
+            state="completed",
+            completed_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def fail(
+    session: AsyncSession, *, job_id: str, owner: str, reason: str, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(IssuanceJob)
+        .where(
+            IssuanceJob.id == job_id,
+            IssuanceJob.lease_owner == owner,
+            IssuanceJob.state == "processing",
+        )
+        .values(
+            state="failed",
+            error=reason[:1000],
+            completed_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def release(session: AsyncSession, *, job_id: str, owner: str, now: datetime) -> None:
+    """Give the lease back at shutdown so another worker resumes at once.
+
+    A clean hand-back is not an attempt: ``attempts`` counts claims that ended abnormally (plus
+    the one in progress), so rolling restarts never turn a long job into a "poison" one.
+    """
+    await session.execute(
+        update(IssuanceJob)
+        .where(
+            IssuanceJob.id == job_id,
+            IssuanceJob.lease_owner == owner,
+            IssuanceJob.state == "processing",
+        )
+        .values(
+            lease_owner=None,
+            lease_expires_at=now,
+            updated_at=now,
+            attempts=IssuanceJob.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def first_job_of_campaign(session: AsyncSession, campaign_id: str) -> IssuanceJob | None:
+    return await session.scalar(
+        select(IssuanceJob)
+        .where(IssuanceJob.campaign_id == campaign_id)
+        .order_by(IssuanceJob.created_at, IssuanceJob.id)
+        .limit(1)
+    )

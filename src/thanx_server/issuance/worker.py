@@ -1,0 +1,95 @@
+"""The worker loop: embedded in ``serve`` (app lifespan) or standalone (``thanx-server worker``).
+
+Run any number of workers, in any number of processes and machines, against one PostgreSQL
+database: jobs are claimed with a lease (``tasks.claim``), so each job has one owner at a time and
+a dead worker's job is picked up when its lease expires. On SIGTERM/SIGINT a worker finishes the
+chunk in hand, gives its lease back and exits; another worker resumes the job at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+
+from thanx_server.issuance import tasks
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.settings import Settings
+
+log = structlog.get_logger("thanx.worker")
+
+PURGE_EVERY_SECONDS = 600.0
+
+
+class IssuanceWorker:
+    def __init__(self, database: Database, settings: Settings, *, owner: str | None = None):
+        self.database = database
+        self.settings = settings
+        self.config = tasks.WorkerConfig.from_settings(settings, owner)
+        self.stop = asyncio.Event()
+        self._last_purge = 0.0
+
+    async def run(self) -> None:
+        log.info("worker.started", owner=self.config.owner)
+        while not self.stop.is_set():
+            try:
+                worked = await tasks.run_once(
+                    self.database, self.config, should_stop=self.stop.is_set
+                )
+                if not worked:
+                    await self._housekeeping()
+            except Exception as exc:  # database down, say: log, back off, try again
+                log.warning("worker.error", error=type(exc).__name__, detail=str(exc)[:200])
+                worked = False
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.stop.wait(), timeout=self.settings.worker_poll_interval
+                    )
+        log.info("worker.stopped", owner=self.config.owner)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_purge < PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = now
+        purged = await tasks.purge_idempotency_keys(self.database)
+        if purged:
+            log.info("worker.idempotency_keys_purged", count=purged)
+
+
+async def run_standalone(settings: Settings) -> None:
+    """``thanx-server worker``: one worker loop until SIGTERM/SIGINT."""
+    database = Database.from_engine(
+        create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
+    )
+    worker = IssuanceWorker(database, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop.set)
+    try:
+        await worker.run()
+    finally:
+        await database.dispose()
+
+
+@contextlib.asynccontextmanager
+async def embedded_worker(database: Database, settings: Settings) -> AsyncIterator[None]:
+    """The worker inside ``serve`` (``THANX_EMBEDDED_WORKER``), stopped with the app."""
+    if not settings.embedded_worker:
+        yield
+        return
+    worker = IssuanceWorker(database, settings)
+    task = asyncio.create_task(worker.run(), name="issuance-worker")
+    try:
+        yield
+    finally:
+        worker.stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("worker.stop_timeout")

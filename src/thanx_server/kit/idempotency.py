@@ -1,0 +1,114 @@
+"""``X-Idempotency-Key`` (CONTRACT row 9): replay a stored response, refuse a reused key.
+
+Keys are scoped to the credential and kept at least ``Settings.idempotency_ttl``. A request is
+identified by a fingerprint of its method, path and parsed body, so whitespace or key order in
+the JSON do not make two requests different. Concurrent duplicates are settled by the unique
+``(credential_id, key)`` constraint: the loser's insert fails inside a savepoint, and it replays
+the winner's committed response instead (see ``store_or_replay``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.errors import IdempotencyKeyReused, ValidationFailed
+from thanx_server.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key:
+        raise ValidationFailed("X-Idempotency-Key: must not be blank")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(f"X-Idempotency-Key: at most {MAX_KEY_LENGTH} characters")
+    return key
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def lookup(
+    session: AsyncSession, *, credential_id: str, key: str, request_hash: str, now: datetime
+) -> StoredResponse | None:
+    """The stored response for this key, None if there is none (or it expired).
+
+    Raises ``IdempotencyKeyReused`` when the key was used with a different request.
+    """
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.credential_id == credential_id, IdempotencyKey.key == key
+        )
+    )
+    if row is None:
+        return None
+    if row.expires_at <= now:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyKeyReused()
+    return StoredResponse(row.status_code, row.response_body)
+
+
+async def store_or_replay(
+    session: AsyncSession,
+    *,
+    credential_id: str,
+    key: str,
+    request_hash: str,
+    response: StoredResponse,
+    add_effects: Callable[[], None],
+    now: datetime,
+    ttl: timedelta,
+) -> StoredResponse:
+    """Write the request's effects and its key in one savepoint; if the key was taken meanwhile
+    (a concurrent duplicate committed first), undo the effects and replay the winner's response.
+    """
+    try:
+        async with session.begin_nested():
+            add_effects()
+            session.add(
+                IdempotencyKey(
+                    credential_id=credential_id,
+                    key=key,
+                    request_hash=request_hash,
+                    status_code=response.status_code,
+                    response_body=response.body,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        winner = await lookup(
+            session, credential_id=credential_id, key=key, request_hash=request_hash, now=now
+        )
+        if winner is None:
+            raise
+        return winner
+    return response
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Reward templates: GET /partner/reward_templates(/{id}), and the operator's create/list."""

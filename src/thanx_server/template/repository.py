@@ -1,0 +1,71 @@
+"""SQL for reward templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import RewardTemplate
+
+
+async def list_published(
+    session: AsyncSession, scope: MerchantScope, page: Page
+) -> PageResult[RewardTemplate]:
+    stmt = (
+        select(RewardTemplate)
+        .where(scope.clause(RewardTemplate.merchant_id), RewardTemplate.published.is_(True))
+        .order_by(RewardTemplate.created_at.desc(), RewardTemplate.id.desc())
+    )
+    return await paginate(session, stmt, page)
+
+
+async def get_published(
+    session: AsyncSession, scope: MerchantScope, template_id: str
+) -> RewardTemplate | None:
+    return await session.scalar(
+        select(RewardTemplate).where(
+            RewardTemplate.id == template_id,
+            scope.clause(RewardTemplate.merchant_id),
+            RewardTemplate.published.is_(True),
+        )
+    )
+
+
+async def published_ids(
+    session: AsyncSession, scope: MerchantScope, template_ids: Sequence[str]
+) -> set[str]:
+    """Which of ``template_ids`` are published templates inside ``scope``."""
+    if not template_ids:
+        return set()
+    rows = await session.scalars(
+        select(RewardTemplate.id).where(
+            RewardTemplate.id.in_(set(template_ids)),
+            scope.clause(RewardTemplate.merchant_id),
+            RewardTemplate.published.is_(True),
+        )
+    )
+    return set(rows.all())
+
+
+async def find_by_name(session: AsyncSession, merchant_id: str, name: str) -> RewardTemplate | None:
+    return await session.scalar(
+        select(RewardTemplate)
+        .where(RewardTemplate.merchant_id == merchant_id, RewardTemplate.name == name)
+        .order_by(RewardTemplate.created_at, RewardTemplate.id)
+        .limit(1)
+    )
+
+
+async def all_templates(session: AsyncSession, merchant_id: str | None) -> Sequence[RewardTemplate]:
+    stmt = select(RewardTemplate).order_by(RewardTemplate.created_at, RewardTemplate.id)
+    if merchant_id is not None:
+        stmt = stmt.where(RewardTemplate.merchant_id == merchant_id)
+    return (await session.scalars(stmt)).all()
+
+
+def add(session: AsyncSession, template: RewardTemplate) -> None:
+    session.add(template)
