@@ -13,12 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from tests.databases import DatabaseFactory, postgres_reachable, require_postgres
 from tests.factories import Factory
+from tests.live import ApiProcess, spawn_api, wait_until_up
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database, create_engine, make_sessionmaker
 from thanx_server.settings import Settings
@@ -152,25 +149,6 @@ def rate_limit_key_prefix() -> str:
     return f"thanx-test-{uuid.uuid4().hex[:12]}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class ApiProcess:
-    """One `thanx-server serve` process on a loopback port; its output goes to ``log_path``."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 StartApi = Callable[[dict[str, str]], Awaitable[ApiProcess]]
 
 
@@ -181,49 +159,13 @@ async def start_api(tmp_path: Path) -> AsyncIterator[StartApi]:
     started: list[ApiProcess] = []
 
     async def start(env: dict[str, str]) -> ApiProcess:
-        api = _spawn_api(tmp_path, env)
+        api = spawn_api(tmp_path, env)
         started.append(api)
-        await _wait_until_up(api)
+        await asyncio.to_thread(wait_until_up, api)
         return api
 
     try:
         yield start
     finally:
         for api in started:
-            api.process.terminate()
-        for api in started:
-            try:
-                api.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                api.process.kill()
-                api.process.wait()
-
-
-def _spawn_api(workdir: Path, env: dict[str, str]) -> ApiProcess:
-    """Fork one API process (returns at once; Popen does not wait for it)."""
-    port = free_port()
-    log_path = workdir / f"api-{port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "thanx_server", "serve", "--no-migrate",
-             "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, "THANX_DATA_DIR": str(workdir), **env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    return ApiProcess(f"http://127.0.0.1:{port}", process, log_path)
-
-
-async def _wait_until_up(api: ApiProcess, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if api.process.poll() is not None:
-                pytest.fail(f"API process exited with {api.process.returncode}:\n{api.output()}")
-            try:
-                if (await client.get(f"{api.url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"API process did not come up within {within} s:\n{api.output()}")
+            api.stop()

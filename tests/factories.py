@@ -216,4 +216,6 @@ def assert_error(response: httpx.Response, status: int, code: str, names: str = 
     body = response.json()
     assert set(body) == {"error"}, body
     assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str), body
+    assert body["error"]["message"], body
     assert names in body["error"]["message"], body

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import Credential, Factory
-from tests.test_auth import assert_error
+from tests.factories import Credential, Factory, assert_error
 from thanx_server.models import Merchant, RewardTemplate
 
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from tests.factories import assert_error
 from tests.proxy import TcpProxy
-from tests.test_auth import assert_error
 from thanx_server.app import create_app
 from thanx_server.demo.loader import load_demo
 from thanx_server.kit.db import Database, create_engine

@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import Credential, Factory
-from tests.test_auth import assert_error
+from tests.factories import Credential, Factory, assert_error
 from thanx_server.campaign.service import CampaignView
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database

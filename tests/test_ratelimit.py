@@ -21,8 +21,9 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import StartApi, free_port
+from tests.conftest import StartApi
 from tests.factories import Credential, Factory
+from tests.live import free_port
 from thanx_server.app import create_app
 from thanx_server.auth.dependencies import AnyPartner
 from thanx_server.kit.db import Database, create_engine

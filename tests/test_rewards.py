@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import loyalty_factories as lf
-from tests.factories import Credential, Factory
-from tests.test_auth import assert_error
+from tests.factories import Credential, Factory, assert_error
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Campaign, CampaignVariant, Merchant, RewardTemplate, User
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import Factory
-from tests.test_auth import assert_error
+from tests.factories import Factory, assert_error
 
 
 async def test_list_shows_published_templates_of_the_credential_newest_first(

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import Credential, Factory
-from tests.test_auth import assert_error
+from tests.factories import Credential, Factory, assert_error
 from thanx_server.kit.time import utcnow
 from thanx_server.models import EndUserToken, Merchant, User
 

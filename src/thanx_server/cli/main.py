@@ -24,6 +24,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
 
 
+MigrateOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--migrate/--no-migrate",
+        help="Apply migrations first (default: on for the embedded SQLite database).",
+    ),
+]
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
@@ -89,13 +98,7 @@ def serve(
     with_demo: Annotated[
         bool, typer.Option("--demo", help="Load demo data and print how to call the API.")
     ] = False,
-    migrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--migrate/--no-migrate",
-            help="Apply migrations first (default: on for the embedded SQLite database).",
-        ),
-    ] = None,
+    migrate: MigrateOption = None,
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -124,13 +127,7 @@ def serve(
 
 @app.command()
 def worker(
-    migrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--migrate/--no-migrate",
-            help="Apply migrations first (default: on for the embedded SQLite database).",
-        ),
-    ] = None,
+    migrate: MigrateOption = None,
 ) -> None:
     """Run one issuance worker until SIGTERM/SIGINT. Start as many as you like, anywhere."""
     import asyncio

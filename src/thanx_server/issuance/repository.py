@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from thanx_server.kit.bulk import insert_rows, one_of
 from thanx_server.kit.scoping import MerchantScope
@@ -227,30 +228,31 @@ async def members_by_email(
     session: AsyncSession, merchant_id: str, emails: Iterable[str]
 ) -> dict[str, str]:
     """email -> user id, among the merchant's members (one query)."""
-    wanted = list(set(emails))
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        select(User.email, User.id)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, one_of(session, User.email, wanted))
-    )
-    return {email: user_id for email, user_id in rows if email is not None}
+    return await _members_by(session, merchant_id, User.email, emails)
 
 
 async def members_by_phone(
     session: AsyncSession, merchant_id: str, phones: Iterable[str]
 ) -> dict[str, str]:
     """E.164 phone -> user id, among the merchant's members (one query)."""
-    wanted = list(set(phones))
+    return await _members_by(session, merchant_id, User.phone, phones)
+
+
+async def _members_by(
+    session: AsyncSession,
+    merchant_id: str,
+    column: InstrumentedAttribute[str | None],
+    values: Iterable[str],
+) -> dict[str, str]:
+    wanted = list(set(values))
     if not wanted:
         return {}
     rows = await session.execute(
-        select(User.phone, User.id)
+        select(column, User.id)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, one_of(session, User.phone, wanted))
+        .where(Membership.merchant_id == merchant_id, one_of(session, column, wanted))
     )
-    return {phone: user_id for phone, user_id in rows if phone is not None}
+    return {value: user_id for value, user_id in rows if value is not None}
 
 
 REWARD_COLUMNS = ("id", "user_id", "identifier_index")
