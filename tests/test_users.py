@@ -357,7 +357,8 @@ async def test_update_user_null_clears_a_field(client: httpx.AsyncClient, factor
         f"/partner/users/{user.id}", json={"user": {"first_name": None}}, headers=cred.headers()
     )
 
-    assert response.json()["user"]["first_name"] is None
+    # Cleared: absent, since the seed types first_name as a plain string (docs/DECISIONS.md).
+    assert "first_name" not in response.json()["user"]
 
 
 @pytest.mark.parametrize("field", ["email", "phone"])

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import Pagination
-from thanx_server.kit.wire import WireDateTime
+from thanx_server.kit.wire import WireDateTime, omit_none
 
 
 class VariantIn(BaseModel):
@@ -43,8 +43,8 @@ class CampaignOut(BaseModel):
     id: str
     merchant_id: str
     name: str
-    objective: str | None
-    fine_print: str | None
+    objective: str | None = omit_none()
+    fine_print: str | None = omit_none()
     start_at: WireDateTime
     end_at: WireDateTime
     redeemable_from: WireDateTime

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, PlainSerializer
+from pydantic import AfterValidator, Field, PlainSerializer
 
 from thanx_server.kit.time import isoformat_z
 
@@ -31,3 +31,18 @@ def _decimal_number(value: Decimal) -> float:
 WireDateTime = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str)]
 WireDecimal = Annotated[Decimal, PlainSerializer(_decimal_number, return_type=float)]
 InstantIn = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def omit_none() -> Any:
+    """Field default: None, and the field is left out of the response when it is None.
+
+    The seed contract types some fields as plain (non-nullable) strings, so a client generated from
+    it rejects ``null``; an absent optional field is valid for every client. Fields the contract
+    documents as nullable stay ``null``. (``exclude_if`` must sit on the field itself: pydantic
+    drops it when it comes from an ``Annotated`` alias.)
+    """
+    return Field(default=None, exclude_if=_is_none)

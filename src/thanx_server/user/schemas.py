@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from thanx_server.kit.pagination import Pagination
-from thanx_server.kit.wire import WireDateTime, WireDecimal
+from thanx_server.kit.wire import WireDateTime, WireDecimal, omit_none
 from thanx_server.user.service import SettingsView, UserView
 
 
@@ -36,10 +36,10 @@ class UserCommunicationOut(BaseModel):
 
 class UserOut(BaseModel):
     id: str
-    email: str | None
-    phone: str | None
-    first_name: str | None
-    last_name: str | None
+    email: str | None = omit_none()
+    phone: str | None = omit_none()
+    first_name: str | None = omit_none()
+    last_name: str | None = omit_none()
     birth_date: BirthDate | None
     zip_code: str | None
     updated_at: WireDateTime
