@@ -101,3 +101,19 @@ def rss_kib(pid: int) -> int:
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split()]
+
+
+def api_processes(server_pid: int, count: int) -> list[int]:
+    """The processes serving requests: the server itself, or its workers when it forks several
+    (not the multiprocessing resource tracker uvicorn also starts)."""
+    if count <= 1:
+        return [server_pid]
+    pids = []
+    for pid in children(server_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            pids.append(pid)
+    return pids

@@ -29,7 +29,7 @@ import httpx
 
 from bench.common import (
     OUT_DIR,
-    children,
+    api_processes,
     drop_postgres,
     fresh_postgres,
     fresh_sqlite,
@@ -221,7 +221,7 @@ def run_engine(
                 raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
             time.sleep(0.2)
         time.sleep(1.0)
-        api_pids = children(server.pid) if processes > 1 else [server.pid]
+        api_pids = api_processes(server.pid, processes)
         with RssSampler(api_pids) as rss:
             for endpoint in endpoints(data):
                 headers = _headers(data, endpoint)

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from bench.common import (
     OUT_DIR,
-    children,
+    api_processes,
     drop_postgres,
     fresh_postgres,
     machine_facts,
@@ -210,14 +210,15 @@ async def consumer_loop(world: World, stats: Stats, deadline: float, rnd: random
                     )
 
 
-async def world_of(base: str, client_id: str, token: str) -> World:
+async def world_of(base: str, client_id: str, token: str, handle: str) -> World:
     headers = {
         "Authorization": f"Bearer {token}",
         "X-ClientId": client_id,
         "Accept-Version": "v4.0",
     }
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        merchant_id = (await client.get("/partner/merchants")).json()["merchants"][0]["id"]
+        merchants = (await client.get("/partner/merchants")).json()["merchants"]
+        merchant_id = next(m["id"] for m in merchants if m["handle"] == handle)
         campaigns = (
             await client.get(
                 "/partner/campaigns", params={"merchant_id": merchant_id, "per_page": 100}
@@ -325,9 +326,15 @@ def main() -> None:
     data_dir.mkdir(parents=True)
     env = {**os.environ, "THANX_DATABASE_URL": url, "THANX_DATA_DIR": str(data_dir),
            "THANX_RATE_LIMIT_ENABLED": "false", "THANX_LOG_FORMAT": "json", "THANX_EMBEDDED_WORKER": "false"}  # fmt: skip
-    engine = create_engine(url)
-    asyncio.run(migrate.upgrade(engine))
-    asyncio.run(engine.dispose())
+
+    async def migrate_db() -> None:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate_db())
     import json
 
     demo = json.loads(subprocess.run([sys.executable, "-m", "thanx_server", "demo", "--json"], env=env,
@@ -355,9 +362,9 @@ def main() -> None:
                 pass
             time.sleep(0.1)
         time.sleep(1)
-        api_pids = children(server.pid) if args.api_processes > 1 else [server.pid]
+        api_pids = api_processes(server.pid, args.api_processes)
         rss_start = [rss_kib(p) / 1024 for p in api_pids]
-        world = asyncio.run(world_of(base, demo["client_id"], demo["access_token"]))
+        world = asyncio.run(world_of(base, demo["client_id"], demo["access_token"], "pizzatown"))
         world.emails += [f"soak{i}@soak.example" for i in range(args.members)]
 
         async def run_load() -> float:
