@@ -176,3 +176,21 @@ async def test_each_call_mints_a_distinct_token(
     first = (await mint(client, cred, merchant_id=merchant.id, user_id=user.id)).json()
     second = (await mint(client, cred, merchant_id=merchant.id, user_id=user.id)).json()
     assert first["access_token"] != second["access_token"]
+
+
+async def test_a_cached_end_user_token_still_expires(session: AsyncSession) -> None:
+    """The token cache may skip the lookup, never the expiry check."""
+    from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
+    from thanx_server.kit.errors import AuthenticationFailed
+    from thanx_server.kit.ids import hash_secret
+
+    cache = UserTokenCache(ttl=60)
+    cache.put(
+        hash_secret("cached-token"),
+        UserPrincipal("t1", "u1", "m1", expires_at=utcnow() - timedelta(seconds=1)),
+    )
+    with pytest.raises(AuthenticationFailed):
+        await authenticate_user(session, "cached-token", cache)
+    # An unexpired cached principal answers without a lookup (there is no such row).
+    cache.put(hash_secret("fresh"), UserPrincipal("t2", "u2", "m2", expires_at=None))
+    assert (await authenticate_user(session, "fresh", cache)).user_id == "u2"

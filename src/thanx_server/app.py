@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
 from thanx_server.auth.service import CredentialCache, CredentialUsage
+from thanx_server.auth.tokens import UserTokenCache
 from thanx_server.campaign import endpoints as campaign_endpoints
 from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
+    app.state.user_token_cache = UserTokenCache(settings.auth_cache_seconds)
     app.state.rate_limiter = limiter
     if database is not None:
         app.state.database = database
@@ -121,7 +123,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # the transaction, so a refused request never opens a database session.
     app.add_middleware(TransactionMiddleware)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -20,7 +20,7 @@ from thanx_server.auth.service import (
     authenticate_partner,
     check_version,
 )
-from thanx_server.auth.tokens import UserPrincipal, authenticate_user
+from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.errors import AuthenticationFailed
 from thanx_server.kit.ratelimit import CredentialRateLimiter
@@ -79,6 +79,11 @@ AnyPartner = Annotated[PartnerPrincipal, Depends(PartnerAuth())]
 """A partner credential with no particular scope (metadata endpoints)."""
 
 
+def _user_cache(request: Request) -> UserTokenCache | None:
+    cache: UserTokenCache | None = getattr(request.app.state, "user_token_cache", None)
+    return cache
+
+
 class UserAuth:
     """Dependency: the end user behind an end-user token (Consumer API)."""
 
@@ -91,7 +96,9 @@ class UserAuth:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
     ) -> UserPrincipal:
         check_version(request.headers.get("accept-version"))
-        return await authenticate_user(session, bearer.credentials if bearer else None)
+        return await authenticate_user(
+            session, bearer.credentials if bearer else None, _user_cache(request)
+        )
 
 
 class UserOrPartnerAuth:
@@ -116,7 +123,7 @@ class UserOrPartnerAuth:
         check_version(request.headers.get("accept-version"))
         token = bearer.credentials if bearer else None
         try:
-            return await authenticate_user(session, token)
+            return await authenticate_user(session, token, _user_cache(request))
         except AuthenticationFailed:
             if client_id is None:
                 raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +15,7 @@ from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden
 from thanx_server.kit.ids import hash_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
+from thanx_server.kit.ttlcache import TtlCache
 
 log = structlog.get_logger("thanx.auth")
 
@@ -68,34 +68,13 @@ def parse_bearer(authorization: str | None) -> str | None:
     return token.strip()
 
 
-class CredentialCache:
+class CredentialCache(TtlCache[tuple[str, str], PartnerPrincipal]):
     """Authenticated principals, remembered for ``ttl`` seconds (``THANX_AUTH_CACHE_SECONDS``).
 
     Keyed by client id and token digest, so only a correct token ever hits. The bound is the
     price: a revoked credential, or a change to its scopes or merchants, takes effect within
     ``ttl`` seconds in every process. ``ttl`` 0 turns the cache off.
     """
-
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, PartnerPrincipal]] = {}
-
-    def get(self, key: tuple[str, str]) -> PartnerPrincipal | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= time.monotonic():
-            self._entries.pop(key, None)
-            return None
-        return entry[1]
-
-    def put(self, key: tuple[str, str], principal: PartnerPrincipal) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()  # crude but bounded; real deployments have few credentials
-        self._entries[key] = (time.monotonic() + self.ttl, principal)
 
 
 async def authenticate_partner(

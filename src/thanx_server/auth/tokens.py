@@ -16,6 +16,7 @@ from thanx_server.kit.errors import AuthenticationFailed, NotFound, ValidationFa
 from thanx_server.kit.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.ids import hash_secret, new_secret
 from thanx_server.kit.time import utcnow
+from thanx_server.kit.ttlcache import TtlCache
 from thanx_server.models import EndUserToken
 
 MIN_TTL_S = 60
@@ -38,6 +39,7 @@ class UserPrincipal:
     token_id: str
     user_id: str
     merchant_id: str
+    expires_at: datetime | None = None
 
 
 async def mint_token(
@@ -98,13 +100,31 @@ async def mint_token(
     )
 
 
-async def authenticate_user(session: AsyncSession, token: str | None) -> UserPrincipal:
+class UserTokenCache(TtlCache[str, UserPrincipal]):
+    """End-user tokens by digest, remembered like partner credentials
+    (``THANX_AUTH_CACHE_SECONDS``); expiry is still checked on every use."""
+
+
+async def authenticate_user(
+    session: AsyncSession, token: str | None, cache: UserTokenCache | None = None
+) -> UserPrincipal:
     """The user behind an end-user token; 401 when unknown, revoked or expired."""
     if not token:
         raise AuthenticationFailed()
-    record = await repository.find_end_user_token(session, hash_secret(token))
-    if record is None or record.revoked_at is not None:
-        raise AuthenticationFailed()
-    if record.expires_at is not None and record.expires_at <= utcnow():
+    digest = hash_secret(token)
+    principal = cache.get(digest) if cache is not None else None
+    if principal is None:
+        record = await repository.find_end_user_token(session, digest)
+        if record is None or record.revoked_at is not None:
+            raise AuthenticationFailed()
+        principal = UserPrincipal(
+            token_id=record.id,
+            user_id=record.user_id,
+            merchant_id=record.merchant_id,
+            expires_at=record.expires_at,
+        )
+        if cache is not None:
+            cache.put(digest, principal)
+    if principal.expires_at is not None and principal.expires_at <= utcnow():
         raise AuthenticationFailed("This access token has expired.")
-    return UserPrincipal(token_id=record.id, user_id=record.user_id, merchant_id=record.merchant_id)
+    return principal

@@ -108,8 +108,9 @@ class TransactionMiddleware:
 class RequestContextMiddleware:
     """Binds a request id (echoed as ``X-Request-Id``) and logs one ``http.request`` line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,13 +141,14 @@ class RequestContextMiddleware:
             error = unexpected_error(exc, redact_path(scope["path"]))
             await error_response(error)(scope, receive, send_with_id)
         finally:
-            log.info(
-                "http.request",
-                method=scope["method"],
-                path=redact_path(scope["path"]),
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if self.access_log or status >= 500:
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=redact_path(scope["path"]),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
