@@ -35,6 +35,7 @@ import sqlalchemy
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
+from bench.common import write_section
 from thanx_server import __version__
 from thanx_server.app import create_app
 from thanx_server.campaign import service as campaign_service
@@ -54,7 +55,6 @@ POSTGRES_URL = __import__("os").environ.get(
 )
 MEMBERS = 9_000
 TARGET_SECONDS = 1.0
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 @dataclass
@@ -292,11 +292,7 @@ def main() -> None:
     table = render(results, args.runs)
     print(table)
     if not args.no_write:
-        notes = ""
-        if RESULTS.exists() and "\n## Notes" in RESULTS.read_text():
-            notes = RESULTS.read_text()[RESULTS.read_text().index("\n## Notes") :]
-        RESULTS.write_text("# Issuance benchmark\n\n`.venv/bin/python -m bench.issuance`\n\n"
-                           + table + notes)  # fmt: skip
+        write_section("issuance", "## Issuance (`.venv/bin/python -m bench.issuance`)\n\n" + table)
 
 
 if __name__ == "__main__":
