@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,6 +212,8 @@ async def test_one_person_written_differently_is_one_subscriber(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@example(value=["\x00"])  # NUL inside a list: the request guard answers (once flaky)
+@example(value="a\x00@example.com")
 @given(
     value=st.one_of(
         st.text(max_size=80),
@@ -228,9 +231,10 @@ async def test_any_email_value_is_201_or_400_never_a_500(
 
     assert response.status_code in (201, 400), response.text
     if response.status_code == 400:
-        # A NUL anywhere in a body is refused by the request guard before the endpoint.
-        nul = isinstance(value, str) and "\x00" in value
+        # A NUL anywhere in a body (a string, or a string inside a list) is refused by the
+        # request guard before the endpoint.
+        nul = "\\u0000" in json.dumps(value)
         expected = {"USER_EMAIL_INVALID", "VALIDATION_FAILED"} if nul else {"USER_EMAIL_INVALID"}
-        assert response.json()["error"]["code"] in expected
+        assert response.json()["error"]["code"] in expected, (value, response.text)
     else:
         assert response.json()["subscriber"]["email"] == normalize_email(str(value))

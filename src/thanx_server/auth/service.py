@@ -59,15 +59,6 @@ def check_version(accept_version: str | None) -> None:
         )
 
 
-def parse_bearer(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 class CredentialCache(TtlCache[tuple[str, str], PartnerPrincipal]):
     """Authenticated principals, remembered for ``ttl`` seconds (``THANX_AUTH_CACHE_SECONDS``).
 

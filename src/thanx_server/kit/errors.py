@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("thanx.errors")
@@ -50,6 +51,26 @@ class UserEmailInvalid(AppError):
 class UserPhoneInvalid(AppError):
     code = "USER_PHONE_INVALID"
     default_message = "The phone entered is invalid."
+
+
+class RewardAlreadyUsed(AppError):
+    code = "REWARD_ALREADY_USED"
+    default_message = "This reward has already been used."
+
+
+class RewardExpired(AppError):
+    code = "REWARD_EXPIRED"
+    default_message = "This reward is no longer valid."
+
+
+class RewardNotYetAvailable(AppError):
+    code = "REWARD_NOT_YET_AVAILABLE"
+    default_message = "This reward cannot be used yet."
+
+
+class RewardNotActive(AppError):
+    code = "REWARD_NOT_ACTIVE"
+    default_message = "Activate this reward before marking it used."
 
 
 class AuthenticationFailed(AppError):
@@ -212,8 +233,6 @@ def unexpected_error(exc: BaseException, path: str) -> AppError:
 
 def is_db_unreachable(exc: BaseException) -> bool:
     """True for the connection-level failures of either driver (refused, reset, pool timeout)."""
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
     if isinstance(exc, PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):

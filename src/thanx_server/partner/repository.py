@@ -7,12 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.models import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models import Merchant, Partner, PartnerCredential, PartnerMerchant
 
 
 async def existing_merchant_ids(session: AsyncSession, merchant_ids: Sequence[str]) -> set[str]:
-    from thanx_server.models import Merchant
-
     rows = await session.scalars(select(Merchant.id).where(Merchant.id.in_(merchant_ids)))
     return set(rows)
 
@@ -47,12 +45,3 @@ async def list_partners(
         )
         for partner in partners
     ]
-
-
-async def merchant_ids_of(session: AsyncSession, partner_id: str) -> list[str]:
-    rows = await session.scalars(
-        select(PartnerMerchant.merchant_id)
-        .where(PartnerMerchant.partner_id == partner_id)
-        .order_by(PartnerMerchant.merchant_id)
-    )
-    return list(rows)

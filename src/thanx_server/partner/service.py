@@ -132,7 +132,3 @@ async def list_partners(session: AsyncSession) -> list[PartnerView]:
 
 async def find_partner(session: AsyncSession, name: str) -> Partner | None:
     return await repository.get_partner_by_name(session, name)
-
-
-async def partner_merchant_ids(session: AsyncSession, partner_id: str) -> list[str]:
-    return await repository.merchant_ids_of(session, partner_id)

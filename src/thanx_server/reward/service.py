@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.kit.errors import (
-    AppError,
     Forbidden,
     NotFound,
+    RewardAlreadyUsed,
+    RewardExpired,
+    RewardNotActive,
+    RewardNotYetAvailable,
     ValidationFailed,
 )
 from thanx_server.kit.ids import new_id
@@ -29,26 +32,6 @@ from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
 
 LISTED_STATES = repository.LISTED_STATES
-
-
-class RewardAlreadyUsed(AppError):
-    code = "REWARD_ALREADY_USED"
-    default_message = "This reward has already been used."
-
-
-class RewardExpired(AppError):
-    code = "REWARD_EXPIRED"
-    default_message = "This reward is no longer valid."
-
-
-class RewardNotYetAvailable(AppError):
-    code = "REWARD_NOT_YET_AVAILABLE"
-    default_message = "This reward cannot be used yet."
-
-
-class RewardNotActive(AppError):
-    code = "REWARD_NOT_ACTIVE"
-    default_message = "Activate this reward before marking it used."
 
 
 def _reader_target(
