@@ -16,8 +16,9 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from thanx_server.kit.bulk import insert_rows, one_of
+from thanx_server.kit.bulk import insert_rows
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list
 from thanx_server.models import (
     Campaign,
     CampaignVariant,
@@ -250,7 +251,7 @@ async def _members_by(
     rows = await session.execute(
         select(column, User.id)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, one_of(session, column, wanted))
+        .where(Membership.merchant_id == merchant_id, in_list(column, wanted))
     )
     return {value: user_id for value, user_id in rows if value is not None}
 

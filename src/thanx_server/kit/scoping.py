@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
+from thanx_server.kit.sqlarray import in_list
+
 
 @dataclass(frozen=True, slots=True)
 class MerchantScope:
@@ -26,7 +28,8 @@ class MerchantScope:
             return false()
         if len(self.merchant_ids) == 1:
             return column == self.merchant_ids[0]
-        return column.in_(self.merchant_ids)
+        # One bound list, whatever the number of merchants (kit/sqlarray.py).
+        return in_list(column, self.merchant_ids)
 
     def __contains__(self, merchant_id: object) -> bool:
         return merchant_id in self.merchant_ids
