@@ -15,7 +15,7 @@ from thanx_server.campaign.schemas import (
     CampaignOut,
     VariantOut,
 )
-from thanx_server.kit.deps import DbSession
+from thanx_server.kit.deps import DbReads, DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.params import array_query
@@ -86,12 +86,12 @@ async def list_campaigns(
     responses=NOT_FOUND,
 )
 async def get_campaign(
-    session: DbSession,
+    reads: DbReads,
     principal: RewardsIssuer,
     id: str,
     merchant_id: Annotated[
         str | None, Query(description="Optional; the campaign's merchant.")
     ] = None,
 ) -> CampaignEnvelope:
-    view = await service.get_campaign(session, principal, campaign_id=id, merchant_id=merchant_id)
+    view = await service.get_campaign(reads, principal, campaign_id=id, merchant_id=merchant_id)
     return CampaignEnvelope(campaign=campaign_out(view))

@@ -4,13 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant
+
+
+class CampaignRow(NamedTuple):
+    id: str
+    merchant_id: str
+    partner_id: str | None
+    name: str
+    objective: str | None
+    fine_print: str | None
+    start_at: datetime
+    end_at: datetime
+    redeemable_from: datetime
+    redeemable_to: datetime
+    time_zone: str
+    created_at: datetime
+
+
+class VariantRow(NamedTuple):
+    id: str
+    campaign_id: str
+    name: str
+    reward_template_id: str | None
+    position: int
+
+
+_CAMPAIGN_BY_ID = ReadQuery(
+    CampaignRow,
+    select_row(CampaignRow, Campaign).where(
+        Campaign.id == bindparam("campaign_id"),
+        in_list_param(Campaign.merchant_id, "merchant_ids"),
+    ),
+)
+_VARIANTS_OF = ReadQuery(
+    VariantRow,
+    select_row(VariantRow, CampaignVariant)
+    .where(CampaignVariant.campaign_id == bindparam("campaign_id"))
+    .order_by(CampaignVariant.position),
+)
 
 
 def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:
@@ -39,12 +80,14 @@ async def list_partner_campaigns(
     return await paginate(session, stmt, page)
 
 
-async def get_campaign(
-    session: AsyncSession, scope: MerchantScope, campaign_id: str
-) -> Campaign | None:
-    return await session.scalar(
-        select(Campaign).where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
+async def read_campaign(reads: Reads, scope: MerchantScope, campaign_id: str) -> CampaignRow | None:
+    return await reads.one(
+        _CAMPAIGN_BY_ID, campaign_id=campaign_id, merchant_ids=scope.merchant_ids
     )
+
+
+async def read_variants(reads: Reads, campaign_id: str) -> list[VariantRow]:
+    return await reads.all(_VARIANTS_OF, campaign_id=campaign_id)
 
 
 async def variants_of(

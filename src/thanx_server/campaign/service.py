@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.campaign import repository
+from thanx_server.campaign.repository import CampaignRow, VariantRow
 from thanx_server.campaign.schemas import CampaignIn
 from thanx_server.kit.errors import NotFound, ValidationFailed
+from thanx_server.kit.fastread import Reads
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
@@ -37,7 +39,7 @@ def is_control(name: str) -> bool:
     return name.strip().casefold() == CONTROL
 
 
-def campaign_state(campaign: Campaign, now: datetime) -> str:
+def campaign_state(campaign: Campaign | CampaignRow, now: datetime) -> str:
     if now < campaign.start_at:
         return "scheduled"
     if now > campaign.end_at:
@@ -47,8 +49,8 @@ def campaign_state(campaign: Campaign, now: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CampaignView:
-    campaign: Campaign
-    variants: list[CampaignVariant]
+    campaign: Campaign | CampaignRow
+    variants: Sequence[CampaignVariant | VariantRow]
     state: str
 
 
@@ -179,13 +181,13 @@ async def list_campaigns(
 
 
 async def get_campaign(
-    session: AsyncSession, principal: PartnerPrincipal, *, campaign_id: str, merchant_id: str | None
+    reads: Reads, principal: PartnerPrincipal, *, campaign_id: str, merchant_id: str | None
 ) -> CampaignView:
-    campaign = await repository.get_campaign(session, principal.merchants(merchant_id), campaign_id)
+    campaign = await repository.read_campaign(reads, principal.merchants(merchant_id), campaign_id)
     if campaign is None:
         raise NotFound(f"id: no campaign '{campaign_id}'")
-    variants = await repository.variants_of(session, [campaign.id])
-    return CampaignView(campaign, variants[campaign.id], campaign_state(campaign, utcnow()))
+    variants = await repository.read_variants(reads, campaign.id)
+    return CampaignView(campaign, variants, campaign_state(campaign, utcnow()))
 
 
 async def find_campaign_by_name(

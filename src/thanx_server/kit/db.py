@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from thanx_server.kit.fastread import DriverReads, ReadBackend, SessionReadBackend
+
 SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -107,23 +109,30 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """The engine and two session factories.
+    """The engine, two session factories and the fast read path.
 
     ``read_sessions`` serve GET/HEAD/OPTIONS requests (autocommit on PostgreSQL, a deferred
     transaction on SQLite); ``write_sessions`` everything else (a transaction; ``BEGIN IMMEDIATE``
-    on SQLite, so the write lock is taken up front).
+    on SQLite, so the write lock is taken up front). ``reads`` runs the hot reads
+    (``kit/fastread.py``) on the driver; without one (a ``Database`` bound to a single connection,
+    as in the tests) they run on the request's session connection.
     """
 
     engine: AsyncEngine
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
+    reads: ReadBackend | None = None
+
+    @property
+    def read_backend(self) -> ReadBackend:
+        return self.reads or SessionReadBackend(self.engine.dialect)
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine) -> Database:
+    def from_engine(cls, engine: AsyncEngine, *, read_pool_size: int = 10) -> Database:
         # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
         # snapshot anyway, so BEGIN/COMMIT around a read-only request only adds two round trips.
         read_bind = (
@@ -137,9 +146,12 @@ class Database:
             write_sessions=make_sessionmaker(
                 engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             ),
+            reads=DriverReads(engine.url, engine.dialect, read_pool_size),
         )
 
     async def dispose(self) -> None:
+        if self.reads is not None:
+            await self.reads.close()
         await self.engine.dispose()
 
 

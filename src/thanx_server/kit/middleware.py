@@ -54,6 +54,10 @@ class RequestSession:
         session, self.session = self.session, None
         if session is None:
             return
+        if not session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            # Handed out (an auth dependency served from its cache, say) but never used: it
+            # holds no connection, so there is nothing to commit or release.
+            return
         try:
             if commit:
                 await session.commit()

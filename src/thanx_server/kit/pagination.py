@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.fastread import ReadQuery, Reads
+
 T = TypeVar("T")
+RowT = TypeVar("RowT", bound=tuple[Any, ...])
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10
@@ -90,3 +93,28 @@ async def paginate(session: AsyncSession, stmt: Select[Any], page: Page) -> Page
     else:
         items = (await session.execute(paged)).all()
     return PageResult(items=items, total=total or 0, page=page)
+
+
+class _Count(NamedTuple):
+    total: int
+
+
+class PagedReadQuery(Generic[RowT]):
+    """A fast-path (``kit/fastread.py``) query read a page at a time: its count and one page."""
+
+    def __init__(self, row: type[RowT], stmt: Select[Any]) -> None:
+        counted = stmt.order_by(None).subquery()
+        self.count = ReadQuery(_Count, select(func.count().label("total")).select_from(counted))
+        self.page = ReadQuery(row, stmt.limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+async def read_page(
+    reads: Reads, query: PagedReadQuery[RowT], page: Page, **params: Any
+) -> PageResult[RowT]:
+    """``paginate`` for a ``PagedReadQuery``; ``params`` bind both statements."""
+    counted = await reads.one(query.count, **params)
+    total = counted.total if counted is not None else 0
+    items: Sequence[RowT] = []
+    if total > page.offset:  # no page query past the end
+        items = await reads.all(query.page, limit=page.per_page, offset=page.offset, **params)
+    return PageResult(items=items, total=total, page=page)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from thanx_server.auth.dependencies import AnyPartner
-from thanx_server.kit.deps import DbSession
+from thanx_server.kit.deps import DbReads, DbSession
 from thanx_server.kit.openapi import PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.merchant import service
@@ -23,11 +23,11 @@ router = APIRouter(tags=["Metadata"], responses=PARTNER_ERRORS)
     operation_id="getMetadataMerchants",
     summary="Get Merchants (seed alias)",
 )
-async def get_merchants(session: DbSession, principal: AnyPartner) -> MerchantList:
+async def get_merchants(reads: DbReads, principal: AnyPartner) -> MerchantList:
     """Merchants that opted into this credential's integration. Not paginated."""
-    merchants = await service.list_merchants(session, principal)
+    merchants = await service.list_merchants(reads, principal)
     return MerchantList(
-        merchants=[MerchantOut.model_validate(m, from_attributes=True) for m in merchants]
+        merchants=[MerchantOut(id=m.id, name=m.name, handle=m.handle) for m in merchants]
     )
 
 

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Location, Merchant
 
 
-async def list_merchants(session: AsyncSession, scope: MerchantScope) -> Sequence[Merchant]:
-    stmt = select(Merchant).where(scope.clause(Merchant.id)).order_by(Merchant.name, Merchant.id)
-    return (await session.scalars(stmt)).all()
+class MerchantRow(NamedTuple):
+    id: str
+    name: str
+    handle: str
+
+
+_MERCHANTS = ReadQuery(
+    MerchantRow,
+    select_row(MerchantRow, Merchant)
+    .where(in_list_param(Merchant.id, "merchant_ids"))
+    .order_by(Merchant.name, Merchant.id),
+)
+
+
+async def list_merchants(reads: Reads, scope: MerchantScope) -> list[MerchantRow]:
+    return await reads.all(_MERCHANTS, merchant_ids=scope.merchant_ids)
 
 
 async def list_locations(

@@ -10,7 +10,7 @@ from thanx_server.auth.dependencies import CurrentUser, UserOrPartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
-from thanx_server.kit.deps import AppSettings, DbSession
+from thanx_server.kit.deps import AppSettings, DbReads, DbSession
 from thanx_server.kit.errors import NotFound
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
@@ -27,7 +27,7 @@ RewardReader = Annotated[
 
 @router.get("/rewards", response_model=RewardList, operation_id="getRewards")
 async def list_rewards(
-    session: DbSession,
+    reads: DbReads,
     principal: RewardReader,
     page: PageParams,
     states: Annotated[
@@ -41,7 +41,7 @@ async def list_rewards(
     """The user's rewards, newest first. With an end-user token, the token's user wins over
     `user_id`; a partner credential with `rewards.issue` must name `user_id`."""
     result = await service.list_rewards(
-        session, principal, states=states, user_id=user_id, merchant_id=merchant_id, page=page
+        reads, principal, states=states, user_id=user_id, merchant_id=merchant_id, page=page
     )
     return RewardList(
         rewards=[RewardOut.of(r) for r in result.items], pagination=result.consumer_pagination()

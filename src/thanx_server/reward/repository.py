@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.db import UTCDateTime
+from thanx_server.kit.fastread import Reads, select_row
+from thanx_server.kit.pagination import Page, PagedReadQuery, PageResult, read_page
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant, Membership, Reward, RewardTemplate
 
 LISTED_STATES = ("available", "active", "used")
 
 
-def _visible(now: datetime) -> ColumnElement[bool]:
+def _visible(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Rewards the API shows: never revoked or retired, and not past ``retire_at`` unless used."""
     return or_(
         Reward.state == "used",
@@ -24,26 +28,57 @@ def _visible(now: datetime) -> ColumnElement[bool]:
     )
 
 
+class RewardRow(NamedTuple):
+    """What the Consumer API shows of a reward."""
+
+    id: str
+    user_id: str
+    merchant_id: str
+    campaign_id: str | None
+    state: str
+    earn_type: str
+    redeem: dict[str, Any]
+    images: dict[str, Any]
+    coupon_code: str | None
+    fine_print: str | None
+    instructions: str | None
+    available_at: datetime
+    activated_at: datetime | None
+    used_at: datetime | None
+    retire_at: datetime | None
+
+
+_USER_REWARDS = PagedReadQuery(
+    RewardRow,
+    select_row(RewardRow, Reward)
+    .where(
+        Reward.user_id == bindparam("user_id"),
+        in_list_param(Reward.merchant_id, "merchant_ids"),
+        in_list_param(Reward.state, "states"),
+        _visible(bindparam("now", type_=UTCDateTime())),
+    )
+    .order_by(Reward.created_at.desc(), Reward.id.desc()),
+)
+
+
 async def list_rewards(
-    session: AsyncSession,
+    reads: Reads,
     *,
     user_id: str,
     scope: MerchantScope,
     states: Sequence[str],
     now: datetime,
     page: Page,
-) -> PageResult[Reward]:
-    stmt = (
-        select(Reward)
-        .where(
-            Reward.user_id == user_id,
-            scope.clause(Reward.merchant_id),
-            Reward.state.in_(states),
-            _visible(now),
-        )
-        .order_by(Reward.created_at.desc(), Reward.id.desc())
+) -> PageResult[RewardRow]:
+    return await read_page(
+        reads,
+        _USER_REWARDS,
+        page,
+        user_id=user_id,
+        merchant_ids=scope.merchant_ids,
+        states=list(states),
+        now=now,
     )
-    return await paginate(session, stmt, page)
 
 
 async def get_reward(

@@ -23,6 +23,7 @@ from thanx_server.kit.errors import (
     RewardNotYetAvailable,
     ValidationFailed,
 )
+from thanx_server.kit.fastread import Reads
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -30,6 +31,7 @@ from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
+from thanx_server.reward.repository import RewardRow
 
 LISTED_STATES = repository.LISTED_STATES
 
@@ -48,14 +50,14 @@ def _reader_target(
 
 
 async def list_rewards(
-    session: AsyncSession,
+    reads: Reads,
     principal: UserPrincipal | PartnerPrincipal,
     *,
     states: Sequence[str],
     user_id: str | None,
     merchant_id: str | None,
     page: Page,
-) -> PageResult[Reward]:
+) -> PageResult[RewardRow]:
     unknown = sorted(set(states) - set(LISTED_STATES))
     if unknown:
         raise ValidationFailed(
@@ -63,7 +65,7 @@ async def list_rewards(
         )
     target_user, scope = _reader_target(principal, user_id=user_id, merchant_id=merchant_id)
     return await repository.list_rewards(
-        session,
+        reads,
         user_id=target_user,
         scope=scope,
         states=list(states) or list(LISTED_STATES),
