@@ -166,8 +166,59 @@ def _has_worker_command() -> bool:
     return " worker " in out.stdout
 
 
+def run_reference(url: str, merchant_id: str, duration: int, connections: int) -> list[str]:
+    """The issue's reference points (bench/reference_app.py), 2 processes, same wrk settings."""
+    port = 18010
+    log = OUT_DIR / "reference.log"
+    env = {**os.environ, "REFERENCE_DATABASE_URL": url, "REFERENCE_MERCHANT_ID": merchant_id}
+    with log.open("wb") as fh:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
+             "--workers", "2", "--no-access-log", "--log-level", "warning"],
+            env=env, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        _wait_ready(f"{base}/ping", server, log)
+        for name, path in (
+            ("bare FastAPI ping", "/ping"),
+            ("FastAPI + SQLAlchemy ORM get-by-pk", "/orm"),
+            ("FastAPI + plain asyncpg get-by-pk", "/asyncpg"),
+        ):
+            endpoint = Endpoint(name, "GET", path)
+            _wrk(base, endpoint, {}, 2, connections)  # warm-up
+            result = _wrk(base, endpoint, {}, duration, connections)
+            rows.append(
+                f"| reference (2 proc) | {name} | {result['rps']:,.0f} | "
+                f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {int(result['non_2xx'])} |"
+            )
+            print(rows[-1], flush=True)
+    finally:
+        _stop(server)
+    return rows
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(0.2)
+
+
 def run_engine(
-    engine_name: str, scale: Scale, duration: int, connections: int, processes: int
+    engine_name: str,
+    scale: Scale,
+    duration: int,
+    connections: int,
+    processes: int,
+    reference: bool = False,
 ) -> list[str]:
     db_name = f"thanx_bench_http_{engine_name}"
     url = (
@@ -192,6 +243,7 @@ def run_engine(
 
     data, load_s = asyncio.run(prepare())
     print(f"[{engine_name}] loaded {data.counts} in {load_s:.1f}s", flush=True)
+    rows = run_reference(url, data.merchant_ids[0], duration, connections) if reference else []
     port = 18000 + (1 if engine_name == "postgresql" else 2)
     env = {
         **os.environ,
@@ -208,18 +260,8 @@ def run_engine(
     )
     workers = [_start(["worker"], env, data_dir / "worker.log")] if _has_worker_command() else []
     base = f"http://127.0.0.1:{port}"
-    rows = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
+        _wait_ready(f"{base}/readyz", server, data_dir / "server.log")
         time.sleep(1.0)
         api_pids = api_processes(server.pid, processes)
         with RssSampler(api_pids) as rss:
@@ -275,7 +317,9 @@ def main() -> None:
     ]
     rows: list[str] = []
     if args.engine in ("postgresql", "both"):
-        rows += run_engine("postgresql", scale, args.duration, args.connections, processes=2)
+        rows += run_engine(
+            "postgresql", scale, args.duration, args.connections, processes=2, reference=True
+        )
     if args.engine in ("sqlite", "both"):
         rows += run_engine("sqlite", scale, args.duration, args.connections, processes=1)
     table = "\n".join(header + rows)

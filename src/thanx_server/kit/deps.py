@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.db import Database
-from thanx_server.kit.fastread import Reads
+from thanx_server.kit.fastread import Reads, SessionReads
 from thanx_server.kit.middleware import SAFE_METHODS, RequestSession
 from thanx_server.settings import Settings
 
@@ -23,13 +23,13 @@ async def _db_session(request: Request) -> AsyncSession:
 
 
 async def _db_reads(request: Request) -> Reads:
-    # Fast reads run outside the request's transaction: a writing request would not see its
-    # own writes through them, so only safe methods may ask (a programming error otherwise).
-    if request.method not in SAFE_METHODS:
-        raise RuntimeError(f"DbReads used by a {request.method} endpoint; use DbSession")
+    # Safe requests read on the driver, outside any transaction. A writing request reads inside
+    # its own transaction (its session's connection), so it sees its own writes.
     database: Database = request.app.state.database
     holder: RequestSession = request.state.db
-    return database.read_backend.bind(holder)
+    if request.method in SAFE_METHODS:
+        return database.read_backend.bind(holder)
+    return SessionReads(holder, database.engine.dialect)
 
 
 async def _settings(request: Request) -> Settings:

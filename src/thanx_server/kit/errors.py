@@ -232,14 +232,17 @@ def unexpected_error(exc: BaseException, path: str) -> AppError:
 
 
 def is_db_unreachable(exc: BaseException) -> bool:
-    """True for the connection-level failures of either driver (refused, reset, pool timeout)."""
+    """True for the connection-level failures of either driver (refused, reset, pool timeout),
+    raised through SQLAlchemy or straight from the driver (the fast read path, kit/fastread.py)."""
     if isinstance(exc, PoolTimeout):
         return True
-    if isinstance(exc, DBAPIError):
-        orig = exc.orig
-        name = type(orig).__name__ if orig is not None else ""
-        return isinstance(orig, OSError | ConnectionError) or "Connection" in name
-    return False
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if orig is None:
+        return False
+    name = type(orig).__name__
+    # OSError covers refused/reset sockets and pool acquire timeouts (TimeoutError); asyncpg's
+    # own classes say "Connection" (ConnectionDoesNotExistError...) or CannotConnectNowError.
+    return isinstance(orig, OSError) or "Connection" in name or name == "CannotConnectNowError"
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,12 +19,13 @@ Where it runs (``Reads``):
   not wait for the writer.
 * ``SessionReads``: the request's own session connection. Used when the ``Database`` is bound to
   one connection (the test suite's rolled-back transaction), so the same compiled SQL and
-  processors run against data the driver pool could not see.
+  processors run against data the driver pool could not see;
 
-Only safe (GET/HEAD) requests read this way: reads here are outside the request's transaction,
-so a writing request must read its own writes through its session (``kit.deps`` enforces it).
+* ``SessionReads`` is also what a writing request gets (``kit.deps.DbReads``): driver reads are
+  outside the request's transaction and would not see its own writes.
+
 Under PostgreSQL's READ COMMITTED every statement of a read request already took its own
-snapshot; on SQLite each statement is its own read transaction.
+snapshot; on SQLite each driver read is its own read transaction.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Unpack
 
-from sqlalchemy import Dialect, Select, select
+from sqlalchemy import Dialect, Numeric, Select, select
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.engine import URL
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ class _Plan:
 class ReadQuery(Generic[RowT]):
     """A SELECT whose rows come back as ``row`` (a NamedTuple naming the selected columns)."""
 
-    def __init__(self, row: type[RowT], stmt: Select[Any]) -> None:
+    def __init__(self, row: type[RowT], stmt: Select[Unpack[tuple[Any, ...]]]) -> None:
         fields = tuple(getattr(row, "_fields", ()))
         columns = tuple(stmt.selected_columns.keys())
         if fields != columns:
@@ -88,7 +90,7 @@ class ReadQuery(Generic[RowT]):
         )
         results: list[tuple[int, Processor]] = []
         for index, column in enumerate(self.stmt.selected_columns):
-            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            processor = _result_processor(column.type, dialect)
             if processor is not None:
                 results.append((index, processor))
         defaults = {
@@ -121,6 +123,15 @@ def select_row(row: type[tuple[Any, ...]], table: Any) -> Select[Any]:
     """``SELECT`` of ``table``'s columns named by ``row``'s fields, in that order."""
     columns = table.__table__.c if hasattr(table, "__table__") else table.c
     return select(*(columns[name] for name in getattr(row, "_fields", ())))
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
+    # asyncpg returns NUMERIC as Decimal itself; SQLAlchemy's asyncpg processor for it wants the
+    # cursor's type code, which a statement compiled ahead of time does not have.
+    if dialect.name == "postgresql" and isinstance(type_, Numeric) and type_.asdecimal:
+        return None
+    processor: Processor | None = type_.dialect_impl(dialect).result_processor(dialect, None)
+    return processor
 
 
 class Reads(Protocol):
@@ -225,7 +236,9 @@ class SessionReads(_ReadsBase):
         self.dialect = dialect
 
     async def _fetch(self, sql: str, args: list[Any]) -> Sequence[Sequence[Any]]:
-        connection = await self.request_session.get().connection()
+        session = self.request_session.get()
+        await session.flush()  # the ORM's pending changes first: the read must see them
+        connection = await session.connection()
         driver: Any = (await connection.get_raw_connection()).driver_connection
         if self.dialect.name == "postgresql":
             rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)

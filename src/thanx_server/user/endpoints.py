@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from thanx_server.auth.dependencies import PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
-from thanx_server.kit.deps import DbSession
+from thanx_server.kit.deps import DbReads, DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.wire import InstantIn
@@ -53,7 +53,7 @@ MerchantFilter = Annotated[
     operation_id="getPartnerUsers",
 )
 async def list_users(
-    session: DbSession,
+    reads: DbReads,
     principal: UsersReader,
     page: PageParams,
     merchant_id: MerchantFilter = None,
@@ -66,7 +66,7 @@ async def list_users(
 ) -> UserList:
     """Members of the credential's merchants, newest first."""
     result = await service.list_users(
-        session,
+        reads,
         principal,
         merchant_id=merchant_id,
         email=email,
@@ -93,10 +93,10 @@ async def list_users(
     operation_id="getPartnerUser",
 )
 async def get_user(
-    session: DbSession, principal: UsersReader, id: str, merchant_id: MerchantFilter = None
+    reads: DbReads, principal: UsersReader, id: str, merchant_id: MerchantFilter = None
 ) -> UserEnvelope:
     """One member, always with `loyalty` and `communication_settings`."""
-    view = await service.get_user(session, principal, user_id=id, merchant_id=merchant_id)
+    view = await service.get_user(reads, principal, user_id=id, merchant_id=merchant_id)
     return UserEnvelope(user=UserOut.from_view(view, loyalty=True, settings=True))
 
 
@@ -115,6 +115,7 @@ async def get_user(
 )
 async def update_user(
     session: DbSession,
+    reads: DbReads,
     principal: UsersWriter,
     id: str,
     body: UserUpdateIn,
@@ -122,7 +123,7 @@ async def update_user(
 ) -> UserEnvelope:
     """Change a member's email, phone, names, birth date or zip code (fields left out are kept)."""
     view = await service.update_user(
-        session, principal, user_id=id, merchant_id=merchant_id, changes=body.user.changes()
+        session, reads, principal, user_id=id, merchant_id=merchant_id, changes=body.user.changes()
     )
     return UserEnvelope(user=UserOut.from_view(view, loyalty=True, settings=True))
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.db import UTCDateTime
+from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.kit.ids import new_id
-from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.pagination import Page, PagedReadQuery, PageResult, read_page
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import CommunicationSetting, Membership, User
@@ -61,8 +66,85 @@ def _member_of(scope: MerchantScope) -> ColumnElement[bool]:
     )
 
 
+class UserRow(NamedTuple):
+    """A user as partner calls show them."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    zip_code: str | None
+    updated_at: datetime
+
+
+class MembershipRow(NamedTuple):
+    """A membership with the member's marketing email choice (``None``: never set)."""
+
+    user_id: str
+    merchant_id: str
+    joined_at: datetime
+    tier: str
+    points_balance: Decimal
+    marketing_general_email: bool | None
+
+
+_MEMBER_OF_SCOPE = exists(
+    select(Membership.user_id).where(
+        Membership.user_id == User.id, in_list_param(Membership.merchant_id, "merchant_ids")
+    )
+)
+
+
+@functools.cache
+def _users_query(
+    email: bool, phone: bool, updated_after: bool, updated_before: bool
+) -> PagedReadQuery[UserRow]:
+    """One compiled statement per combination of filters (16 at most), so each keeps its index."""
+    stmt = select_row(UserRow, User).where(_MEMBER_OF_SCOPE)
+    if email:
+        stmt = stmt.where(User.email == bindparam("email"))
+    if phone:
+        stmt = stmt.where(User.phone == bindparam("phone"))
+    if updated_after:
+        stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
+    if updated_before:
+        stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
+    return PagedReadQuery(UserRow, stmt.order_by(User.created_at.desc(), User.id.desc()))
+
+
+_USER_BY_ID = ReadQuery(
+    UserRow, select_row(UserRow, User).where(User.id == bindparam("user_id"), _MEMBER_OF_SCOPE)
+)
+
+_MEMBERSHIPS = ReadQuery(
+    MembershipRow,
+    select(
+        Membership.user_id,
+        Membership.merchant_id,
+        Membership.joined_at,
+        Membership.tier,
+        Membership.points_balance,
+        CommunicationSetting.marketing_general_email,
+    )
+    .outerjoin(
+        CommunicationSetting,
+        and_(
+            CommunicationSetting.user_id == Membership.user_id,
+            CommunicationSetting.merchant_id == Membership.merchant_id,
+        ),
+    )
+    .where(
+        in_list_param(Membership.user_id, "user_ids"),
+        in_list_param(Membership.merchant_id, "merchant_ids"),
+    )
+    .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id),
+)
+
+
 async def list_users(
-    session: AsyncSession,
+    reads: Reads,
     scope: MerchantScope,
     *,
     email: str | None,
@@ -70,22 +152,34 @@ async def list_users(
     updated_after: datetime | None,
     updated_before: datetime | None,
     page: Page,
-) -> PageResult[User]:
-    stmt = select(User).where(_member_of(scope))
-    if email is not None:
-        stmt = stmt.where(User.email == email)
-    if phone is not None:
-        stmt = stmt.where(User.phone == phone)
-    if updated_after is not None:
-        stmt = stmt.where(User.updated_at > updated_after)
-    if updated_before is not None:
-        stmt = stmt.where(User.updated_at < updated_before)
-    stmt = stmt.order_by(User.created_at.desc(), User.id.desc())
-    return await paginate(session, stmt, page)
+) -> PageResult[UserRow]:
+    filters = {
+        "email": email,
+        "phone": phone,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
+    }
+    query = _users_query(*(value is not None for value in filters.values()))
+    given = {name: value for name, value in filters.items() if value is not None}
+    return await read_page(reads, query, page, merchant_ids=scope.merchant_ids, **given)
+
+
+async def read_user(reads: Reads, scope: MerchantScope, user_id: str) -> UserRow | None:
+    return await reads.one(_USER_BY_ID, user_id=user_id, merchant_ids=scope.merchant_ids)
 
 
 async def get_user(session: AsyncSession, scope: MerchantScope, user_id: str) -> User | None:
+    """The user as an ORM object, for changes."""
     return await session.scalar(select(User).where(User.id == user_id, _member_of(scope)))
+
+
+async def read_memberships(
+    reads: Reads, scope: MerchantScope, user_ids: Sequence[str]
+) -> list[MembershipRow]:
+    """Memberships of ``user_ids`` within ``scope``, first joined first."""
+    if not user_ids:
+        return []
+    return await reads.all(_MEMBERSHIPS, user_ids=list(user_ids), merchant_ids=scope.merchant_ids)
 
 
 async def memberships_of(

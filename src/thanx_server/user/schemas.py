@@ -74,10 +74,9 @@ class UserOut(BaseModel):
                 else None
             )
         if settings:
+            chosen = membership.marketing_general_email if membership is not None else None
             out.communication_settings = UserCommunicationOut(
-                marketing_general_email=view.settings.marketing_general_email
-                if view.settings is not None
-                else True
+                marketing_general_email=True if chosen is None else chosen
             )
         return out
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
+from thanx_server.kit.fastread import Reads
 from thanx_server.kit.identifiers import require_email, require_phone
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -24,6 +25,7 @@ from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
+from thanx_server.user.repository import MembershipRow, UserRow
 
 TIERS = ("bronze", "silver", "gold")
 
@@ -101,9 +103,8 @@ class UserView:
     """A user as one partner call sees them: the loyalty and settings shown are those of the
     membership the user joined first among the call's merchants."""
 
-    user: User
-    membership: Membership | None
-    settings: CommunicationSetting | None
+    user: User | UserRow
+    membership: MembershipRow | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,28 +120,16 @@ class SettingsView:
 
 
 async def _views(
-    session: AsyncSession, scope: MerchantScope, users: Sequence[User]
+    reads: Reads, scope: MerchantScope, users: Sequence[User | UserRow]
 ) -> list[UserView]:
-    first: dict[str, tuple[Membership, CommunicationSetting | None]] = {}
-    for membership, settings in await repository.memberships_of(
-        session, scope, [u.id for u in users]
-    ):
-        first.setdefault(membership.user_id, (membership, settings))
-    views = []
-    for user in users:
-        found = first.get(user.id)
-        views.append(
-            UserView(
-                user=user,
-                membership=found[0] if found else None,
-                settings=found[1] if found else None,
-            )
-        )
-    return views
+    first: dict[str, MembershipRow] = {}
+    for membership in await repository.read_memberships(reads, scope, [u.id for u in users]):
+        first.setdefault(membership.user_id, membership)
+    return [UserView(user=user, membership=first.get(user.id)) for user in users]
 
 
 async def list_users(
-    session: AsyncSession,
+    reads: Reads,
     principal: PartnerPrincipal,
     *,
     merchant_id: str | None,
@@ -158,7 +147,7 @@ async def list_users(
     if updated_after and updated_before and updated_after >= updated_before:
         raise ValidationFailed("updated_before: must be later than updated_after")
     result = await repository.list_users(
-        session,
+        reads,
         scope,
         email=norm_email,
         phone=norm_phone,
@@ -166,22 +155,23 @@ async def list_users(
         updated_before=updated_before,
         page=page,
     )
-    views = await _views(session, scope, result.items)
+    views = await _views(reads, scope, result.items)
     return PageResult(items=views, total=result.total, page=result.page)
 
 
 async def get_user(
-    session: AsyncSession, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
+    reads: Reads, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
 ) -> UserView:
     scope = principal.merchants(merchant_id)
-    user = await repository.get_user(session, scope, user_id)
+    user = await repository.read_user(reads, scope, user_id)
     if user is None:
         raise NotFound()
-    return (await _views(session, scope, [user]))[0]
+    return (await _views(reads, scope, [user]))[0]
 
 
 async def update_user(
     session: AsyncSession,
+    reads: Reads,
     principal: PartnerPrincipal,
     *,
     user_id: str,
@@ -229,7 +219,7 @@ async def update_user(
         # Another request took the email or phone between our check and this write.
         field = "email" if "email" in values else "phone"
         raise ValidationFailed(f"user.{field}: already belongs to another user") from None
-    return (await _views(session, scope, [user]))[0]
+    return (await _views(reads, scope, [user]))[0]
 
 
 def _settings_view(membership: Membership, settings: CommunicationSetting | None) -> SettingsView:
