@@ -35,11 +35,11 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Dialect, Numeric, Select, select
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.engine import URL
+from sqlalchemy.types import TypeEngine
 
 if TYPE_CHECKING:
     import asyncpg
@@ -66,7 +66,7 @@ class _Plan:
 class ReadQuery(Generic[RowT]):
     """A SELECT whose rows come back as ``row`` (a NamedTuple naming the selected columns)."""
 
-    def __init__(self, row: type[RowT], stmt: Select[Unpack[tuple[Any, ...]]]) -> None:
+    def __init__(self, row: type[RowT], stmt: Select[*tuple[Any, ...]]) -> None:
         fields = tuple(getattr(row, "_fields", ()))
         columns = tuple(stmt.selected_columns.keys())
         if fields != columns:
