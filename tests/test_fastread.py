@@ -73,13 +73,14 @@ async def test_campaign_rows_match_the_orm(seeded: tuple[Database, Seeded]) -> N
         orm = await session.get(Campaign, data.campaign.id)
         assert orm is not None
         for reads in await _both(database, session):
-            row = await campaigns.read_campaign(reads, scope, data.campaign.id)
-            assert row is not None
+            found = await campaigns.read_campaign(reads, scope, data.campaign.id)
+            assert found is not None
+            row, variants = found
             for field in row._fields:
                 assert getattr(row, field) == getattr(orm, field), field
             assert row.start_at.tzinfo is not None
-            variants = await campaigns.read_variants(reads, data.campaign.id)
-            assert [v.name for v in variants] == ["Control", "Treatment"]
+            assert [(v.name, v.position) for v in variants] == [("Control", 0), ("Treatment", 1)]
+            assert {v.campaign_id for v in variants} == {data.campaign.id}
             # Another partner's scope does not see it.
             outside = MerchantScope((data.merchants[1],))
             assert await campaigns.read_campaign(reads, outside, data.campaign.id) is None

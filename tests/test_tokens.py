@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
+from thanx_server.kit.db import Database
 from thanx_server.kit.time import utcnow
 from thanx_server.models import EndUserToken, Merchant, User
 
@@ -178,11 +179,14 @@ async def test_each_call_mints_a_distinct_token(
     assert first["access_token"] != second["access_token"]
 
 
-async def test_a_cached_end_user_token_still_expires(session: AsyncSession) -> None:
+async def test_a_cached_end_user_token_still_expires(database: Database) -> None:
     """The token cache may skip the lookup, never the expiry check."""
     from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
     from thanx_server.kit.errors import AuthenticationFailed
     from thanx_server.kit.ids import hash_secret
+    from thanx_server.kit.middleware import RequestSession
+
+    reads = database.read_backend.bind(RequestSession(database.read_sessions))
 
     cache = UserTokenCache(ttl=60)
     cache.put(
@@ -190,7 +194,7 @@ async def test_a_cached_end_user_token_still_expires(session: AsyncSession) -> N
         UserPrincipal("t1", "u1", "m1", expires_at=utcnow() - timedelta(seconds=1)),
     )
     with pytest.raises(AuthenticationFailed):
-        await authenticate_user(session, "cached-token", cache)
+        await authenticate_user(reads, "cached-token", cache)
     # An unexpired cached principal answers without a lookup (there is no such row).
     cache.put(hash_secret("fresh"), UserPrincipal("t2", "u2", "m2", expires_at=None))
-    assert (await authenticate_user(session, "fresh", cache)).user_id == "u2"
+    assert (await authenticate_user(reads, "fresh", cache)).user_id == "u2"

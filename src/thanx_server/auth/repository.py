@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.models import EndUserToken, Membership, PartnerCredential, PartnerMerchant, User
 
 
@@ -23,25 +25,52 @@ class CredentialRecord:
     merchant_ids: tuple[str, ...]
 
 
-async def find_credential(session: AsyncSession, client_id: str) -> CredentialRecord | None:
+class _CredentialMerchantRow(NamedTuple):
+    id: str
+    partner_id: str
+    token_hash: str
+    scopes: list[str]
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    merchant_id: str | None
+
+
+_CREDENTIAL = ReadQuery(
+    _CredentialMerchantRow,
+    select(
+        PartnerCredential.id,
+        PartnerCredential.partner_id,
+        PartnerCredential.token_hash,
+        PartnerCredential.scopes,
+        PartnerCredential.revoked_at,
+        PartnerCredential.last_used_at,
+        PartnerMerchant.merchant_id,
+    )
+    .outerjoin(PartnerMerchant, PartnerMerchant.partner_id == PartnerCredential.partner_id)
+    .where(PartnerCredential.client_id == bindparam("client_id"))
+    .order_by(PartnerMerchant.merchant_id),
+)
+
+
+class EndUserTokenRow(NamedTuple):
+    id: str
+    user_id: str
+    merchant_id: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+_END_USER_TOKEN = ReadQuery(
+    EndUserTokenRow,
+    select_row(EndUserTokenRow, EndUserToken).where(
+        EndUserToken.token_hash == bindparam("token_hash")
+    ),
+)
+
+
+async def find_credential(reads: Reads, client_id: str) -> CredentialRecord | None:
     """The credential for ``client_id`` with its partner's merchants, in one round trip."""
-    cred = PartnerCredential
-    rows = (
-        await session.execute(
-            select(
-                cred.id,
-                cred.partner_id,
-                cred.token_hash,
-                cred.scopes,
-                cred.revoked_at,
-                cred.last_used_at,
-                PartnerMerchant.merchant_id,
-            )
-            .outerjoin(PartnerMerchant, PartnerMerchant.partner_id == cred.partner_id)
-            .where(cred.client_id == client_id)
-            .order_by(PartnerMerchant.merchant_id)
-        )
-    ).all()
+    rows = await reads.all(_CREDENTIAL, client_id=client_id)
     if not rows:
         return None
     first = rows[0]
@@ -95,5 +124,5 @@ async def find_member_ids(
     return ids
 
 
-async def find_end_user_token(session: AsyncSession, token_hash: str) -> EndUserToken | None:
-    return await session.scalar(select(EndUserToken).where(EndUserToken.token_hash == token_hash))
+async def find_end_user_token(reads: Reads, token_hash: str) -> EndUserTokenRow | None:
+    return await reads.one(_END_USER_TOKEN, token_hash=token_hash)

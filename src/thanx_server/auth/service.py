@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from thanx_server.auth import repository
 from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden
+from thanx_server.kit.fastread import Reads
 from thanx_server.kit.ids import hash_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
@@ -69,7 +70,7 @@ class CredentialCache(TtlCache[tuple[str, str], PartnerPrincipal]):
 
 
 async def authenticate_partner(
-    session: AsyncSession,
+    reads: Reads,
     *,
     client_id: str | None,
     token: str | None,
@@ -86,7 +87,7 @@ async def authenticate_partner(
     key = (client_id, digest)
     principal = cache.get(key) if cache is not None else None
     if principal is None:
-        record = await repository.find_credential(session, client_id)
+        record = await repository.find_credential(reads, client_id)
         valid = hmac.compare_digest(digest, record.token_hash if record else _DUMMY_DIGEST)
         if record is None or not valid or record.revoked:
             raise AuthenticationFailed()

@@ -39,17 +39,41 @@ class VariantRow(NamedTuple):
     position: int
 
 
-_CAMPAIGN_BY_ID = ReadQuery(
-    CampaignRow,
-    select_row(CampaignRow, Campaign).where(
+class _CampaignVariantRow(NamedTuple):
+    """A campaign joined with one of its variants (``variant_id`` None: it has none)."""
+
+    id: str
+    merchant_id: str
+    partner_id: str | None
+    name: str
+    objective: str | None
+    fine_print: str | None
+    start_at: datetime
+    end_at: datetime
+    redeemable_from: datetime
+    redeemable_to: datetime
+    time_zone: str
+    created_at: datetime
+    variant_id: str | None
+    variant_name: str | None
+    reward_template_id: str | None
+    position: int | None
+
+
+_CAMPAIGN_WITH_VARIANTS = ReadQuery(
+    _CampaignVariantRow,
+    select_row(CampaignRow, Campaign)
+    .add_columns(
+        CampaignVariant.id.label("variant_id"),
+        CampaignVariant.name.label("variant_name"),
+        CampaignVariant.reward_template_id,
+        CampaignVariant.position,
+    )
+    .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
+    .where(
         Campaign.id == bindparam("campaign_id"),
         in_list_param(Campaign.merchant_id, "merchant_ids"),
-    ),
-)
-_VARIANTS_OF = ReadQuery(
-    VariantRow,
-    select_row(VariantRow, CampaignVariant)
-    .where(CampaignVariant.campaign_id == bindparam("campaign_id"))
+    )
     .order_by(CampaignVariant.position),
 )
 
@@ -80,14 +104,36 @@ async def list_partner_campaigns(
     return await paginate(session, stmt, page)
 
 
-async def read_campaign(reads: Reads, scope: MerchantScope, campaign_id: str) -> CampaignRow | None:
-    return await reads.one(
-        _CAMPAIGN_BY_ID, campaign_id=campaign_id, merchant_ids=scope.merchant_ids
+async def read_campaign(
+    reads: Reads, scope: MerchantScope, campaign_id: str
+) -> tuple[CampaignRow, list[VariantRow]] | None:
+    """The campaign and its variants (position order), in one round trip."""
+    rows = await reads.all(
+        _CAMPAIGN_WITH_VARIANTS, campaign_id=campaign_id, merchant_ids=scope.merchant_ids
     )
-
-
-async def read_variants(reads: Reads, campaign_id: str) -> list[VariantRow]:
-    return await reads.all(_VARIANTS_OF, campaign_id=campaign_id)
+    if not rows:
+        return None
+    first = rows[0]
+    campaign = CampaignRow(
+        first.id,
+        first.merchant_id,
+        first.partner_id,
+        first.name,
+        first.objective,
+        first.fine_print,
+        first.start_at,
+        first.end_at,
+        first.redeemable_from,
+        first.redeemable_to,
+        first.time_zone,
+        first.created_at,
+    )
+    variants = [
+        VariantRow(r.variant_id, r.id, r.variant_name, r.reward_template_id, r.position)
+        for r in rows
+        if r.variant_id is not None and r.variant_name is not None and r.position is not None
+    ]
+    return campaign, variants
 
 
 async def variants_of(

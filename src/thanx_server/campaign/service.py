@@ -183,10 +183,10 @@ async def list_campaigns(
 async def get_campaign(
     reads: Reads, principal: PartnerPrincipal, *, campaign_id: str, merchant_id: str | None
 ) -> CampaignView:
-    campaign = await repository.read_campaign(reads, principal.merchants(merchant_id), campaign_id)
-    if campaign is None:
+    found = await repository.read_campaign(reads, principal.merchants(merchant_id), campaign_id)
+    if found is None:
         raise NotFound(f"id: no campaign '{campaign_id}'")
-    variants = await repository.read_variants(reads, campaign.id)
+    campaign, variants = found
     return CampaignView(campaign, variants, campaign_state(campaign, utcnow()))
 
 
