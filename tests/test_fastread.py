@@ -110,6 +110,17 @@ async def test_reward_rows_match_the_orm_json_and_times_included(
                     assert getattr(row, field) == getattr(expected, field), field
                 assert isinstance(row.redeem, dict)
                 assert row.available_at.tzinfo is not None
+            for number, count in ((2, 1), (3, 0)):  # the last page, then past the end
+                later = await rewards.list_rewards(
+                    reads,
+                    user_id=data.user.id,
+                    scope=MerchantScope(tuple(data.merchants)),
+                    states=["available"],
+                    now=data.campaign.start_at,
+                    page=Page(page=number, per_page=2),
+                )
+                assert later.total == 3
+                assert len(later.items) == count
             past_the_end = await rewards.list_rewards(
                 reads,
                 user_id=data.user.id,

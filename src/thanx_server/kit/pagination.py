@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
@@ -100,21 +101,46 @@ class _Count(NamedTuple):
 
 
 class PagedReadQuery(Generic[RowT]):
-    """A fast-path (``kit/fastread.py``) query read a page at a time: its count and one page."""
+    """A fast-path (``kit/fastread.py``) query read a page at a time: its count and one page.
 
-    def __init__(self, row: type[RowT], stmt: Select[Any]) -> None:
+    ``small=True`` declares that the filter always selects few rows (one user's rewards, a user by
+    email): the page then carries the total as ``count(*) OVER ()``, one round trip instead of two
+    (a round trip costs ~0.5 ms on the reference machine, the queries themselves ~0.1). A window
+    count must compute and sort every matching row, so large filters keep a separate count.
+    """
+
+    def __init__(self, row: type[RowT], stmt: Select[Any], *, small: bool = False) -> None:
         counted = stmt.order_by(None).subquery()
+        self.row = row
         self.count = ReadQuery(_Count, select(func.count().label("total")).select_from(counted))
         self.page = ReadQuery(row, stmt.limit(bindparam("limit")).offset(bindparam("offset")))
+        self.counted_page: ReadQuery[tuple[Any, ...]] | None = None
+        if small:
+            fields = (*getattr(row, "_fields", ()), "total_count")
+            self.counted_page = ReadQuery(
+                namedtuple(f"{row.__name__}Counted", fields),
+                stmt.add_columns(func.count().over().label("total_count"))
+                .limit(bindparam("limit"))
+                .offset(bindparam("offset")),
+            )
 
 
 async def read_page(
     reads: Reads, query: PagedReadQuery[RowT], page: Page, **params: Any
 ) -> PageResult[RowT]:
-    """``paginate`` for a ``PagedReadQuery``; ``params`` bind both statements."""
+    """``paginate`` for a ``PagedReadQuery``; ``params`` bind every statement."""
+    window = {"limit": page.per_page, "offset": page.offset}
+    if query.counted_page is not None:
+        rows = await reads.all(query.counted_page, **window, **params)
+        if rows:
+            items = [query.row(*row[:-1]) for row in rows]
+            return PageResult(items=items, total=rows[0][-1], page=page)
+        if page.offset == 0:
+            return PageResult(items=[], total=0, page=page)
+        # Past the end: only a count can tell how many there are.
     counted = await reads.one(query.count, **params)
     total = counted.total if counted is not None else 0
-    items: Sequence[RowT] = []
-    if total > page.offset:  # no page query past the end
-        items = await reads.all(query.page, limit=page.per_page, offset=page.offset, **params)
-    return PageResult(items=items, total=total, page=page)
+    items_: Sequence[RowT] = []
+    if total > page.offset and query.counted_page is None:  # no page query past the end
+        items_ = await reads.all(query.page, **window, **params)
+    return PageResult(items=items_, total=total, page=page)

@@ -58,6 +58,7 @@ _USER_REWARDS = PagedReadQuery(
         _visible(bindparam("now", type_=UTCDateTime())),
     )
     .order_by(Reward.created_at.desc(), Reward.id.desc()),
+    small=True,  # one user's rewards
 )
 
 

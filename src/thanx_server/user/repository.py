@@ -111,7 +111,11 @@ def _users_query(
         stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
     if updated_before:
         stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
-    return PagedReadQuery(UserRow, stmt.order_by(User.created_at.desc(), User.id.desc()))
+    return PagedReadQuery(
+        UserRow,
+        stmt.order_by(User.created_at.desc(), User.id.desc()),
+        small=email or phone,  # emails and phones are unique: at most one user
+    )
 
 
 _USER_BY_ID = ReadQuery(
