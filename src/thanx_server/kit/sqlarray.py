@@ -54,6 +54,9 @@ class InList(ColumnElement[bool]):
         ("param", InternalTraversal.dp_clauseelement),
     ]
     type = Boolean()
+    # A predicate: without this, engines with no native boolean (SQLite) get ``(... IN ...) = 1``,
+    # which the planner cannot use as an index constraint (measured: a full scan of memberships).
+    _is_implicitly_boolean = True
 
     def __init__(self, column: Any, param: ColumnElement[Any]) -> None:
         self.column = coercions.expect(roles.ExpressionElementRole, column)
