@@ -22,8 +22,7 @@ from tests import loyalty_factories as lf
 from tests.factories import Factory
 from thanx_server.campaign import repository as campaigns
 from thanx_server.kit.db import Database, create_engine
-from thanx_server.kit.fastread import DriverReads, ReadQuery, Reads, SessionReads, select_row
-from thanx_server.kit.middleware import RequestSession
+from thanx_server.kit.fastread import DriverReads, ReadQuery, Reads, reads_on, select_row
 from thanx_server.kit.pagination import Page
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list
@@ -60,10 +59,8 @@ async def seeded(fresh_db_url: str) -> AsyncIterator[tuple[Database, Seeded]]:
 
 async def _both(database: Database, session: AsyncSession) -> list[Reads]:
     """The server's driver reads, and reads on ``session``'s connection."""
-    holder = RequestSession(database.read_sessions)
-    holder.session = session
     assert isinstance(database.reads, DriverReads)
-    return [database.reads, SessionReads(holder, database.engine.dialect)]
+    return [database.reads, reads_on(session)]
 
 
 async def test_campaign_rows_match_the_orm(seeded: tuple[Database, Seeded]) -> None:

@@ -23,9 +23,9 @@ from thanx_server.campaign import repository
 from thanx_server.campaign.repository import CampaignRow, VariantRow
 from thanx_server.campaign.schemas import CampaignIn
 from thanx_server.kit.errors import NotFound, ValidationFailed
-from thanx_server.kit.fastread import Reads
+from thanx_server.kit.fastread import Reads, reads_on
+from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
-from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
@@ -67,7 +67,8 @@ async def create_partner_campaign(
 async def create_campaign(
     session: AsyncSession, *, merchant_id: str, partner_id: str | None, data: CampaignIn
 ) -> CampaignView:
-    merchant = await merchant_repository.get_merchant(session, merchant_id)
+    reads = reads_on(session)
+    merchant = await merchant_repository.read_merchant_zone(reads, merchant_id)
     if merchant is None:
         raise NotFound(f"campaign.merchant_id: no merchant '{merchant_id}'")
     zone = ZoneInfo(merchant.time_zone)
@@ -83,10 +84,12 @@ async def create_campaign(
         errors.append("campaign.end_at: must not be before campaign.start_at")
     if redeemable_to < redeemable_from:
         errors.append("campaign.redeemable_to: must not be before campaign.redeemable_from")
-    errors.extend(await _variant_errors(session, merchant_id, data))
+    errors.extend(await _variant_errors(reads, merchant_id, data))
     if errors:
         raise ValidationFailed("; ".join(errors[:5]) + _more(len(errors)))
-    campaign = Campaign(
+    now = utcnow()
+    campaign = CampaignRow(
+        id=new_id(),
         merchant_id=merchant_id,
         partner_id=partner_id,
         name=name,
@@ -97,31 +100,29 @@ async def create_campaign(
         redeemable_from=redeemable_from,
         redeemable_to=redeemable_to,
         time_zone=merchant.time_zone,
+        created_at=now,
     )
-    repository.add(session, campaign)
-    await session.flush()
     variants = []
     for position, variant_in in enumerate(data.variants):
         control = is_control(variant_in.name)
-        variant = CampaignVariant(
-            campaign_id=campaign.id,
-            name="Control" if control else variant_in.name.strip(),
-            reward_template_id=None if control else variant_in.reward_template_id,
-            position=position,
+        variants.append(
+            VariantRow(
+                id=new_id(),
+                campaign_id=campaign.id,
+                name="Control" if control else variant_in.name.strip(),
+                reward_template_id=None if control else variant_in.reward_template_id,
+                position=position,
+            )
         )
-        repository.add(session, variant)
-        variants.append(variant)
-    await session.flush()
-    return CampaignView(campaign, variants, campaign_state(campaign, utcnow()))
+    await repository.insert_campaign(session, campaign, variants)
+    return CampaignView(campaign, variants, campaign_state(campaign, now))
 
 
-async def _variant_errors(session: AsyncSession, merchant_id: str, data: CampaignIn) -> list[str]:
+async def _variant_errors(reads: Reads, merchant_id: str, data: CampaignIn) -> list[str]:
     errors: list[str] = []
     seen: set[str] = set()
     template_ids = [v.reward_template_id for v in data.variants if v.reward_template_id]
-    published = await template_repository.published_ids(
-        session, MerchantScope((merchant_id,)), template_ids
-    )
+    published = await template_repository.published_ids(reads, merchant_id, template_ids)
     treatments = 0
     for index, variant in enumerate(data.variants):
         field = f"campaign.variants[{index}]"

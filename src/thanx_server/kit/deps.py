@@ -29,7 +29,7 @@ async def _db_reads(request: Request) -> Reads:
     holder: RequestSession = request.state.db
     if request.method in SAFE_METHODS:
         return database.read_backend.bind(holder)
-    return SessionReads(holder, database.engine.dialect)
+    return SessionReads(holder.get, database.engine.dialect)
 
 
 async def _settings(request: Request) -> Settings:

@@ -43,6 +43,7 @@ from sqlalchemy.types import TypeEngine
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from thanx_server.kit.middleware import RequestSession
 
@@ -237,14 +238,14 @@ async def _keep_pg_connection(conn: asyncpg.Connection) -> None:
 
 
 class SessionReads(_ReadsBase):
-    """Fast reads on one request's session connection (the test suite's shared transaction)."""
+    """Fast reads on a session's connection, inside its transaction (after a flush)."""
 
-    def __init__(self, request_session: RequestSession, dialect: Dialect) -> None:
-        self.request_session = request_session
+    def __init__(self, session: Callable[[], AsyncSession], dialect: Dialect) -> None:
+        self.session = session  # called on first use: a request's session is created lazily
         self.dialect = dialect
 
     async def _fetch(self, sql: str, args: list[Any]) -> Sequence[Sequence[Any]]:
-        session = self.request_session.get()
+        session = self.session()
         await session.flush()  # the ORM's pending changes first: the read must see them
         connection = await session.connection()
         driver: Any = (await connection.get_raw_connection()).driver_connection
@@ -258,12 +259,17 @@ class SessionReads(_ReadsBase):
             await cursor.close()
 
 
+def reads_on(session: AsyncSession) -> Reads:
+    """Fast reads inside ``session``'s transaction (services called with a session only)."""
+    return SessionReads(lambda: session, session.get_bind().dialect)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionReadBackend:
     dialect: Dialect
 
     def bind(self, request_session: RequestSession) -> Reads:
-        return SessionReads(request_session, self.dialect)
+        return SessionReads(request_session.get, self.dialect)
 
     async def close(self) -> None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.fastread import ReadQuery, Reads, select_row
@@ -27,6 +27,20 @@ _MERCHANTS = ReadQuery(
     .where(in_list_param(Merchant.id, "merchant_ids"))
     .order_by(Merchant.name, Merchant.id),
 )
+
+
+class MerchantZone(NamedTuple):
+    id: str
+    time_zone: str
+
+
+_MERCHANT_ZONE = ReadQuery(
+    MerchantZone, select_row(MerchantZone, Merchant).where(Merchant.id == bindparam("merchant_id"))
+)
+
+
+async def read_merchant_zone(reads: Reads, merchant_id: str) -> MerchantZone | None:
+    return await reads.one(_MERCHANT_ZONE, merchant_id=merchant_id)
 
 
 async def list_merchants(reads: Reads, scope: MerchantScope) -> list[MerchantRow]:

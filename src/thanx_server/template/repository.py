@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.fastread import ReadQuery, Reads
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import RewardTemplate
 
 
@@ -35,20 +38,28 @@ async def get_published(
     )
 
 
-async def published_ids(
-    session: AsyncSession, scope: MerchantScope, template_ids: Sequence[str]
-) -> set[str]:
-    """Which of ``template_ids`` are published templates inside ``scope``."""
+class _TemplateId(NamedTuple):
+    id: str
+
+
+_PUBLISHED_OF_MERCHANT = ReadQuery(
+    _TemplateId,
+    select(RewardTemplate.id).where(
+        in_list_param(RewardTemplate.id, "template_ids"),
+        RewardTemplate.merchant_id == bindparam("merchant_id"),
+        RewardTemplate.published.is_(True),
+    ),
+)
+
+
+async def published_ids(reads: Reads, merchant_id: str, template_ids: Sequence[str]) -> set[str]:
+    """Which of ``template_ids`` are published templates of ``merchant_id``."""
     if not template_ids:
         return set()
-    rows = await session.scalars(
-        select(RewardTemplate.id).where(
-            RewardTemplate.id.in_(set(template_ids)),
-            scope.clause(RewardTemplate.merchant_id),
-            RewardTemplate.published.is_(True),
-        )
+    rows = await reads.all(
+        _PUBLISHED_OF_MERCHANT, template_ids=sorted(set(template_ids)), merchant_id=merchant_id
     )
-    return set(rows.all())
+    return {row.id for row in rows}
 
 
 async def find_by_name(session: AsyncSession, merchant_id: str, name: str) -> RewardTemplate | None:
