@@ -48,6 +48,7 @@ def test_fuzz_every_operation(db_kind: str, fresh_db_url: str, tmp_path: Path) -
                 "--generation-deterministic",
             ],
             capture_output=True, text=True, timeout=600, check=False,
+            cwd=tmp_path,  # schemathesis keeps a crash cache in its working directory
         )  # fmt: skip
         server_log = server.log()
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

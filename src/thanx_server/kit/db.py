@@ -14,6 +14,7 @@ SQLite setup lives here and only here:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,6 +123,8 @@ class Database:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     reads: ReadBackend | None = None
+    # SQLite only: writing requests of this process take it in turn (kit/middleware.py).
+    write_lock: asyncio.Lock | None = None
 
     @property
     def read_backend(self) -> ReadBackend:
@@ -147,6 +150,7 @@ class Database:
                 engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             ),
             reads=DriverReads(engine.url, engine.dialect, read_pool_size),
+            write_lock=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
         )
 
     async def dispose(self) -> None:

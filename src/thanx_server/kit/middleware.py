@@ -82,6 +82,17 @@ class TransactionMiddleware:
         holder = RequestSession(factory)
         scope.setdefault("state", {})["db"] = holder
         replaced = False
+        # SQLite: one writing request at a time per process, queued here instead of on the
+        # database lock (whose busy handler sleeps and retries: p99 over 1 s under load).
+        lock = database.write_lock if factory is database.write_sessions else None
+        if lock is not None:
+            await lock.acquire()
+
+        def release() -> None:
+            nonlocal lock
+            held, lock = lock, None
+            if held is not None:
+                held.release()
 
         async def send_after_commit(message: Message) -> None:
             nonlocal replaced
@@ -90,7 +101,9 @@ class TransactionMiddleware:
             if message["type"] == "http.response.start":
                 try:
                     await holder.finish(commit=message["status"] < 400)
+                    release()
                 except Exception as exc:
+                    release()
                     replaced = True
                     log.warning("db.commit_failed", error=type(exc).__name__)
                     err = ServiceUnavailable() if is_db_unreachable(exc) else GenericError()
@@ -107,6 +120,8 @@ class TransactionMiddleware:
                 await holder.finish(commit=False)
             except Exception as exc:
                 log.warning("db.rollback_failed", error=type(exc).__name__)
+            finally:
+                release()
 
 
 class RequestContextMiddleware:

@@ -1,0 +1,87 @@
+"""The app on the database as the server builds it (``Database.from_engine``), both engines.
+
+Most HTTP tests share one rolled-back connection; here requests commit for real, so the server's
+own machinery runs: the fast read pool, and on SQLite the per-process writer queue
+(``Database.write_lock``), which must be released after every write, whatever its outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import Credential, Factory
+from tests.test_campaigns import body
+from thanx_server.app import create_app
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.settings import Settings
+
+
+@pytest.fixture
+async def served(
+    fresh_db_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Database, Credential, dict[str, str]]]:
+    database = Database.from_engine(create_engine(fresh_db_url))
+    async with database.write_sessions() as session, session.begin():
+        factory = Factory(session)
+        merchant = await factory.merchant()
+        template = await factory.template(merchant)
+        cred = await factory.partner([merchant])
+        ids = {"merchant": merchant.id, "template": template.id}
+    app = create_app(
+        Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False),
+        database=database,
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, database, cred, ids
+    finally:
+        await database.dispose()
+
+
+async def test_writes_queue_and_every_outcome_releases_the_writer(
+    served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]],
+) -> None:
+    client, database, cred, ids = served
+    assert (database.write_lock is not None) == database.is_sqlite
+    good = body(ids["merchant"], ids["template"])
+    bad = body(ids["merchant"], ids["template"], name=" ")
+    headers = cred.headers()
+
+    async def create(payload: dict[str, Any]) -> int:
+        response = await client.post("/partner/campaigns", json=payload, headers=headers)
+        return response.status_code
+
+    # A refused write, then twenty concurrent ones, mixed: none may wait for a writer that left.
+    assert await asyncio.wait_for(create(bad), 10) == 400
+    statuses = await asyncio.wait_for(
+        asyncio.gather(*(create(good if i % 4 else bad) for i in range(20))), 30
+    )
+    assert sorted(statuses) == [201] * 15 + [400] * 5
+    if database.write_lock is not None:
+        assert not database.write_lock.locked()
+    listed = await client.get("/partner/campaigns", params={"per_page": 100}, headers=headers)
+    assert listed.json()["pagination"]["total_pages"] == 1
+    assert len(listed.json()["campaigns"]) == 15
+
+
+async def test_reads_run_on_the_driver_and_see_committed_writes(
+    served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]],
+) -> None:
+    client, _, cred, ids = served
+    created = await client.post(
+        "/partner/campaigns", json=body(ids["merchant"], ids["template"]), headers=cred.headers()
+    )
+    assert created.status_code == 201
+    campaign = created.json()["campaign"]
+    read = await client.get(f"/partner/campaigns/{campaign['id']}", headers=cred.headers())
+    assert read.status_code == 200
+    assert read.json()["campaign"] == campaign
+    merchants = await client.get("/partner/merchants", headers=cred.headers())
+    assert [m["id"] for m in merchants.json()["merchants"]] == [ids["merchant"]]
