@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,19 @@ def _wrk(
     }
 
 
+def _wrk_median(
+    base: str, endpoint: Endpoint, headers: dict[str, str], duration: int, connections: int
+) -> dict[str, float]:
+    """``--repeat`` timed runs; the median of each measure (runs here vary by ~30%)."""
+    runs = [_wrk(base, endpoint, headers, duration, connections) for _ in range(_REPEAT[0])]
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]} | {
+        "non_2xx": sum(run["non_2xx"] for run in runs)
+    }
+
+
+_REPEAT = [3]  # set from --repeat
+
+
 def _ms(value: str) -> float:
     number, unit = float(re.match(r"[\d.]+", value).group(0)), re.sub(r"[\d.]", "", value)  # type: ignore[union-attr]
     return number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
@@ -188,7 +202,7 @@ def run_reference(url: str, merchant_id: str, duration: int, connections: int) -
         ):
             endpoint = Endpoint(name, "GET", path)
             _wrk(base, endpoint, {}, 2, connections)  # warm-up
-            result = _wrk(base, endpoint, {}, duration, connections)
+            result = _wrk_median(base, endpoint, {}, duration, connections)
             rows.append(
                 f"| reference (2 proc) | {name} | {result['rps']:,.0f} | "
                 f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {int(result['non_2xx'])} |"
@@ -277,7 +291,7 @@ def run_engine(
                     print(rows[-1], flush=True)
                     continue
                 _wrk(base, endpoint, headers, 2, connections)  # warm-up
-                result = _wrk(base, endpoint, headers, duration, connections)
+                result = _wrk_median(base, endpoint, headers, duration, connections)
                 rows.append(
                     f"| {engine_name} ({processes} proc) | {endpoint.name} | {result['rps']:,.0f} | "
                     f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {int(result['non_2xx'])} |"
@@ -305,11 +319,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per endpoint")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit(
             "wrk is required: install it from your distribution's packages (e.g. apt-get install wrk)"
         )
+    _REPEAT[0] = args.repeat
     scale = Scale.named(args.scale)
     header = [
         "| engine | endpoint | req/s | p50 ms | p99 ms | non-2xx |",
@@ -328,7 +344,8 @@ def main() -> None:
         write_section(
             f"http-{args.scale}",
             f"## HTTP read/write path (`python -m bench.http --scale {args.scale}`)\n\n"
-            f"{machine_facts()}; wrk -t1 -c{args.connections} -d{args.duration}s per endpoint.\n"
+            f"{machine_facts()}; wrk -t1 -c{args.connections} -d{args.duration}s per endpoint, "
+            f"median of {args.repeat} runs after a 2 s warm-up.\n"
             f"Data: {scale.merchants} merchants, {scale.users:,} users, "
             f"{scale.merchants * scale.campaigns_per_merchant:,} campaigns, "
             f"{scale.users * scale.rewards_per_user:,} rewards.\n\n{table}\n",
