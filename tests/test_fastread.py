@@ -156,7 +156,27 @@ async def test_user_and_membership_rows_keep_date_decimal_and_bool(
             assert isinstance(membership.points_balance, Decimal)
             assert membership.marketing_general_email is True  # a bool, not 1
             assert membership.joined_at == data.membership.joined_at
+            found_member = await users.find_member(
+                reads,
+                scope,
+                email=data.user.email,
+                phone=data.user.phone,
+                updated_after=None,
+                updated_before=None,
+            )
+            assert found_member == (row, membership)
             elsewhere = MerchantScope((data.merchants[2],))
+            assert (
+                await users.find_member(
+                    reads,
+                    elsewhere,
+                    email=data.user.email,
+                    phone=None,
+                    updated_after=None,
+                    updated_before=None,
+                )
+                is None
+            )
             assert await users.read_user(reads, elsewhere, data.user.id) is None
 
 

@@ -441,3 +441,37 @@ async def test_update_user_with_an_impossible_birth_date_is_400_naming_it(
     assert field in response.json()["error"]["message"]
     after = await client.get(f"/partner/users/{user.id}", headers=cred.headers())
     assert after.json()["user"]["birth_date"] is None
+
+
+async def test_lookup_by_email_shows_the_first_joined_membership_and_pages_like_a_list(
+    client: httpx.AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    a, b = await factory.merchant(), await factory.merchant()
+    user, at_b = await factory.member(b, tier="gold")
+    _, at_a = await factory.member(a, email=user.email, phone=user.phone, tier="silver")
+    at_b.joined_at = datetime(2024, 1, 1, tzinfo=UTC)
+    at_a.joined_at = datetime(2025, 1, 1, tzinfo=UTC)
+    await session.flush()
+    cred = await factory.partner([a, b], scopes=["users.read"])
+    params = {"email": user.email, "include_loyalty_attributes": "true"}
+
+    first = await client.get("/partner/users", params=params, headers=cred.headers())
+    second = await client.get(
+        "/partner/users", params={**params, "page": 2}, headers=cred.headers()
+    )
+    only_a = await client.get(
+        "/partner/users", params={**params, "merchant_id": a.id}, headers=cred.headers()
+    )
+    later = await client.get(
+        "/partner/users",
+        params={**params, "updated_after": "2999-01-01T00:00:00Z"},
+        headers=cred.headers(),
+    )
+
+    assert [u["loyalty"]["tier"] for u in first.json()["users"]] == ["gold"]
+    assert first.json()["pagination"] == {"current_page": 1, "per_page": 10, "total_pages": 1}
+    assert second.json()["users"] == []
+    assert second.json()["pagination"]["total_pages"] == 1
+    assert [u["loyalty"]["tier"] for u in only_a.json()["users"]] == ["silver"]
+    assert later.json()["users"] == []
+    assert later.json()["pagination"]["total_pages"] == 0

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.db import UTCDateTime
@@ -97,12 +97,9 @@ _MEMBER_OF_SCOPE = exists(
 )
 
 
-@functools.cache
-def _users_query(
-    email: bool, phone: bool, updated_after: bool, updated_before: bool
-) -> PagedReadQuery[UserRow]:
-    """One compiled statement per combination of filters (16 at most), so each keeps its index."""
-    stmt = select_row(UserRow, User).where(_MEMBER_OF_SCOPE)
+def _filtered(
+    stmt: Select[Any], email: bool, phone: bool, updated_after: bool, updated_before: bool
+) -> Select[Any]:
     if email:
         stmt = stmt.where(User.email == bindparam("email"))
     if phone:
@@ -111,11 +108,112 @@ def _users_query(
         stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
     if updated_before:
         stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
-    return PagedReadQuery(
-        UserRow,
-        stmt.order_by(User.created_at.desc(), User.id.desc()),
-        small=email or phone,  # emails and phones are unique: at most one user
+    return stmt
+
+
+@functools.cache
+def _users_query(
+    email: bool, phone: bool, updated_after: bool, updated_before: bool
+) -> PagedReadQuery[UserRow]:
+    """One compiled statement per combination of filters (16 at most), so each keeps its index."""
+    stmt = select_row(UserRow, User).where(_MEMBER_OF_SCOPE)
+    stmt = _filtered(stmt, email, phone, updated_after, updated_before)
+    return PagedReadQuery(UserRow, stmt.order_by(User.created_at.desc(), User.id.desc()))
+
+
+class _MemberRow(NamedTuple):
+    """A user with one of their memberships in scope (and its marketing email choice)."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    zip_code: str | None
+    updated_at: datetime
+    merchant_id: str
+    joined_at: datetime
+    tier: str
+    points_balance: Decimal
+    marketing_general_email: bool | None
+
+
+@functools.cache
+def _member_lookup(
+    email: bool, phone: bool, updated_after: bool, updated_before: bool
+) -> ReadQuery[_MemberRow]:
+    """The user with this email or phone joined with their memberships in scope, first joined
+    first: one round trip where a page would take two (the page, then its memberships)."""
+    stmt = (
+        select_row(UserRow, User)
+        .add_columns(
+            Membership.merchant_id,
+            Membership.joined_at,
+            Membership.tier,
+            Membership.points_balance,
+            CommunicationSetting.marketing_general_email,
+        )
+        .join(
+            Membership,
+            and_(
+                Membership.user_id == User.id,
+                in_list_param(Membership.merchant_id, "merchant_ids"),
+            ),
+        )
+        .outerjoin(
+            CommunicationSetting,
+            and_(
+                CommunicationSetting.user_id == Membership.user_id,
+                CommunicationSetting.merchant_id == Membership.merchant_id,
+            ),
+        )
     )
+    stmt = _filtered(stmt, email, phone, updated_after, updated_before)
+    return ReadQuery(_MemberRow, stmt.order_by(Membership.joined_at, Membership.merchant_id))
+
+
+async def find_member(
+    reads: Reads,
+    scope: MerchantScope,
+    *,
+    email: str | None,
+    phone: str | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+) -> tuple[UserRow, MembershipRow] | None:
+    """The member with this email or phone (both unique: at most one) and their first
+    membership in ``scope``."""
+    filters = {
+        "email": email,
+        "phone": phone,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
+    }
+    query = _member_lookup(*(value is not None for value in filters.values()))
+    given = {name: value for name, value in filters.items() if value is not None}
+    row = await reads.one(query, merchant_ids=scope.merchant_ids, **given)
+    if row is None:
+        return None
+    user = UserRow(
+        row.id,
+        row.email,
+        row.phone,
+        row.first_name,
+        row.last_name,
+        row.birth_date,
+        row.zip_code,
+        row.updated_at,
+    )
+    membership = MembershipRow(
+        row.id,
+        row.merchant_id,
+        row.joined_at,
+        row.tier,
+        row.points_balance,
+        row.marketing_general_email,
+    )
+    return user, membership
 
 
 _USER_BY_ID = ReadQuery(
