@@ -130,11 +130,9 @@ def _lock_for_claim(session: AsyncSession, stmt: Select[Any]) -> Select[Any]:
     return stmt
 
 
-async def claim_next(
-    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
-) -> Any:
-    """Claim the oldest runnable job: pending, or processing with an expired/released lease."""
-    candidate = (
+def _runnable(now: datetime) -> Select[str]:
+    """The oldest runnable job: pending, or processing with an expired/released lease."""
+    return (
         select(IssuanceJob.id)
         .where(
             or_(
@@ -148,7 +146,18 @@ async def claim_next(
         .order_by(IssuanceJob.created_at, IssuanceJob.id)
         .limit(1)
     )
-    job_id = await session.scalar(_lock_for_claim(session, candidate))
+
+
+async def any_runnable(session: AsyncSession, now: datetime) -> bool:
+    """A plain read: is there anything to claim? (An idle worker takes no lock.)"""
+    return await session.scalar(_runnable(now)) is not None
+
+
+async def claim_next(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+) -> Any:
+    """Claim the oldest runnable job: pending, or processing with an expired/released lease."""
+    job_id = await session.scalar(_lock_for_claim(session, _runnable(now)))
     if job_id is None:
         return None
     await session.execute(

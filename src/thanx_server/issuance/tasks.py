@@ -118,6 +118,11 @@ async def drain(db: Database, config: WorkerConfig) -> int:
 
 
 async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
+    # Look before locking: on SQLite the claim's BEGIN IMMEDIATE takes the database's write lock,
+    # which an idle worker polling every second would otherwise take from the API's writers.
+    async with db.read_sessions() as session:
+        if not await repository.any_runnable(session, utcnow()):
+            return None
     async with db.write_sessions() as session, session.begin():
         now = utcnow()
         row = await repository.claim_next(
