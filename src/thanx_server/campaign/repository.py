@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,28 +40,13 @@ class VariantRow(NamedTuple):
     position: int
 
 
-class _CampaignVariantRow(NamedTuple):
-    """A campaign joined with one of its variants (``variant_id`` None: it has none)."""
-
-    id: str
-    merchant_id: str
-    partner_id: str | None
-    name: str
-    objective: str | None
-    fine_print: str | None
-    start_at: datetime
-    end_at: datetime
-    redeemable_from: datetime
-    redeemable_to: datetime
-    time_zone: str
-    created_at: datetime
-    variant_id: str | None
-    variant_name: str | None
-    reward_template_id: str | None
-    position: int | None
+# A campaign joined with one of its variants (``variant_id`` None: it has none): the columns of
+# CampaignRow, then the variant's.
+_JOINED = (*CampaignRow._fields, "variant_id", "variant_name", "reward_template_id", "position")
+_CampaignVariantRow = namedtuple("_CampaignVariantRow", _JOINED)  # type: ignore[misc]  # computed
 
 
-_CAMPAIGN_WITH_VARIANTS = ReadQuery(
+_CAMPAIGN_WITH_VARIANTS: ReadQuery[Any] = ReadQuery(
     _CampaignVariantRow,
     select_row(CampaignRow, Campaign)
     .add_columns(
@@ -113,21 +99,7 @@ async def read_campaign(
     )
     if not rows:
         return None
-    first = rows[0]
-    campaign = CampaignRow(
-        first.id,
-        first.merchant_id,
-        first.partner_id,
-        first.name,
-        first.objective,
-        first.fine_print,
-        first.start_at,
-        first.end_at,
-        first.redeemable_from,
-        first.redeemable_to,
-        first.time_zone,
-        first.created_at,
-    )
+    campaign = CampaignRow._make(rows[0][: len(CampaignRow._fields)])
     variants = [
         VariantRow(r.variant_id, r.id, r.variant_name, r.reward_template_id, r.position)
         for r in rows

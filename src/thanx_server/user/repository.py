@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -121,28 +122,16 @@ def _users_query(
     return PagedReadQuery(UserRow, stmt.order_by(User.created_at.desc(), User.id.desc()))
 
 
-class _MemberRow(NamedTuple):
-    """A user with one of their memberships in scope (and its marketing email choice)."""
-
-    id: str
-    email: str | None
-    phone: str | None
-    first_name: str | None
-    last_name: str | None
-    birth_date: date | None
-    zip_code: str | None
-    updated_at: datetime
-    merchant_id: str
-    joined_at: datetime
-    tier: str
-    points_balance: Decimal
-    marketing_general_email: bool | None
+# A user (the columns of UserRow) with one of their memberships in scope (MembershipRow's, but
+# its user_id) and that membership's marketing email choice.
+_MEMBER_FIELDS = (*UserRow._fields, *MembershipRow._fields[1:])
+_MemberRow = namedtuple("_MemberRow", _MEMBER_FIELDS)  # type: ignore[misc]  # computed
 
 
 @functools.cache
 def _member_lookup(
     email: bool, phone: bool, updated_after: bool, updated_before: bool
-) -> ReadQuery[_MemberRow]:
+) -> ReadQuery[Any]:
     """The user with this email or phone joined with their memberships in scope, first joined
     first: one round trip where a page would take two (the page, then its memberships)."""
     stmt = (
@@ -195,24 +184,8 @@ async def find_member(
     row = await reads.one(query, merchant_ids=scope.merchant_ids, **given)
     if row is None:
         return None
-    user = UserRow(
-        row.id,
-        row.email,
-        row.phone,
-        row.first_name,
-        row.last_name,
-        row.birth_date,
-        row.zip_code,
-        row.updated_at,
-    )
-    membership = MembershipRow(
-        row.id,
-        row.merchant_id,
-        row.joined_at,
-        row.tier,
-        row.points_balance,
-        row.marketing_general_email,
-    )
+    user = UserRow._make(row[: len(UserRow._fields)])
+    membership = MembershipRow._make((row.id, *row[len(UserRow._fields) :]))
     return user, membership
 
 
