@@ -211,6 +211,11 @@ async def test_driver_reads_open_on_first_use_reopen_after_close_and_never_write
             conn.execute("DELETE FROM merchants")
     await reads.close()
     assert len(await reads.all(query)) == 3
+    by_id = ReadQuery(
+        MerchantId, select_row(MerchantId, Merchant).where(Merchant.id == bindparam("id"))
+    )
+    with pytest.raises(TypeError, match="needs the parameter 'id'"):
+        await reads.all(by_id)
 
 
 def test_a_row_type_must_name_the_selected_columns() -> None:

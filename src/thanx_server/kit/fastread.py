@@ -104,7 +104,12 @@ class ReadQuery(Generic[RowT]):
     def arguments(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
         args = []
         for name, process in zip(plan.names, plan.binds, strict=True):
-            value = params[name] if name in params else plan.defaults.get(name)
+            if name in params:
+                value = params[name]
+            elif name in plan.defaults:
+                value = plan.defaults[name]
+            else:
+                raise TypeError(f"{self.row.__name__} query needs the parameter {name!r}")
             args.append(value if process is None else process(value))
         return args
 
