@@ -183,10 +183,11 @@ async def test_a_cached_end_user_token_still_expires(database: Database) -> None
     """The token cache may skip the lookup, never the expiry check."""
     from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
     from thanx_server.kit.errors import AuthenticationFailed
+    from thanx_server.kit.fastread import SessionReads
     from thanx_server.kit.ids import hash_secret
     from thanx_server.kit.middleware import RequestSession
 
-    reads = database.read_backend.bind(RequestSession(database.read_sessions))
+    reads = SessionReads(RequestSession(database.read_sessions).get, database.engine.dialect)
 
     cache = UserTokenCache(ttl=60)
     cache.put(

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
-from thanx_server.kit.fastread import DriverReads, ReadBackend, SessionReadBackend
+from thanx_server.kit.fastread import DriverReads
 
 SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -122,13 +122,9 @@ class Database:
     engine: AsyncEngine
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
-    reads: ReadBackend | None = None
+    reads: DriverReads | None = None
     # SQLite only: writing requests of this process take it in turn (kit/middleware.py).
     write_lock: asyncio.Lock | None = None
-
-    @property
-    def read_backend(self) -> ReadBackend:
-        return self.reads or SessionReadBackend(self.engine.dialect)
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,11 +24,12 @@ async def _db_session(request: Request) -> AsyncSession:
 
 async def _db_reads(request: Request) -> Reads:
     # Safe requests read on the driver, outside any transaction. A writing request reads inside
-    # its own transaction (its session's connection), so it sees its own writes.
+    # its own transaction (its session's connection), so it sees its own writes; so does every
+    # request of a Database bound to one connection (the tests' rolled-back transaction).
     database: Database = request.app.state.database
+    if request.method in SAFE_METHODS and database.reads is not None:
+        return database.reads
     holder: RequestSession = request.state.db
-    if request.method in SAFE_METHODS:
-        return database.read_backend.bind(holder)
     return SessionReads(holder.get, database.engine.dialect)
 
 

@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     import asyncpg
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from thanx_server.kit.middleware import RequestSession
-
 RowT = TypeVar("RowT", bound=tuple[Any, ...])
 Processor = Callable[[Any], Any]
 
@@ -161,14 +159,6 @@ class _ReadsBase:
         return rows[0] if rows else None
 
 
-class ReadBackend(Protocol):
-    """Where a ``Database``'s fast reads run; ``bind`` gives the reads of one request."""
-
-    def bind(self, request_session: RequestSession) -> Reads: ...
-
-    async def close(self) -> None: ...
-
-
 class DriverReads(_ReadsBase):
     """The server's backend: its own asyncpg pool, or one sqlite3 connection (see module doc)."""
 
@@ -179,9 +169,6 @@ class DriverReads(_ReadsBase):
         self._pool: asyncpg.Pool | None = None
         self._sqlite: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
-
-    def bind(self, request_session: RequestSession) -> Reads:
-        return self
 
     async def _fetch(self, sql: str, args: list[Any]) -> Sequence[Sequence[Any]]:
         if self.dialect.name == "sqlite":
@@ -267,14 +254,3 @@ class SessionReads(_ReadsBase):
 def reads_on(session: AsyncSession) -> Reads:
     """Fast reads inside ``session``'s transaction (services called with a session only)."""
     return SessionReads(lambda: session, session.get_bind().dialect)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionReadBackend:
-    dialect: Dialect
-
-    def bind(self, request_session: RequestSession) -> Reads:
-        return SessionReads(request_session.get, self.dialect)
-
-    async def close(self) -> None:
-        return None

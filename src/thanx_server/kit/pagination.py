@@ -140,7 +140,6 @@ async def read_page(
         # Past the end: only a count can tell how many there are.
     counted = await reads.one(query.count, **params)
     total = counted.total if counted is not None else 0
-    items_: Sequence[RowT] = []
-    if total > page.offset and query.counted_page is None:  # no page query past the end
-        items_ = await reads.all(query.page, **window, **params)
-    return PageResult(items=items_, total=total, page=page)
+    if query.counted_page is not None or total <= page.offset:  # past the end: no page query
+        return PageResult(items=[], total=total, page=page)
+    return PageResult(items=await reads.all(query.page, **window, **params), total=total, page=page)
