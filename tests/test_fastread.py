@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -22,6 +23,7 @@ from tests import loyalty_factories as lf
 from tests.factories import Factory
 from thanx_server.campaign import repository as campaigns
 from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.errors import is_db_unreachable
 from thanx_server.kit.fastread import DriverReads, ReadQuery, Reads, reads_on, select_row
 from thanx_server.kit.pagination import Page
 from thanx_server.kit.scoping import MerchantScope
@@ -244,3 +246,30 @@ async def test_a_writing_request_reads_its_own_uncommitted_writes(
         assert row.first_name == "Changed"
         assert row.last_name == "Pending"
         await session.rollback()
+
+
+async def test_an_sqlite_file_locked_past_the_read_timeout_is_unavailable(tmp_path: Path) -> None:
+    """The driver read waits its 1 s busy timeout, then fails as 'unavailable' (503), not 500."""
+    path = tmp_path / "locked.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE merchants (id TEXT PRIMARY KEY, name TEXT, handle TEXT)")
+    setup.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO merchants VALUES ('m', 'M', 'm')")
+
+    class MerchantId(NamedTuple):
+        id: str
+
+    database = Database.from_engine(create_engine(f"sqlite+aiosqlite:///{path}"))
+    try:
+        assert isinstance(database.reads, DriverReads)
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            await database.reads.all(ReadQuery(MerchantId, select_row(MerchantId, Merchant)))
+        assert is_db_unreachable(raised.value)
+        assert not is_db_unreachable(sqlite3.OperationalError("no such table: merchants"))
+    finally:
+        holder.close()
+        await database.dispose()

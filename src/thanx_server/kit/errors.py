@@ -7,6 +7,7 @@ unexpected becomes a 500 ``GENERIC_ERROR`` with no detail (the traceback goes to
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -232,8 +233,9 @@ def unexpected_error(exc: BaseException, path: str) -> AppError:
 
 
 def is_db_unreachable(exc: BaseException) -> bool:
-    """True for the connection-level failures of either driver (refused, reset, pool timeout),
-    raised through SQLAlchemy or straight from the driver (the fast read path, kit/fastread.py)."""
+    """True for the connection-level failures of either driver (refused, reset, pool timeout)
+    and for an SQLite database still locked when the busy timeout ran out, raised through
+    SQLAlchemy or straight from the driver (the fast read path, kit/fastread.py)."""
     if isinstance(exc, PoolTimeout):
         return True
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -242,6 +244,8 @@ def is_db_unreachable(exc: BaseException) -> bool:
     name = type(orig).__name__
     # OSError covers refused/reset sockets and pool acquire timeouts (TimeoutError); asyncpg's
     # own classes say "Connection" (ConnectionDoesNotExistError...) or CannotConnectNowError.
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig).startswith(("database is locked", "database is busy"))
     return isinstance(orig, OSError) or "Connection" in name or name == "CannotConnectNowError"
 
 
