@@ -172,6 +172,18 @@ async def test_a_refused_call_commits_nothing(
     assert sorted(handles) == ["refused0x", "refused1x"]
 
 
+async def test_a_call_a_compiled_route_hands_to_fastapi_counts_once(
+    serve: Serve, factory: Factory
+) -> None:
+    """kit/fastroute.py hands ``include_loyalty_attributes=yes`` (valid, but not a spelling it
+    parses itself) to FastAPI before anything ran: the credential is checked, and counted, once."""
+    cred = await factory.partner([await factory.merchant()])
+    url = "/partner/users?include_loyalty_attributes=yes"
+    async with serve(rate_limit_per_second=1000, rate_limit_per_15_minutes=2) as client:
+        codes = [(await client.get(url, headers=cred.headers())).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
 async def test_disabled_limits_never_answer_429(serve: Serve, factory: Factory) -> None:
     cred = await factory.partner([await factory.merchant()])
     async with serve(

@@ -16,6 +16,7 @@ from thanx_server.campaign.schemas import (
     VariantOut,
 )
 from thanx_server.kit.deps import DbReads, DbSession
+from thanx_server.kit.fastroute import fast_path
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.params import array_query
@@ -85,6 +86,7 @@ async def list_campaigns(
     operation_id="getCampaign",
     responses=NOT_FOUND,
 )
+@fast_path
 async def get_campaign(
     reads: DbReads,
     principal: RewardsIssuer,

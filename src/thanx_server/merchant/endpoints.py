@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from thanx_server.auth.dependencies import AnyPartner
 from thanx_server.kit.deps import DbReads, DbSession
+from thanx_server.kit.fastroute import fast_path
 from thanx_server.kit.openapi import PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.merchant import service
@@ -23,6 +24,7 @@ router = APIRouter(tags=["Metadata"], responses=PARTNER_ERRORS)
     operation_id="getMetadataMerchants",
     summary="Get Merchants (seed alias)",
 )
+@fast_path
 async def get_merchants(reads: DbReads, principal: AnyPartner) -> MerchantList:
     """Merchants that opted into this credential's integration. Not paginated."""
     merchants = await service.list_merchants(reads, principal)

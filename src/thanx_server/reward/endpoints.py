@@ -12,6 +12,7 @@ from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.kit.deps import AppSettings, DbReads, DbSession
 from thanx_server.kit.errors import NotFound
+from thanx_server.kit.fastroute import fast_path
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.params import array_query
@@ -26,6 +27,7 @@ RewardReader = Annotated[
 
 
 @router.get("/rewards", response_model=RewardList, operation_id="getRewards")
+@fast_path
 async def list_rewards(
     reads: DbReads,
     principal: RewardReader,

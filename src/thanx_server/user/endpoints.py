@@ -12,6 +12,7 @@ from thanx_server.auth.dependencies import PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.deps import DbReads, DbSession
+from thanx_server.kit.fastroute import fast_path
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.wire import InstantIn
@@ -52,6 +53,7 @@ MerchantFilter = Annotated[
     response_model_exclude_unset=True,
     operation_id="getPartnerUsers",
 )
+@fast_path
 async def list_users(
     reads: DbReads,
     principal: UsersReader,
@@ -92,6 +94,7 @@ async def list_users(
     response_model_exclude_unset=True,
     operation_id="getPartnerUser",
 )
+@fast_path
 async def get_user(
     reads: DbReads, principal: UsersReader, id: str, merchant_id: MerchantFilter = None
 ) -> UserEnvelope:

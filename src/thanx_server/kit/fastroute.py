@@ -1,0 +1,331 @@
+"""Hot routes served from a plan compiled at startup instead of FastAPI's per-request solving.
+
+FastAPI resolves an endpoint's dependencies generically on every request: for each dependency it
+recomputes cache keys, scope checks and callable classifications, then validates every parameter
+through its model field. On the hot reads that was a third of a request's CPU (docs/PERFORMANCE.md).
+
+``@fast_path`` marks an endpoint; ``install_fast_routes(app)`` compiles, once, the dependency tree
+FastAPI built for its route (``route.dependant``) into a plan: which callables to await in which
+order, which path and query values each takes. The route stays an ordinary FastAPI route (OpenAPI,
+the route table, the error envelope); only its ASGI handler is replaced by one that
+
+1. reads the path and query values the plan needs, accepting a value only when FastAPI would accept
+   it with the same result (a string within its length bounds, an integer written as digits within
+   its bounds, ``true``/``false``/``1``/``0``, or the parameter's default when it is absent).
+   Anything else - a value that may be invalid, a parameter type the plan does not parse - hands
+   the request, untouched, to FastAPI's own handler, which produces its usual answer or validation
+   error. Nothing has run yet at that point, so no dependency (authentication, the rate limiter)
+   runs twice;
+2. awaits the same dependency callables FastAPI would, in FastAPI's order, with the same per-request
+   cache, and the endpoint itself;
+3. validates and serialises the result with the route's own response field and settings.
+
+Endpoints with features the plan does not cover (a body, headers or cookies as parameters,
+``yield`` dependencies, sync callables, a custom response class, ...) are refused at startup, so
+a mark never silently does nothing. ``tests/test_fastroute.py`` compares both handlers' answers.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import annotated_types
+from fastapi import FastAPI, Request, Response
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__thanx_fast_path__"
+_MAX_INT_DIGITS = 9  # beyond this the plan lets FastAPI judge the number
+
+
+def fast_path(endpoint: F) -> F:
+    """Serve this endpoint's route from a compiled plan (see the module doc)."""
+    setattr(endpoint, _MARK, True)
+    return endpoint
+
+
+class FastRouteUnsupported(RuntimeError):
+    """A marked endpoint uses something the compiled plan does not cover."""
+
+
+class _Fallback(Exception):
+    """The request needs FastAPI's full handling."""
+
+
+_FALLBACK = _Fallback()
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    """A path or query parameter: where it comes from and how a raw value is accepted."""
+
+    name: str  # the argument name
+    alias: str  # the name in the URL
+    in_path: bool
+    parse: Callable[[str], Any] | None  # None: only the default is served fast
+    required: bool
+    default: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One callable of the tree (a dependency, or the endpoint itself) and its arguments."""
+
+    call: Callable[..., Awaitable[Any]]
+    cache_key: object | None
+    request_args: tuple[str, ...]
+    params: tuple[tuple[str, int], ...]  # argument name -> index into the extracted values
+    deps: tuple[tuple[str, _Call], ...]
+
+
+def _is_async(call: Callable[..., Any]) -> bool:
+    if inspect.isasyncgenfunction(call) or inspect.isgeneratorfunction(call):
+        return False
+    if inspect.iscoroutinefunction(call):
+        return True
+    dunder = getattr(call, "__call__", None)  # noqa: B004 - instances with an async __call__
+    return dunder is not None and inspect.iscoroutinefunction(dunder)
+
+
+def _bounds(metadata: list[Any], kinds: tuple[type, ...]) -> list[Any] | None:
+    """The constraints if all are of ``kinds``; None when something else constrains the value."""
+    return metadata if all(isinstance(m, kinds) for m in metadata) else None
+
+
+def _string_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
+    checks = _bounds(metadata, (annotated_types.MinLen, annotated_types.MaxLen))
+    if checks is None:
+        return None
+    low = max((m.min_length for m in checks if isinstance(m, annotated_types.MinLen)), default=0)
+    high = min(
+        (m.max_length for m in checks if isinstance(m, annotated_types.MaxLen)), default=None
+    )
+
+    def parse(raw: str) -> str:
+        if len(raw) < low or (high is not None and len(raw) > high):
+            raise _FALLBACK
+        return raw
+
+    return parse
+
+
+def _int_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
+    low: int | None = None
+    high: int | None = None
+    for check in metadata:
+        # Integer bounds only, as an inclusive range; anything else is left to FastAPI.
+        bound = next(
+            (getattr(check, a) for a in ("ge", "gt", "le", "lt") if hasattr(check, a)), None
+        )
+        if not isinstance(check, annotated_types.BaseMetadata) or type(bound) is not int:
+            return None
+        if isinstance(check, annotated_types.Ge | annotated_types.Gt):
+            bound += isinstance(check, annotated_types.Gt)
+            low = bound if low is None else max(low, bound)
+        elif isinstance(check, annotated_types.Le | annotated_types.Lt):
+            bound -= isinstance(check, annotated_types.Lt)
+            high = bound if high is None else min(high, bound)
+        else:
+            return None
+
+    def parse(raw: str) -> int:
+        # Digits only: every such string is an int to pydantic too, with the same value.
+        if not (0 < len(raw) <= _MAX_INT_DIGITS and raw.isascii() and raw.isdigit()):
+            raise _FALLBACK
+        value = int(raw)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _FALLBACK
+        return value
+
+    return parse
+
+
+# A subset of the spellings pydantic reads as booleans, with the same meaning.
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _bool_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
+    if metadata:
+        return None
+
+    def parse(raw: str) -> bool:
+        value = _BOOLEANS.get(raw)
+        if value is None:
+            raise _FALLBACK
+        return value
+
+    return parse
+
+
+def _param(field: Any, *, in_path: bool) -> _Param:
+    info = field.field_info
+    annotation = info.annotation
+    metadata = list(info.metadata)
+    parse: Callable[[str], Any] | None = None
+    if annotation in (str, str | None):
+        parse = _string_parser(metadata)
+    elif annotation in (int, int | None):
+        parse = _int_parser(metadata)
+    elif annotation in (bool, bool | None):
+        parse = _bool_parser(metadata)
+    required = bool(field.field_info.is_required())
+    if in_path and parse is None:
+        raise FastRouteUnsupported(f"path parameter {field.name!r}: {annotation!r}")
+    default = None if required else info.get_default(call_default_factory=True)
+    return _Param(field.name, field.alias, in_path, parse, required, default)
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.params: list[_Param] = []
+
+    def call(self, dependant: Dependant) -> _Call:
+        where = dependant.call
+        unsupported = [
+            name
+            for name, present in (
+                ("header parameters", dependant.header_params),
+                ("cookie parameters", dependant.cookie_params),
+                ("a body", dependant.body_params),
+                ("a Response parameter", dependant.response_param_name),
+                ("BackgroundTasks", dependant.background_tasks_param_name),
+                ("SecurityScopes", dependant.security_scopes_param_name),
+                ("a WebSocket", dependant.websocket_param_name),
+            )
+            if present
+        ]
+        if where is None or not _is_async(where):
+            unsupported.append("a callable that is not a coroutine function")
+        if unsupported:
+            raise FastRouteUnsupported(f"{where!r} uses {', '.join(unsupported)}")
+        assert where is not None
+        params: list[tuple[str, int]] = []
+        for field, in_path in (
+            *((f, True) for f in dependant.path_params),
+            *((f, False) for f in dependant.query_params),
+        ):
+            params.append((field.name, len(self.params)))
+            self.params.append(_param(field, in_path=in_path))
+        request_args = tuple(
+            name
+            for name in (dependant.request_param_name, dependant.http_connection_param_name)
+            if name
+        )
+        deps = tuple((sub.name or "", self.call(sub)) for sub in dependant.dependencies)
+        if any(not name for name, _ in deps):
+            raise FastRouteUnsupported(f"{where!r}: a dependency without a parameter name")
+        return _Call(
+            call=where,
+            cache_key=where if dependant.use_cache else None,
+            request_args=request_args,
+            params=tuple(params),
+            deps=deps,
+        )
+
+
+class FastRouteApp:
+    """The ASGI handler of a marked route; ``full`` is FastAPI's own handler for the same route."""
+
+    def __init__(self, route: APIRoute, full: ASGIApp) -> None:
+        if not isinstance(route.response_class, DefaultPlaceholder):
+            raise FastRouteUnsupported(f"{route.path}: a custom response class")
+        if route.response_field is None:
+            raise FastRouteUnsupported(f"{route.path}: no response model")
+        compiler = _Compiler()
+        self.plan = compiler.call(route.dependant)
+        self.params = tuple(compiler.params)
+        self.route = route
+        self.full = full
+        self.status_code = route.status_code or 200
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            values = self._extract(request)
+        except _Fallback:
+            await self.full(scope, receive, send)
+            return
+        result = await self._solve(self.plan, request, values, {})
+        if isinstance(result, Response):
+            await result(scope, receive, send)
+            return
+        route = self.route
+        field: Any = route.response_field
+        value, errors = field.validate(result, {}, loc=("response",))
+        if errors:
+            raise ResponseValidationError(errors=errors, body=result)
+        body = field.serialize_json(
+            value,
+            include=route.response_model_include,
+            exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none,
+        )
+        response = Response(body, status_code=self.status_code, media_type="application/json")
+        await response(scope, receive, send)
+
+    def _extract(self, request: Request) -> list[Any]:
+        path_params: dict[str, Any] = request.scope.get("path_params", {})
+        query = request.query_params if request.scope.get("query_string") else None
+        values: list[Any] = []
+        for param in self.params:
+            raw: Any
+            if param.in_path:
+                raw = path_params.get(param.alias)
+            else:
+                raw = query.get(param.alias) if query is not None else None
+            if raw is None:
+                if param.required:
+                    raise _FALLBACK
+                default = param.default
+                values.append(
+                    default
+                    if default is None or isinstance(default, (str, int))
+                    else copy.deepcopy(default)
+                )
+            elif param.parse is None or not isinstance(raw, str):
+                raise _FALLBACK
+            else:
+                values.append(param.parse(raw))
+        return values
+
+    async def _solve(
+        self, node: _Call, request: Request, values: list[Any], cache: dict[object, Any]
+    ) -> Any:
+        kwargs: dict[str, Any] = {}
+        for name, sub in node.deps:
+            key = sub.cache_key
+            if key is not None and key in cache:
+                kwargs[name] = cache[key]
+                continue
+            result = await self._solve(sub, request, values, cache)
+            if key is not None:
+                cache[key] = result
+            kwargs[name] = result
+        for name in node.request_args:
+            kwargs[name] = request
+        for name, index in node.params:
+            kwargs[name] = values[index]
+        return await node.call(**kwargs)
+
+
+def install_fast_routes(app: FastAPI) -> list[str]:
+    """Compile every ``@fast_path`` route of ``app``; returns them as ``METHOD /path``."""
+    installed = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and getattr(route.endpoint, _MARK, False):
+            if not isinstance(route.app, FastRouteApp):
+                route.app = FastRouteApp(route, route.app)
+            installed.append(f"{','.join(sorted(route.methods or ()))} {route.path}")
+    return installed

@@ -1,0 +1,268 @@
+"""kit/fastroute.py: a compiled route answers exactly as FastAPI's own handler for the same route.
+
+Every case is sent twice, through the compiled plan and through FastAPI's handler, and the two
+answers (status, headers, body) must be equal. A spy on FastAPI's handler proves which path a
+request took: the plan for plain requests, FastAPI for values the plan does not vouch for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Header, Query
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Receive, Scope, Send
+
+from tests import loyalty_factories as lf
+from tests.factories import Credential, Factory
+from thanx_server.kit.fastroute import (
+    FastRouteApp,
+    FastRouteUnsupported,
+    fast_path,
+    install_fast_routes,
+)
+
+HOT_ROUTES = {
+    "GET /partner/merchants",
+    "GET /partner/metadata/merchants",
+    "GET /partner/campaigns/{id}",
+    "GET /rewards",
+    "GET /partner/users",
+    "GET /partner/users/{id}",
+}
+
+
+def fast_apps(app: FastAPI) -> list[FastRouteApp]:
+    return [
+        route.app
+        for route in app.router.routes
+        if isinstance(route, APIRoute) and isinstance(route.app, FastRouteApp)
+    ]
+
+
+class FullSpy:
+    """Stands in for FastAPI's handler inside a FastRouteApp and counts the hand-overs."""
+
+    def __init__(self, target: FastRouteApp) -> None:
+        self.target = target
+        self.inner = target.full
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await self.inner(scope, receive, send)
+
+
+@contextlib.contextmanager
+def spying(app: FastAPI) -> Iterator[list[FullSpy]]:
+    spies = [FullSpy(target) for target in fast_apps(app)]
+    for spy in spies:
+        spy.target.full = spy
+    try:
+        yield spies
+    finally:
+        for spy in spies:
+            spy.target.full = spy.inner
+
+
+@contextlib.contextmanager
+def fastapi_handlers(app: FastAPI) -> Iterator[None]:
+    """Every compiled route served by FastAPI's own handler for the duration."""
+    routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    compiled = {id(r): r.app for r in routes if isinstance(r.app, FastRouteApp)}
+    for route in routes:
+        if id(route) in compiled:
+            route.app = compiled[id(route)].full
+    try:
+        yield
+    finally:
+        for route in routes:
+            if id(route) in compiled:
+                route.app = compiled[id(route)]
+
+
+def snapshot(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = sorted((k, v) for k, v in response.headers.items() if k != "x-request-id")
+    return response.status_code, headers, response.content
+
+
+@dataclass
+class World:
+    cred: Credential
+    other: Credential  # a credential without rewards.issue / users.read
+    campaign_id: str
+    user_id: str
+    email: str
+    phone: str
+    merchant_id: str
+    user_token: str
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, factory: Factory, session: AsyncSession) -> World:
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant)
+    for _ in range(2):
+        await factory.member(merchant)
+    cred = await factory.partner([merchant])
+    other = await factory.partner([merchant], scopes=["tags.read"])
+    tpl = await lf.template(session, merchant)
+    camp, variant = await lf.campaign(session, merchant, tpl)
+    for _ in range(3):
+        await lf.reward(session, user, camp, tpl, variant)
+    view = await factory.campaign(merchant, partner_id=cred.partner_id)
+    token = await client.post(
+        "/partner/oauth/token",
+        json={"merchant_id": merchant.id, "user_id": user.id},
+        headers=cred.headers(),
+    )
+    assert token.status_code == 200, token.text
+    assert user.email is not None
+    assert user.phone is not None
+    return World(
+        cred=cred,
+        other=other,
+        campaign_id=view.campaign.id,
+        user_id=user.id,
+        email=user.email,
+        phone=user.phone,
+        merchant_id=merchant.id,
+        user_token=token.json()["access_token"],
+    )
+
+
+def cases(w: World) -> list[tuple[str, dict[str, str], bool]]:
+    """(url, headers, served by the plan?)"""
+    partner = w.cred.headers()
+    user = {"Authorization": f"Bearer {w.user_token}", "Accept-Version": "v4.0"}
+    m = w.merchant_id
+    return [
+        # Served by the plan: answers and errors raised by dependencies or services.
+        ("/partner/merchants", partner, True),
+        ("/partner/metadata/merchants", partner, True),
+        ("/partner/merchants", {}, True),  # 401
+        ("/partner/merchants", {**partner, "Accept-Version": "v3"}, True),  # 400
+        (f"/partner/campaigns/{w.campaign_id}", partner, True),
+        (f"/partner/campaigns/{w.campaign_id}?merchant_id={m}", partner, True),
+        (f"/partner/campaigns/{w.campaign_id}?merchant_id=nope", partner, True),
+        ("/partner/campaigns/unknown", partner, True),  # 404
+        (f"/partner/campaigns/{w.campaign_id}", w.other.headers(), True),  # 403
+        ("/rewards", user, True),
+        ("/rewards?page=2&per_page=1", user, True),
+        ("/rewards?page=1&page=2&per_page=2", user, True),  # the last value counts
+        (f"/rewards?user_id={w.user_id}", partner, True),
+        ("/rewards", partner, True),  # a partner must name user_id
+        (f"/partner/users?merchant_id={m}&email={w.email}", partner, True),
+        (f"/partner/users?email={w.email.upper()}", partner, True),
+        (f"/partner/users?phone={w.phone.replace('+', '%2B')}", partner, True),
+        ("/partner/users?per_page=2&include_loyalty_attributes=true", partner, True),
+        ("/partner/users?include_communication_settings=0", partner, True),
+        (f"/partner/users/{w.user_id}", partner, True),
+        (f"/partner/users/{w.user_id}?merchant_id={m}", partner, True),
+        ("/partner/users/unknown", partner, True),
+        ("/partner/users", w.other.headers(), True),
+        # Handed to FastAPI: values the plan does not vouch for (valid or not).
+        ("/rewards?page=0", user, False),
+        ("/rewards?per_page=abc", user, False),
+        ("/rewards?per_page=101", user, False),
+        ("/rewards?per_page=+5", user, False),
+        ("/rewards?page=1000001", user, False),
+        ("/rewards?states[]=available", user, False),
+        ("/rewards?merchant_id=" + "x" * 65, user, False),
+        ("/partner/users?include_loyalty_attributes=yes", partner, False),
+        ("/partner/users?updated_after=2020-01-01T00:00:00Z", partner, False),
+        ("/partner/users?updated_after=yesterday", partner, False),
+    ]
+
+
+async def test_the_hot_routes_are_compiled(app: FastAPI) -> None:
+    assert set(install_fast_routes(app)) == HOT_ROUTES
+    assert len(fast_apps(app)) == len(HOT_ROUTES)
+
+
+async def test_both_handlers_answer_alike(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    for url, headers, planned in cases(world):
+        with spying(app) as spies:
+            fast = snapshot(await client.get(url, headers=headers))
+        handed_over = sum(spy.calls for spy in spies)
+        assert handed_over == (0 if planned else 1), (url, handed_over)
+        with fastapi_handlers(app):
+            full = snapshot(await client.get(url, headers=headers))
+        assert fast == full, url
+        assert fast[0] < 500, (url, fast)
+
+
+async def test_the_plan_serves_real_data(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get(
+        "/rewards?per_page=2",
+        headers={"Authorization": f"Bearer {world.user_token}", "Accept-Version": "v4.0"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["rewards"]) == 2
+    assert body["pagination"]["total_pages"] == 2
+    found = await client.get(
+        f"/partner/users?email={world.email}", headers=world.cred.headers()
+    )
+    assert [u["id"] for u in found.json()["users"]] == [world.user_id]
+
+
+# --- what the compiler refuses ---------------------------------------------------------------
+
+
+class Out(BaseModel):
+    value: str
+
+
+def _app_with(endpoint: Any, **route: Any) -> FastAPI:
+    app = FastAPI()
+    app.get("/x", response_model=Out, **route)(fast_path(endpoint))
+    return app
+
+
+async def _header(x_thing: Annotated[str, Header()]) -> Out:
+    return Out(value=x_thing)
+
+
+def _sync(value: str = "a") -> Out:
+    return Out(value=value)
+
+
+def _sync_dependency() -> str:
+    return "a"
+
+
+async def _uses_sync_dependency(value: Annotated[str, Depends(_sync_dependency)]) -> Out:
+    return Out(value=value)
+
+
+async def _pattern(value: Annotated[str, Query(pattern="^a+$")] = "a") -> Out:
+    return Out(value=value)
+
+
+@pytest.mark.parametrize("endpoint", [_header, _sync, _uses_sync_dependency])
+def test_unsupported_endpoints_are_refused_at_startup(endpoint: Any) -> None:
+    with pytest.raises(FastRouteUnsupported):
+        install_fast_routes(_app_with(endpoint))
+
+
+async def test_a_constraint_the_plan_does_not_check_goes_to_fastapi() -> None:
+    app = _app_with(_pattern)
+    install_fast_routes(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        with spying(app) as spies:
+            assert (await client.get("/x")).json() == {"value": "a"}  # the default: the plan
+            assert spies[0].calls == 0
+            assert (await client.get("/x?value=b")).status_code == 422
+            assert (await client.get("/x?value=aa")).json() == {"value": "aa"}
+            assert spies[0].calls == 2
