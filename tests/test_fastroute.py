@@ -24,6 +24,7 @@ from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory
 from thanx_server.kit.fastroute import (
     FastRouteApp,
+    FastRouteIndex,
     FastRouteUnsupported,
     fast_path,
     install_fast_routes,
@@ -182,9 +183,13 @@ def cases(w: World) -> list[tuple[str, dict[str, str], bool]]:
     ]
 
 
-async def test_the_hot_routes_are_compiled(app: FastAPI) -> None:
+async def test_the_hot_routes_are_compiled_and_matched_first(app: FastAPI) -> None:
     assert set(install_fast_routes(app)) == HOT_ROUTES
     assert len(fast_apps(app)) == len(HOT_ROUTES)
+    index = app.router.routes[0]
+    assert isinstance(index, FastRouteIndex)
+    assert {f"GET {r.path}" for r in index.routes} == HOT_ROUTES
+    assert app.url_path_for("get_campaign", id="c1") == "/partner/campaigns/c1"
 
 
 async def test_both_handlers_answer_alike(
@@ -210,9 +215,7 @@ async def test_the_plan_serves_real_data(client: httpx.AsyncClient, world: World
     body = response.json()
     assert len(body["rewards"]) == 2
     assert body["pagination"]["total_pages"] == 2
-    found = await client.get(
-        f"/partner/users?email={world.email}", headers=world.cred.headers()
-    )
+    found = await client.get(f"/partner/users?email={world.email}", headers=world.cred.headers())
     assert [u["id"] for u in found.json()["users"]] == [world.user_id]
 
 
@@ -266,3 +269,28 @@ async def test_a_constraint_the_plan_does_not_check_goes_to_fastapi() -> None:
             assert (await client.get("/x?value=b")).status_code == 422
             assert (await client.get("/x?value=aa")).json() == {"value": "aa"}
             assert spies[0].calls == 2
+
+
+async def _special() -> Out:
+    return Out(value="special")
+
+
+async def _by_id(id: str) -> Out:
+    return Out(value=f"id:{id}")
+
+
+async def test_a_route_an_earlier_one_could_take_is_not_matched_first() -> None:
+    app = FastAPI()
+    app.get("/x/special", response_model=Out)(_special)
+    app.get("/x/{id}", response_model=Out)(fast_path(_by_id))
+    app.get("/y/{id}", response_model=Out)(fast_path(_by_id))
+    assert install_fast_routes(app) == ["GET /x/{id}", "GET /y/{id}"]
+    index = app.router.routes[0]
+    assert isinstance(index, FastRouteIndex)
+    assert [r.path for r in index.routes] == ["/y/{id}"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/x/special")).json() == {"value": "special"}
+        assert (await client.get("/x/other")).json() == {"value": "id:other"}
+        assert (await client.get("/y/special")).json() == {"value": "id:special"}
+        assert (await client.post("/y/1")).status_code == 405

@@ -39,6 +39,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -320,12 +321,66 @@ class FastRouteApp:
         return await node.call(**kwargs)
 
 
+class FastRouteIndex(BaseRoute):
+    """First entry of the router: tries the compiled routes before the linear scan of all routes.
+
+    The router matches a request against each route in turn (a regular expression each); a route
+    near the end of the table paid for every route before it. A compiled route is only placed
+    here when no route before it in the table could match any of its requests, so the first
+    match is the same route either way.
+    """
+
+    def __init__(self, routes: list[APIRoute]) -> None:
+        self.routes = tuple(routes)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    return match, child_scope
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route: APIRoute = scope["route"]  # set by the matching route's ``matches``
+        await route.handle(scope, receive, send)
+
+
+def _may_share_a_request(earlier: BaseRoute, route: APIRoute) -> bool:
+    """Could ``earlier`` match a request that ``route`` matches? (True when unsure.)"""
+    if isinstance(earlier, FastRouteIndex):
+        return False
+    if not isinstance(earlier, Route):
+        return True  # a mount, a host, ...: not worth reasoning about
+    if earlier.methods is not None and not earlier.methods & (route.methods or set()):
+        return False
+    return _template_overlap(earlier.path, route.path)
+
+
+def _template_overlap(a: str, b: str) -> bool:
+    if ":path}" in a or ":path}" in b:
+        return True  # a parameter spanning segments
+    left, right = a.strip("/").split("/"), b.strip("/").split("/")
+    return len(left) == len(right) and all(
+        x == y or x.startswith("{") or y.startswith("{") for x, y in zip(left, right, strict=True)
+    )
+
+
 def install_fast_routes(app: FastAPI) -> list[str]:
     """Compile every ``@fast_path`` route of ``app``; returns them as ``METHOD /path``."""
     installed = []
-    for route in app.router.routes:
+    indexed: list[APIRoute] = []
+    routes = app.router.routes
+    for position, route in enumerate(routes):
         if isinstance(route, APIRoute) and getattr(route.endpoint, _MARK, False):
             if not isinstance(route.app, FastRouteApp):
                 route.app = FastRouteApp(route, route.app)
             installed.append(f"{','.join(sorted(route.methods or ()))} {route.path}")
+            if not any(_may_share_a_request(e, route) for e in routes[:position]):
+                indexed.append(route)
+    if indexed and not any(isinstance(r, FastRouteIndex) for r in routes):
+        routes.insert(0, FastRouteIndex(indexed))
     return installed
