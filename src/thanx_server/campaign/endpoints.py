@@ -52,6 +52,7 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     status_code=201,
     operation_id="createCampaign",
 )
+@fast_path
 async def create_campaign(
     session: DbSession, principal: RewardsIssuer, body: CampaignCreate
 ) -> CampaignEnvelope:

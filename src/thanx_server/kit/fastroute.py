@@ -20,15 +20,18 @@ the route table, the error envelope); only its ASGI handler is replaced by one t
    cache, and the endpoint itself;
 3. validates and serialises the result with the route's own response field and settings.
 
-Endpoints with features the plan does not cover (a body, headers or cookies as parameters,
-``yield`` dependencies, sync callables, a custom response class, ...) are refused at startup, so
-a mark never silently does nothing. ``tests/test_fastroute.py`` compares both handlers' answers.
+A JSON body read as one pydantic model is parsed and validated as FastAPI does it (a body it
+would refuse goes to FastAPI too, replayed). Endpoints with features the plan does not cover
+(another kind of body, headers or cookies as parameters, ``yield`` dependencies, sync callables,
+a custom response class, ...) are refused at startup, so a mark never silently does nothing.
+``tests/test_fastroute.py`` compares both handlers' answers.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,9 +41,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import ResponseValidationError
+from fastapi.params import Body
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -188,15 +193,19 @@ def _param(field: Any, *, in_path: bool) -> _Param:
 class _Compiler:
     def __init__(self) -> None:
         self.params: list[_Param] = []
+        self.body: tuple[str, Any] | None = None  # (argument name, model field)
 
-    def call(self, dependant: Dependant) -> _Call:
+    def call(self, dependant: Dependant, *, endpoint: bool = False) -> _Call:
         where = dependant.call
+        body_params = dependant.body_params
+        if endpoint and len(body_params) == 1 and _is_plain_json_body(body_params[0]):
+            self.body, body_params = (body_params[0].name, body_params[0]), []
         unsupported = [
             name
             for name, present in (
                 ("header parameters", dependant.header_params),
                 ("cookie parameters", dependant.cookie_params),
-                ("a body", dependant.body_params),
+                ("a body other than one JSON model", body_params),
                 ("a Response parameter", dependant.response_param_name),
                 ("BackgroundTasks", dependant.background_tasks_param_name),
                 ("SecurityScopes", dependant.security_scopes_param_name),
@@ -222,6 +231,9 @@ class _Compiler:
             if name
         )
         deps = tuple((sub.name or "", self.call(sub)) for sub in dependant.dependencies)
+        if endpoint and self.body is not None:
+            # After every path/query value of the tree: _parse_body's result comes last.
+            params.append((self.body[0], len(self.params)))
         if any(not name for name, _ in deps):
             raise FastRouteUnsupported(f"{where!r}: a dependency without a parameter name")
         return _Call(
@@ -242,18 +254,23 @@ class FastRouteApp:
         if route.response_field is None:
             raise FastRouteUnsupported(f"{route.path}: no response model")
         compiler = _Compiler()
-        self.plan = compiler.call(route.dependant)
+        self.plan = compiler.call(route.dependant, endpoint=True)
         self.params = tuple(compiler.params)
+        self.body = compiler.body
         self.route = route
         self.full = full
         self.status_code = route.status_code or 200
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        body: bytes | None = None
         try:
             values = self._extract(request)
+            if self.body is not None:
+                body = await request.body()
+                values.append(self._parse_body(request, body))
         except _Fallback:
-            await self.full(scope, receive, send)
+            await self.full(scope, receive if body is None else _replay(body, receive), send)
             return
         result = await self._solve(self.plan, request, values, {})
         if isinstance(result, Response):
@@ -300,6 +317,23 @@ class FastRouteApp:
             else:
                 values.append(param.parse(raw))
         return values
+
+    def _parse_body(self, request: Request, raw: bytes) -> Any:
+        # As FastAPI reads one JSON model body: the whole document validated by the field, with
+        # errors located at ``body``. Anything else (no body, another media type, invalid JSON or
+        # values) is FastAPI's to answer.
+        assert self.body is not None
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if not raw or media != "application/json":
+            raise _FALLBACK
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise _FALLBACK from None
+        value, errors = self.body[1].validate(document, {}, loc=("body",))
+        if errors:
+            raise _FALLBACK
+        return value
 
     async def _solve(
         self, node: _Call, request: Request, values: list[Any], cache: dict[object, Any]
@@ -367,6 +401,31 @@ def _template_overlap(a: str, b: str) -> bool:
     return len(left) == len(right) and all(
         x == y or x.startswith("{") or y.startswith("{") for x, y in zip(left, right, strict=True)
     )
+
+
+def _is_plain_json_body(field: Any) -> bool:
+    """One pydantic model read from a JSON body (not embedded under its name, not a form)."""
+    info = field.field_info
+    return (
+        type(info) is Body
+        and not info.embed
+        and isinstance(info.annotation, type)
+        and issubclass(info.annotation, BaseModel)
+    )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` again, for a body that was already read."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def install_fast_routes(app: FastAPI) -> list[str]:
