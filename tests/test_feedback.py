@@ -143,6 +143,30 @@ async def test_list_filters_by_user_location_merchant_and_updated_after(
     assert ids(await listed(client, cred, f"updated_after={since}")) == {at_loc, jane_plain, at_b}
 
 
+async def test_updated_after_counts_expiry_as_the_change(
+    client: httpx.AsyncClient, factory: Factory, cred: Credential, merchant: Merchant,
+    member: User, session: AsyncSession,
+) -> None:  # fmt: skip
+    now = utcnow()
+    since = now - timedelta(hours=1)
+    ids = {name: await factory.feedback(merchant, member, "viewed") for name in (
+        "expired_since", "expired_before", "open_touched", "open_untouched")}  # fmt: skip
+    times = {  # (expires_at, updated_at)
+        "expired_since": (since + timedelta(minutes=30), since - timedelta(days=1)),
+        "expired_before": (since - timedelta(minutes=10), now),  # touched, but expired earlier
+        "open_touched": (now + timedelta(days=1), now),
+        "open_untouched": (now + timedelta(days=1), since - timedelta(days=1)),
+    }
+    for name, (expires_at, updated_at) in times.items():
+        record = await session.get_one(Feedback, ids[name])
+        record.expires_at, record.updated_at = expires_at, updated_at
+    await session.flush()
+
+    found = await listed(client, cred, f"updated_after={isoformat_z(since)}")
+
+    assert {f["id"] for f in found} == {ids["expired_since"], ids["open_touched"]}
+
+
 async def test_list_is_newest_first_and_paginated(
     client: httpx.AsyncClient, factory: Factory, cred: Credential, merchant: Merchant,
     member: User, session: AsyncSession,

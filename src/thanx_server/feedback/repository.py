@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, select, type_coerce, update
+from sqlalchemy import ColumnElement, and_, case, literal, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.db import UTCDateTime
@@ -45,6 +45,21 @@ def effective_updated_at(now: datetime) -> ColumnElement[datetime]:
     # Expiring is a change too: a partner syncing with updated_after sees it at expires_at.
     return type_coerce(
         case((_expired(now), Feedback.expires_at), else_=Feedback.updated_at), UTCDateTime()
+    )
+
+
+def changed_since(since: datetime, now: datetime) -> ColumnElement[bool]:
+    """``effective_updated_at(now) > since``, led by ranges the merchant indexes can serve.
+
+    The effective time is ``updated_at``, or ``expires_at`` once expired (so never after ``now``);
+    either way one of the two ranges holds. They narrow the rows; the exact comparison decides.
+    """
+    return and_(
+        or_(
+            Feedback.updated_at > since,
+            and_(Feedback.expires_at > since, Feedback.expires_at <= now),
+        ),
+        effective_updated_at(now) > since,
     )
 
 
@@ -87,7 +102,7 @@ async def list_feedbacks(
     if states:
         stmt = stmt.where(effective_state(now).in_(states))
     if updated_after is not None:
-        stmt = stmt.where(effective_updated_at(now) > updated_after)
+        stmt = stmt.where(changed_since(updated_after, now))
     stmt = stmt.order_by(Feedback.created_at.desc(), Feedback.id.desc())
     result = await paginate(session, stmt, page)
     return PageResult(items=[_row(r) for r in result.items], total=result.total, page=page)
