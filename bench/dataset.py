@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from thanx_server.auth.scopes import ALL_SCOPES
@@ -223,6 +223,11 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         "created_at": NOW, "expires_at": None, "revoked_at": None,
     }])  # fmt: skip
     out.user_token = secret
+    if engine.dialect.name == "postgresql":
+        # Planner statistics, as autovacuum would have gathered them on an operator's server
+        # (it may be off on a test machine, and it runs a while after a bulk load).
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE"))
     out.counts = {
         "merchants": len(merchant_ids),
         "users": len(users),

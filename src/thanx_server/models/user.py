@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.kit.time import utcnow
@@ -15,6 +15,11 @@ class User(Base):
     ``phone`` is stored in E.164."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        # The members list's order (newest first): a page walks it and checks each user's
+        # membership, instead of sorting every member in scope.
+        Index("ix_users_created", "created_at", "id"),
+    )
 
     id: Mapped[str] = id_column()
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
