@@ -8,6 +8,7 @@ request took: the plan for plain requests, FastAPI for values the plan does not 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Security
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
@@ -321,10 +322,110 @@ async def _pattern(value: Annotated[str, Query(pattern="^a+$")] = "a") -> Out:
     return Out(value=value)
 
 
-@pytest.mark.parametrize("endpoint", [_header, _sync, _uses_sync_dependency])
+def _counter() -> str:
+    return "a"
+
+
+async def _uncached(value: Annotated[str, Depends(_counter, use_cache=False)]) -> Out:
+    return Out(value=value)
+
+
+class _ClassDependency:
+    def __init__(self, value: str = "a") -> None:
+        self.value = value
+
+    async def __call__(self) -> str:
+        return self.value
+
+
+async def _class_dependency(dep: Annotated[Any, Depends(_ClassDependency)]) -> Out:
+    return Out(value=str(dep))
+
+
+async def _aliased(
+    value: Annotated[str, Query(validation_alias=AliasChoices("a", "b"))] = "x",
+) -> Out:
+    return Out(value=value)
+
+
+async def _factory_default(value: Annotated[str, Query(default_factory=lambda: "x")]) -> Out:
+    return Out(value=value)
+
+
+async def _model_query(value: Annotated[Out, Query()]) -> Out:
+    return value
+
+
+async def _scoped(
+    value: Annotated[str, Security(_async_value, scopes=["a"])],
+) -> Out:
+    return Out(value=value)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        _header, _sync, _uses_sync_dependency, _uncached, _class_dependency, _aliased,
+        _factory_default, _model_query, _scoped,
+    ],
+)  # fmt: skip
 def test_unsupported_endpoints_are_refused_at_startup(endpoint: Any) -> None:
+    """What FastAPI would read or cache differently: refused rather than answered otherwise."""
     with pytest.raises(FastRouteUnsupported):
         install_fast_routes(_app_with(endpoint))
+
+
+def test_a_marked_route_in_an_included_router_is_refused() -> None:
+    async def nested() -> Out:
+        return Out(value="nested")
+
+    router = APIRouter()
+    router.get("/x", response_model=Out)(fast_path(nested))
+    app = FastAPI()
+    app.include_router(router)
+    with pytest.raises(FastRouteUnsupported):
+        install_fast_routes(app)
+
+
+async def _async_value() -> str:
+    return "real"
+
+
+async def _uses_value(value: Annotated[str, Depends(_async_value)]) -> Out:
+    return Out(value=value)
+
+
+async def test_dependency_overrides_are_applied_by_fastapi() -> None:
+    app = _app_with(_uses_value)
+    install_fast_routes(app)
+
+    async def fake() -> str:
+        return "fake"
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/x")).json() == {"value": "real"}
+        app.dependency_overrides[_async_value] = fake
+        assert (await client.get("/x")).json() == {"value": "fake"}
+
+
+async def test_handing_over_keeps_nothing_alive() -> None:
+    """A shared exception instance, re-raised, chained every hand-over's frames onto itself."""
+    app = _app_with(_pattern)
+    install_fast_routes(app)
+
+    def live_requests() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Request))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for _ in range(5):
+            assert (await client.get("/x?value=aa")).status_code == 200
+        before = live_requests()
+        for _ in range(50):
+            assert (await client.get("/x?value=aa")).status_code == 200
+        assert live_requests() <= before
 
 
 async def test_a_constraint_the_plan_does_not_check_goes_to_fastapi() -> None:
@@ -344,6 +445,14 @@ async def _special() -> Out:
     return Out(value="special")
 
 
+async def _prefixed(id: str) -> Out:
+    return Out(value=f"prefixed:{id}")
+
+
+async def _literal() -> Out:
+    return Out(value="literal")
+
+
 async def _by_id(id: str) -> Out:
     return Out(value=f"id:{id}")
 
@@ -351,9 +460,11 @@ async def _by_id(id: str) -> Out:
 async def test_a_route_an_earlier_one_could_take_is_not_matched_first() -> None:
     app = FastAPI()
     app.get("/x/special", response_model=Out)(_special)
+    app.get("/z/a-{id}", response_model=Out)(_prefixed)
+    app.get("/z/a-1", response_model=Out)(fast_path(_literal))
     app.get("/x/{id}", response_model=Out)(fast_path(_by_id))
     app.get("/y/{id}", response_model=Out)(fast_path(_by_id))
-    assert install_fast_routes(app) == ["GET /x/{id}", "GET /y/{id}"]
+    assert install_fast_routes(app) == ["GET /z/a-1", "GET /x/{id}", "GET /y/{id}"]
     index = app.router.routes[0]
     assert isinstance(index, FastRouteIndex)
     assert [r.path for r in index.routes] == ["/y/{id}"]
@@ -362,4 +473,5 @@ async def test_a_route_an_earlier_one_could_take_is_not_matched_first() -> None:
         assert (await client.get("/x/special")).json() == {"value": "special"}
         assert (await client.get("/x/other")).json() == {"value": "id:other"}
         assert (await client.get("/y/special")).json() == {"value": "id:special"}
+        assert (await client.get("/z/a-1")).json() == {"value": "prefixed:1"}
         assert (await client.post("/y/1")).status_code == 405

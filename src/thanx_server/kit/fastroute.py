@@ -25,6 +25,14 @@ would refuse goes to FastAPI too, replayed). Endpoints with features the plan do
 (another kind of body, headers or cookies as parameters, ``yield`` dependencies, sync callables,
 a custom response class, ...) are refused at startup, so a mark never silently does nothing.
 ``tests/test_fastroute.py`` compares both handlers' answers.
+
+Also refused: what FastAPI would read or cache differently (``use_cache=False``, security scopes,
+validation aliases, default factories, model-typed query parameters, class dependencies), and a
+mark inside an included router. While ``app.dependency_overrides`` holds anything, FastAPI
+answers. Known differences, by design: a body model is validated before the dependencies run
+(FastAPI validates it after them; the answer is the same, only a validator with side effects
+could tell), and FastAPI's own OpenTelemetry spans for dependencies and serialisation are not
+emitted for compiled routes.
 """
 
 from __future__ import annotations
@@ -34,10 +42,10 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import annotated_types
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import ResponseValidationError
@@ -64,10 +72,11 @@ class FastRouteUnsupported(RuntimeError):
 
 
 class _Fallback(Exception):
-    """The request needs FastAPI's full handling."""
+    """The request needs FastAPI's full handling.
 
-
-_FALLBACK = _Fallback()
+    Raised as a fresh instance each time: re-raising one shared instance chains every traceback
+    onto it, keeping each handed-over request's frames alive.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +96,7 @@ class _Call:
     """One callable of the tree (a dependency, or the endpoint itself) and its arguments."""
 
     call: Callable[..., Awaitable[Any]]
-    cache_key: object | None
+    cache_key: object
     request_args: tuple[str, ...]
     params: tuple[tuple[str, int], ...]  # argument name -> index into the extracted values
     deps: tuple[tuple[str, _Call], ...]
@@ -118,7 +127,7 @@ def _string_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
 
     def parse(raw: str) -> str:
         if len(raw) < low or (high is not None and len(raw) > high):
-            raise _FALLBACK
+            raise _Fallback
         return raw
 
     return parse
@@ -146,10 +155,10 @@ def _int_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
     def parse(raw: str) -> int:
         # Digits only: every such string is an int to pydantic too, with the same value.
         if not (0 < len(raw) <= _MAX_INT_DIGITS and raw.isascii() and raw.isdigit()):
-            raise _FALLBACK
+            raise _Fallback
         value = int(raw)
         if (low is not None and value < low) or (high is not None and value > high):
-            raise _FALLBACK
+            raise _Fallback
         return value
 
     return parse
@@ -166,7 +175,7 @@ def _bool_parser(metadata: list[Any]) -> Callable[[str], Any] | None:
     def parse(raw: str) -> bool:
         value = _BOOLEANS.get(raw)
         if value is None:
-            raise _FALLBACK
+            raise _Fallback
         return value
 
     return parse
@@ -176,6 +185,15 @@ def _param(field: Any, *, in_path: bool) -> _Param:
     info = field.field_info
     annotation = info.annotation
     metadata = list(info.metadata)
+    # FastAPI reads these differently (other names, a default made per request or validated,
+    # a model's fields as separate parameters): not for the plan.
+    if info.validation_alias not in (None, field.alias) or info.default_factory is not None:
+        raise FastRouteUnsupported(f"parameter {field.name!r}: validation_alias/default_factory")
+    if info.validate_default or any(
+        isinstance(arg, type) and issubclass(arg, BaseModel)
+        for arg in (annotation, *get_args(annotation))
+    ):
+        raise FastRouteUnsupported(f"parameter {field.name!r}: validate_default or a model")
     parse: Callable[[str], Any] | None = None
     if annotation in (str, str | None):
         parse = _string_parser(metadata)
@@ -186,7 +204,7 @@ def _param(field: Any, *, in_path: bool) -> _Param:
     required = bool(field.field_info.is_required())
     if in_path and parse is None:
         raise FastRouteUnsupported(f"path parameter {field.name!r}: {annotation!r}")
-    default = None if required else info.get_default(call_default_factory=True)
+    default = None if required else info.get_default()
     return _Param(field.name, field.alias, in_path, parse, required, default)
 
 
@@ -213,8 +231,12 @@ class _Compiler:
             )
             if present
         ]
-        if where is None or not _is_async(where):
+        if where is None or inspect.isclass(where) or not _is_async(where):
             unsupported.append("a callable that is not a coroutine function")
+        if not dependant.use_cache:
+            unsupported.append("use_cache=False")  # FastAPI's caching rules around it differ
+        if dependant.own_oauth_scopes or dependant.parent_oauth_scopes:
+            unsupported.append("security scopes")  # part of FastAPI's cache key
         if unsupported:
             raise FastRouteUnsupported(f"{where!r} uses {', '.join(unsupported)}")
         assert where is not None
@@ -238,7 +260,7 @@ class _Compiler:
             raise FastRouteUnsupported(f"{where!r}: a dependency without a parameter name")
         return _Call(
             call=where,
-            cache_key=where if dependant.use_cache else None,
+            cache_key=where,
             request_args=request_args,
             params=tuple(params),
             deps=deps,
@@ -257,17 +279,27 @@ class FastRouteApp:
         self.plan = compiler.call(route.dependant, endpoint=True)
         self.params = tuple(compiler.params)
         self.body = compiler.body
+        if self.body is not None and getattr(route, "max_body_size", None) is not None:
+            raise FastRouteUnsupported(f"{route.path}: a route-level max_body_size")
+        # app.dependency_overrides (tests) are FastAPI's to apply: any override, FastAPI answers.
+        self.overrides: Any = route.dependency_overrides_provider
         self.route = route
         self.full = full
         self.status_code = route.status_code or 200
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.overrides is not None and self.overrides.dependency_overrides:
+            await self.full(scope, receive, send)
+            return
         request = Request(scope, receive, send)
         body: bytes | None = None
         try:
             values = self._extract(request)
             if self.body is not None:
-                body = await request.body()
+                try:
+                    body = await request.body()
+                except Exception as exc:  # as FastAPI answers a body it could not read
+                    raise HTTPException(400, "There was an error parsing the body") from exc
                 values.append(self._parse_body(request, body))
         except _Fallback:
             await self.full(scope, receive if body is None else _replay(body, receive), send)
@@ -305,7 +337,7 @@ class FastRouteApp:
                 raw = query.get(param.alias) if query is not None else None
             if raw is None:
                 if param.required:
-                    raise _FALLBACK
+                    raise _Fallback
                 default = param.default
                 values.append(
                     default
@@ -313,7 +345,7 @@ class FastRouteApp:
                     else copy.deepcopy(default)
                 )
             elif param.parse is None or not isinstance(raw, str):
-                raise _FALLBACK
+                raise _Fallback
             else:
                 values.append(param.parse(raw))
         return values
@@ -325,14 +357,14 @@ class FastRouteApp:
         assert self.body is not None
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not raw or media != "application/json":
-            raise _FALLBACK
+            raise _Fallback
         try:
             document = json.loads(raw)
         except ValueError:
-            raise _FALLBACK from None
+            raise _Fallback from None
         value, errors = self.body[1].validate(document, {}, loc=("body",))
         if errors:
-            raise _FALLBACK
+            raise _Fallback
         return value
 
     async def _solve(
@@ -341,12 +373,11 @@ class FastRouteApp:
         kwargs: dict[str, Any] = {}
         for name, sub in node.deps:
             key = sub.cache_key
-            if key is not None and key in cache:
+            if key in cache:
                 kwargs[name] = cache[key]
                 continue
             result = await self._solve(sub, request, values, cache)
-            if key is not None:
-                cache[key] = result
+            cache[key] = result
             kwargs[name] = result
         for name in node.request_args:
             kwargs[name] = request
@@ -394,12 +425,20 @@ def _may_share_a_request(earlier: BaseRoute, route: APIRoute) -> bool:
     return _template_overlap(earlier.path, route.path)
 
 
+# Convertors that never match a "/": a parameter with one stays within its segment.
+_SEGMENT_CONVERTORS = frozenset({"", "str", "int", "float", "uuid"})
+
+
 def _template_overlap(a: str, b: str) -> bool:
-    if ":path}" in a or ":path}" in b:
-        return True  # a parameter spanning segments
+    """Could two path templates match one path? (True when unsure.)"""
+    for template in (a, b):
+        for part in template.split("{")[1:]:
+            _, _, convertor = part.split("}", 1)[0].partition(":")
+            if convertor not in _SEGMENT_CONVERTORS:
+                return True  # may span segments (``path``, or a custom convertor)
     left, right = a.strip("/").split("/"), b.strip("/").split("/")
     return len(left) == len(right) and all(
-        x == y or x.startswith("{") or y.startswith("{") for x, y in zip(left, right, strict=True)
+        x == y or "{" in x or "{" in y for x, y in zip(left, right, strict=True)
     )
 
 
@@ -433,6 +472,12 @@ def install_fast_routes(app: FastAPI) -> list[str]:
     installed = []
     indexed: list[APIRoute] = []
     routes = app.router.routes
+    for nested in routes:
+        router = getattr(nested, "original_router", None)
+        if router is not None and any(
+            getattr(getattr(r, "endpoint", None), _MARK, False) for r in router.routes
+        ):
+            raise FastRouteUnsupported("a @fast_path route inside an included router")
     for position, route in enumerate(routes):
         if isinstance(route, APIRoute) and getattr(route.endpoint, _MARK, False):
             if not isinstance(route.app, FastRouteApp):
