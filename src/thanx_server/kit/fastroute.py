@@ -53,7 +53,9 @@ from fastapi.params import Body
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from thanx_server.kit.request_guard import replayed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,8 +97,7 @@ class _Param:
 class _Call:
     """One callable of the tree (a dependency, or the endpoint itself) and its arguments."""
 
-    call: Callable[..., Awaitable[Any]]
-    cache_key: object
+    call: Callable[..., Awaitable[Any]]  # also its key in the request's cache, as in FastAPI
     request_args: tuple[str, ...]
     params: tuple[tuple[str, int], ...]  # argument name -> index into the extracted values
     deps: tuple[tuple[str, _Call], ...]
@@ -260,7 +261,6 @@ class _Compiler:
             raise FastRouteUnsupported(f"{where!r}: a dependency without a parameter name")
         return _Call(
             call=where,
-            cache_key=where,
             request_args=request_args,
             params=tuple(params),
             deps=deps,
@@ -302,7 +302,7 @@ class FastRouteApp:
                     raise HTTPException(400, "There was an error parsing the body") from exc
                 values.append(self._parse_body(request, body))
         except _Fallback:
-            await self.full(scope, receive if body is None else _replay(body, receive), send)
+            await self.full(scope, receive if body is None else replayed(body, receive), send)
             return
         result = await self._solve(self.plan, request, values, {})
         if isinstance(result, Response):
@@ -372,7 +372,7 @@ class FastRouteApp:
     ) -> Any:
         kwargs: dict[str, Any] = {}
         for name, sub in node.deps:
-            key = sub.cache_key
+            key = sub.call
             if key in cache:
                 kwargs[name] = cache[key]
                 continue
@@ -451,20 +451,6 @@ def _is_plain_json_body(field: Any) -> bool:
         and isinstance(info.annotation, type)
         and issubclass(info.annotation, BaseModel)
     )
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` again, for a body that was already read."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def install_fast_routes(app: FastAPI) -> list[str]:

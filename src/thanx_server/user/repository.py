@@ -112,6 +112,18 @@ def _filtered(
     return stmt
 
 
+# The optional filters of the members queries, in the order of their cached variants' flags.
+_FILTERS = ("email", "phone", "updated_after", "updated_before")
+
+
+def _given(
+    *, email: str | None, phone: str | None, after: datetime | None, before: datetime | None
+) -> dict[str, Any]:
+    """The filters given, by bind parameter name (a query variant has a parameter per filter)."""
+    values = dict(zip(_FILTERS, (email, phone, after, before), strict=True))
+    return {name: value for name, value in values.items() if value is not None}
+
+
 @functools.cache
 def _users_query(
     email: bool, phone: bool, updated_after: bool, updated_before: bool
@@ -173,14 +185,8 @@ async def find_member(
 ) -> tuple[UserRow, MembershipRow] | None:
     """The member with this email or phone (both unique: at most one) and their first
     membership in ``scope``."""
-    filters = {
-        "email": email,
-        "phone": phone,
-        "updated_after": updated_after,
-        "updated_before": updated_before,
-    }
-    query = _member_lookup(*(value is not None for value in filters.values()))
-    given = {name: value for name, value in filters.items() if value is not None}
+    given = _given(email=email, phone=phone, after=updated_after, before=updated_before)
+    query = _member_lookup(*(name in given for name in _FILTERS))
     row = await reads.one(query, merchant_ids=scope.merchant_ids, **given)
     if row is None:
         return None
@@ -228,14 +234,8 @@ async def list_users(
     updated_before: datetime | None,
     page: Page,
 ) -> PageResult[UserRow]:
-    filters = {
-        "email": email,
-        "phone": phone,
-        "updated_after": updated_after,
-        "updated_before": updated_before,
-    }
-    query = _users_query(*(value is not None for value in filters.values()))
-    given = {name: value for name, value in filters.items() if value is not None}
+    given = _given(email=email, phone=phone, after=updated_after, before=updated_before)
+    query = _users_query(*(name in given for name in _FILTERS))
     return await read_page(reads, query, page, merchant_ids=scope.merchant_ids, **given)
 
 
