@@ -92,15 +92,19 @@ async def test_reward_rows_match_the_orm_json_and_times_included(
     database, data = seeded
     async with database.read_sessions() as session:
         orm = {r.id: r for r in (await session.scalars(select(Reward))).all()}
-        for reads in await _both(database, session):
-            result = await rewards.list_rewards(
+
+        async def listed(reads: Reads, page: int, states: tuple[str, ...] = ("available",)) -> Any:
+            return await rewards.list_rewards(
                 reads,
                 user_id=data.user.id,
                 scope=MerchantScope(tuple(data.merchants)),
-                states=["available"],
+                states=list(states),
                 now=data.campaign.start_at,
-                page=Page(page=1, per_page=2),
+                page=Page(page=page, per_page=2),
             )
+
+        for reads in await _both(database, session):
+            result = await listed(reads, 1)
             assert result.total == 3
             assert len(result.items) == 2
             for row in result.items:
@@ -110,24 +114,10 @@ async def test_reward_rows_match_the_orm_json_and_times_included(
                 assert isinstance(row.redeem, dict)
                 assert row.available_at.tzinfo is not None
             for number, count in ((2, 1), (3, 0)):  # the last page, then past the end
-                later = await rewards.list_rewards(
-                    reads,
-                    user_id=data.user.id,
-                    scope=MerchantScope(tuple(data.merchants)),
-                    states=["available"],
-                    now=data.campaign.start_at,
-                    page=Page(page=number, per_page=2),
-                )
+                later = await listed(reads, number)
                 assert later.total == 3
                 assert len(later.items) == count
-            past_the_end = await rewards.list_rewards(
-                reads,
-                user_id=data.user.id,
-                scope=MerchantScope(tuple(data.merchants)),
-                states=["used", "active"],
-                now=data.campaign.start_at,
-                page=Page(page=1, per_page=2),
-            )
+            past_the_end = await listed(reads, 1, ("used", "active"))
             assert past_the_end.total == 0
             assert past_the_end.items == []
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import Factory, assert_error
-from thanx_server.models import User
+from tests.factories import Credential, Factory, assert_error
+from thanx_server.models import Merchant, User
 
 
 async def test_list_shows_only_members_of_the_credentials_merchants(
@@ -233,16 +233,24 @@ async def test_get_one_user_always_carries_loyalty_and_settings(
     assert body["communication_settings"] == {"marketing_general_email": True}
 
 
-async def test_loyalty_without_merchant_id_is_that_of_the_first_joined_merchant(
-    client: httpx.AsyncClient, factory: Factory, session: AsyncSession
-) -> None:
+async def member_of_two(
+    factory: Factory, session: AsyncSession
+) -> tuple[Merchant, Merchant, User, Credential]:
+    """Merchants a and b, a user who joined b (gold, 2024) before a (silver, 2025), and a
+    users.read credential for both."""
     a, b = await factory.merchant(), await factory.merchant()
     user, at_b = await factory.member(b, tier="gold")
     _, at_a = await factory.member(a, email=user.email, phone=user.phone, tier="silver")
     at_b.joined_at = datetime(2024, 1, 1, tzinfo=UTC)
     at_a.joined_at = datetime(2025, 1, 1, tzinfo=UTC)
     await session.flush()
-    cred = await factory.partner([a, b], scopes=["users.read"])
+    return a, b, user, await factory.partner([a, b], scopes=["users.read"])
+
+
+async def test_loyalty_without_merchant_id_is_that_of_the_first_joined_merchant(
+    client: httpx.AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    a, b, user, cred = await member_of_two(factory, session)
 
     unnamed = await client.get(f"/partner/users/{user.id}", headers=cred.headers())
     named = await client.get(
@@ -446,13 +454,7 @@ async def test_update_user_with_an_impossible_birth_date_is_400_naming_it(
 async def test_lookup_by_email_shows_the_first_joined_membership_and_pages_like_a_list(
     client: httpx.AsyncClient, factory: Factory, session: AsyncSession
 ) -> None:
-    a, b = await factory.merchant(), await factory.merchant()
-    user, at_b = await factory.member(b, tier="gold")
-    _, at_a = await factory.member(a, email=user.email, phone=user.phone, tier="silver")
-    at_b.joined_at = datetime(2024, 1, 1, tzinfo=UTC)
-    at_a.joined_at = datetime(2025, 1, 1, tzinfo=UTC)
-    await session.flush()
-    cred = await factory.partner([a, b], scopes=["users.read"])
+    a, _b, user, cred = await member_of_two(factory, session)
     params = {"email": user.email, "include_loyalty_attributes": "true"}
 
     first = await client.get("/partner/users", params=params, headers=cred.headers())

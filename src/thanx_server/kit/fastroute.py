@@ -104,7 +104,13 @@ class _Call:
 
 
 def _is_async(call: Callable[..., Any]) -> bool:
-    if inspect.isasyncgenfunction(call) or inspect.isgeneratorfunction(call):
+    """A coroutine function, or an instance with one as ``__call__`` (FastAPI instantiates a
+    class given as a dependency: that is a sync call)."""
+    if (
+        inspect.isclass(call)
+        or inspect.isasyncgenfunction(call)
+        or inspect.isgeneratorfunction(call)
+    ):
         return False
     if inspect.iscoroutinefunction(call):
         return True
@@ -232,7 +238,7 @@ class _Compiler:
             )
             if present
         ]
-        if where is None or inspect.isclass(where) or not _is_async(where):
+        if where is None or not _is_async(where):
             unsupported.append("a callable that is not a coroutine function")
         if not dependant.use_cache:
             unsupported.append("use_cache=False")  # FastAPI's caching rules around it differ
