@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, false, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from thanx_server.kit.sqlarray import in_list
@@ -20,10 +20,25 @@ class MerchantScope:
     """
 
     merchant_ids: tuple[str, ...]
+    # Every merchant: operator commands only (the admin CLI). A partner principal never makes one.
+    everything: bool = False
+
+    @classmethod
+    def one(cls, merchant_id: str) -> MerchantScope:
+        """A scope of one merchant, for trusted callers that already know it may be touched
+        (a worker acting for its job's merchant, an operator's CLI command)."""
+        return cls((merchant_id,))
+
+    @classmethod
+    def operator(cls, merchant_id: str | None) -> MerchantScope:
+        """An operator's filter: one merchant, or every merchant when ``merchant_id`` is None."""
+        return cls.one(merchant_id) if merchant_id is not None else cls((), everything=True)
 
     def clause(
         self, column: InstrumentedAttribute[str] | ColumnElement[str]
     ) -> ColumnElement[bool]:
+        if self.everything:
+            return true()
         if not self.merchant_ids:
             return false()
         if len(self.merchant_ids) == 1:

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Merchant, Partner, PartnerCredential, PartnerMerchant
 
 
 async def existing_merchant_ids(session: AsyncSession, merchant_ids: Sequence[str]) -> set[str]:
-    rows = await session.scalars(select(Merchant.id).where(Merchant.id.in_(merchant_ids)))
-    return set(rows)
+    """Which of ``merchant_ids`` exist (an operator granting a partner access to them)."""
+    wanted = MerchantScope(tuple(merchant_ids))
+    return set(await session.scalars(select(Merchant.id).where(wanted.clause(Merchant.id))))
 
 
 async def get_credential_by_client_id(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.ids import new_id
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import Subscriber
@@ -33,9 +34,9 @@ async def upsert(
     await session.execute(stmt)
 
 
-async def get(session: AsyncSession, *, merchant_id: str, email: str) -> Subscriber | None:
+async def get(session: AsyncSession, scope: MerchantScope, *, email: str) -> Subscriber | None:
     return await session.scalar(
         select(Subscriber)
-        .where(Subscriber.merchant_id == merchant_id, Subscriber.email == email)
+        .where(scope.clause(Subscriber.merchant_id), Subscriber.email == email)
         .execution_options(populate_existing=True)
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import UserEmailInvalid
 from thanx_server.kit.identifiers import require_email
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Subscriber
 from thanx_server.subscriber import repository
 from thanx_server.subscriber.schemas import SubscriberIn
@@ -54,4 +55,4 @@ async def record(session: AsyncSession, *, merchant_id: str, subscriber: Subscri
 
 
 async def find(session: AsyncSession, *, merchant_id: str, email: str) -> Subscriber | None:
-    return await repository.get(session, merchant_id=merchant_id, email=email)
+    return await repository.get(session, MerchantScope.one(merchant_id), email=email)
