@@ -27,7 +27,7 @@ from tests.databases import DatabaseFactory, postgres_reachable, require_postgre
 from tests.factories import Factory
 from tests.live import ApiProcess, spawn_api, wait_until_up
 from thanx_server.app import create_app
-from thanx_server.kit.db import Database, create_engine, make_sessionmaker
+from thanx_server.kit.db import Database, create_engine
 from thanx_server.settings import Settings
 
 
@@ -71,8 +71,8 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture
 def database(connection: AsyncConnection, engine: AsyncEngine) -> Database:
-    sessions = make_sessionmaker(connection, join_transaction_mode="create_savepoint")
-    return Database(engine=engine, read_sessions=sessions, write_sessions=sessions)
+    """The production factory, bound to the test's connection (rolled back afterwards)."""
+    return Database.from_engine(engine, bind=connection)
 
 
 @pytest.fixture

@@ -1,19 +1,21 @@
 """The app on the database as the server builds it (``Database.from_engine``), both engines.
 
 Most HTTP tests share one rolled-back connection; here requests commit for real, so the server's
-own machinery runs: the fast read pool, and on SQLite the per-process writer queue
+own machinery runs: autocommit reads, and on SQLite the per-process writer queue
 (``Database.write_lock``), which must be released after every write, whatever its outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.factories import Credential, Factory
 from tests.test_campaigns import body
@@ -71,7 +73,7 @@ async def test_writes_queue_and_every_outcome_releases_the_writer(
     assert len(listed.json()["campaigns"]) == 15
 
 
-async def test_reads_run_on_the_driver_and_see_committed_writes(
+async def test_autocommit_reads_see_committed_writes(
     served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]],
 ) -> None:
     client, _, cred, ids = served
@@ -85,3 +87,39 @@ async def test_reads_run_on_the_driver_and_see_committed_writes(
     assert read.json()["campaign"] == campaign
     merchants = await client.get("/partner/merchants", headers=cred.headers())
     assert [m["id"] for m in merchants.json()["merchants"]] == [ids["merchant"]]
+
+
+LONG_QUERY = {
+    # About a second of work inside the database engine (sqlite3 releases the GIL meanwhile).
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000)"
+    " SELECT count(*) FROM c",
+    "postgresql": "SELECT pg_sleep(1.5)",
+}
+
+
+async def test_a_long_query_does_not_stall_the_event_loop(
+    served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]], db_kind: str
+) -> None:
+    """Every statement runs off the event loop (asyncpg's protocol, aiosqlite's thread): while
+    one query runs for a second or more, /healthz keeps answering within 100 ms."""
+    client, database, _, _ = served
+
+    async def long_query() -> float:
+        started = time.perf_counter()
+        async with database.read_sessions() as session:
+            await session.execute(text(LONG_QUERY[db_kind]))
+        return time.perf_counter() - started
+
+    running = asyncio.create_task(long_query())
+    await asyncio.sleep(0.05)
+    latencies = []
+    while not running.done():
+        started = time.perf_counter()
+        response = await client.get("/healthz")
+        latencies.append(time.perf_counter() - started)
+        assert response.status_code == 200
+        await asyncio.sleep(0.02)
+    took = await running
+    assert took >= 0.9, f"the long query took only {took:.2f} s: it proves nothing"
+    assert len(latencies) >= 10
+    assert max(latencies) < 0.1, f"/healthz stalled {max(latencies) * 1000:.0f} ms"

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
-from thanx_server.kit.db import Database
 from thanx_server.kit.time import utcnow
 from thanx_server.models import EndUserToken, Merchant, User
 
@@ -179,15 +178,11 @@ async def test_each_call_mints_a_distinct_token(
     assert first["access_token"] != second["access_token"]
 
 
-async def test_a_cached_end_user_token_still_expires(database: Database) -> None:
+async def test_a_cached_end_user_token_still_expires(session: AsyncSession) -> None:
     """The token cache may skip the lookup, never the expiry check."""
     from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
     from thanx_server.kit.errors import AuthenticationFailed
-    from thanx_server.kit.fastread import SessionReads
     from thanx_server.kit.ids import hash_secret
-    from thanx_server.kit.middleware import RequestSession
-
-    reads = SessionReads(RequestSession(database.read_sessions).get, database.engine.dialect)
 
     cache = UserTokenCache(ttl=60)
     cache.put(
@@ -195,7 +190,7 @@ async def test_a_cached_end_user_token_still_expires(database: Database) -> None
         UserPrincipal("t1", "u1", "m1", expires_at=utcnow() - timedelta(seconds=1)),
     )
     with pytest.raises(AuthenticationFailed):
-        await authenticate_user(reads, "cached-token", cache)
+        await authenticate_user(session, "cached-token", cache)
     # An unexpired cached principal answers without a lookup (there is no such row).
     cache.put(hash_secret("fresh"), UserPrincipal("t2", "u2", "m2", expires_at=None))
-    assert (await authenticate_user(reads, "fresh", cache)).user_id == "u2"
+    assert (await authenticate_user(session, "fresh", cache)).user_id == "u2"

@@ -21,7 +21,6 @@ from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import install_error_handlers
-from thanx_server.kit.fastroute import install_fast_routes
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
@@ -78,8 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 settings.effective_database_url,
                 pool_size=settings.db_pool_size,
                 echo=settings.db_echo,
-            ),
-            read_pool_size=settings.db_pool_size,
+            )
         )
         app.state.database = db
         usage = CredentialUsage()
@@ -136,9 +134,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # (measured: ~0.2 ms of a ~1.8 ms read on the reference machine). Same routes, same OpenAPI.
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
-    # The hot reads (``@fast_path``) run from plans compiled here, not FastAPI's per-request
-    # dependency solving (kit/fastroute.py); anything unusual still goes through FastAPI.
-    install_fast_routes(app)
     return app
 
 

@@ -21,7 +21,7 @@ from thanx_server.auth.service import (
     check_version,
 )
 from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
-from thanx_server.kit.deps import DbReads
+from thanx_server.kit.deps import DbSession
 from thanx_server.kit.errors import AuthenticationFailed
 from thanx_server.kit.ratelimit import CredentialRateLimiter
 
@@ -52,13 +52,13 @@ class PartnerAuth:
     async def __call__(
         self,
         request: Request,
-        reads: DbReads,
+        session: DbSession,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
         client_id: Annotated[str | None, Depends(client_id_scheme)],
     ) -> PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
         principal = await authenticate_partner(
-            reads,
+            session,
             client_id=client_id,
             token=bearer.credentials if bearer else None,
             required_scopes=self.scopes,
@@ -92,12 +92,12 @@ class UserAuth:
     async def __call__(
         self,
         request: Request,
-        reads: DbReads,
+        session: DbSession,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
     ) -> UserPrincipal:
         check_version(request.headers.get("accept-version"))
         return await authenticate_user(
-            reads, bearer.credentials if bearer else None, _user_cache(request)
+            session, bearer.credentials if bearer else None, _user_cache(request)
         )
 
 
@@ -116,18 +116,18 @@ class UserOrPartnerAuth:
     async def __call__(
         self,
         request: Request,
-        reads: DbReads,
+        session: DbSession,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
         client_id: Annotated[str | None, Depends(client_id_scheme)],
     ) -> UserPrincipal | PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
         token = bearer.credentials if bearer else None
         try:
-            return await authenticate_user(reads, token, _user_cache(request))
+            return await authenticate_user(session, token, _user_cache(request))
         except AuthenticationFailed:
             if client_id is None:
                 raise
-        return await self.partner(request, reads, bearer, client_id)
+        return await self.partner(request, session, bearer, client_id)
 
 
 CurrentUser = Annotated[UserPrincipal, Depends(UserAuth())]

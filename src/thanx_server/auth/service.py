@@ -11,8 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from thanx_server.auth import repository
-from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden
-from thanx_server.kit.fastread import Reads
+from thanx_server.kit.errors import AuthenticationFailed, BadRequest, Forbidden, ValidationFailed
 from thanx_server.kit.ids import hash_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
@@ -52,6 +51,18 @@ class PartnerPrincipal:
         return merchant_id
 
 
+def merchant_id_of_call(*, query: str | None, body: str | None) -> str | None:
+    """The one rule for a ``merchant_id`` that may travel in the query and in the JSON body
+    (older docs put it in one, newer in the other): either will do; both must agree, else 400
+    naming both values."""
+    if query is not None and body is not None and query != body:
+        raise ValidationFailed(
+            f"merchant_id: the query names '{query}' and the body names '{body}'; "
+            "send one, or the same in both"
+        )
+    return query if query is not None else body
+
+
 def check_version(accept_version: str | None) -> None:
     if accept_version is not None and accept_version.strip() != SUPPORTED_VERSION:
         raise BadRequest(
@@ -70,7 +81,7 @@ class CredentialCache(TtlCache[tuple[str, str], PartnerPrincipal]):
 
 
 async def authenticate_partner(
-    reads: Reads,
+    session: AsyncSession,
     *,
     client_id: str | None,
     token: str | None,
@@ -87,7 +98,7 @@ async def authenticate_partner(
     key = (client_id, digest)
     principal = cache.get(key) if cache is not None else None
     if principal is None:
-        record = await repository.find_credential(reads, client_id)
+        record = await repository.find_credential(session, client_id)
         valid = hmac.compare_digest(digest, record.token_hash if record else _DUMMY_DIGEST)
         if record is None or not valid or record.revoked:
             raise AuthenticationFailed()

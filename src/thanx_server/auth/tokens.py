@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth import repository
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import AuthenticationFailed, NotFound, ValidationFailed
-from thanx_server.kit.fastread import Reads
 from thanx_server.kit.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.ids import hash_secret, new_secret
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.ttlcache import TtlCache
 from thanx_server.models import EndUserToken
@@ -71,7 +71,7 @@ async def mint_token(
             raise NotFound(UNKNOWN_USER)
     matched = await repository.find_member_ids(
         session,
-        merchant_id=merchant_id,
+        MerchantScope.one(merchant_id),
         user_id=user_id,
         email=match_key_email(email) if email is not None else None,
         phone=norm_phone,
@@ -107,7 +107,7 @@ class UserTokenCache(TtlCache[str, UserPrincipal]):
 
 
 async def authenticate_user(
-    reads: Reads, token: str | None, cache: UserTokenCache | None = None
+    session: AsyncSession, token: str | None, cache: UserTokenCache | None = None
 ) -> UserPrincipal:
     """The user behind an end-user token; 401 when unknown, revoked or expired."""
     if not token:
@@ -115,7 +115,7 @@ async def authenticate_user(
     digest = hash_secret(token)
     principal = cache.get(digest) if cache is not None else None
     if principal is None:
-        record = await repository.find_end_user_token(reads, digest)
+        record = await repository.find_end_user_token(session, digest)
         if record is None or record.revoked_at is not None:
             raise AuthenticationFailed()
         principal = UserPrincipal(

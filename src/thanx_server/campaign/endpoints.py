@@ -15,8 +15,7 @@ from thanx_server.campaign.schemas import (
     CampaignOut,
     VariantOut,
 )
-from thanx_server.kit.deps import DbReads, DbSession
-from thanx_server.kit.fastroute import fast_path
+from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.params import array_query
@@ -52,7 +51,6 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     status_code=201,
     operation_id="createCampaign",
 )
-@fast_path
 async def create_campaign(
     session: DbSession, principal: RewardsIssuer, body: CampaignCreate
 ) -> CampaignEnvelope:
@@ -87,14 +85,13 @@ async def list_campaigns(
     operation_id="getCampaign",
     responses=NOT_FOUND,
 )
-@fast_path
 async def get_campaign(
-    reads: DbReads,
+    session: DbSession,
     principal: RewardsIssuer,
     id: str,
     merchant_id: Annotated[
         str | None, Query(description="Optional; the campaign's merchant.")
     ] = None,
 ) -> CampaignEnvelope:
-    view = await service.get_campaign(reads, principal, campaign_id=id, merchant_id=merchant_id)
+    view = await service.get_campaign(session, principal, campaign_id=id, merchant_id=merchant_id)
     return CampaignEnvelope(campaign=campaign_out(view))

@@ -2,66 +2,15 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, insert, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant
-
-
-class CampaignRow(NamedTuple):
-    id: str
-    merchant_id: str
-    partner_id: str | None
-    name: str
-    objective: str | None
-    fine_print: str | None
-    start_at: datetime
-    end_at: datetime
-    redeemable_from: datetime
-    redeemable_to: datetime
-    time_zone: str
-    created_at: datetime
-
-
-class VariantRow(NamedTuple):
-    id: str
-    campaign_id: str
-    name: str
-    reward_template_id: str | None
-    position: int
-
-
-# A campaign joined with one of its variants (``variant_id`` None: it has none): the columns of
-# CampaignRow, then the variant's.
-_JOINED = (*CampaignRow._fields, "variant_id", "variant_name", "reward_template_id", "position")
-_CampaignVariantRow = namedtuple("_CampaignVariantRow", _JOINED)  # type: ignore[misc]  # computed
-
-
-_CAMPAIGN_WITH_VARIANTS: ReadQuery[Any] = ReadQuery(
-    _CampaignVariantRow,
-    select_row(CampaignRow, Campaign)
-    .add_columns(
-        CampaignVariant.id.label("variant_id"),
-        CampaignVariant.name.label("variant_name"),
-        CampaignVariant.reward_template_id,
-        CampaignVariant.position,
-    )
-    .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
-    .where(
-        Campaign.id == bindparam("campaign_id"),
-        in_list_param(Campaign.merchant_id, "merchant_ids"),
-    )
-    .order_by(CampaignVariant.position),
-)
 
 
 def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:
@@ -90,22 +39,21 @@ async def list_partner_campaigns(
     return await paginate(session, stmt, page)
 
 
-async def read_campaign(
-    reads: Reads, scope: MerchantScope, campaign_id: str
-) -> tuple[CampaignRow, list[VariantRow]] | None:
+async def get_campaign(
+    session: AsyncSession, scope: MerchantScope, campaign_id: str
+) -> tuple[Campaign, list[CampaignVariant]] | None:
     """The campaign and its variants (position order), in one round trip."""
-    rows = await reads.all(
-        _CAMPAIGN_WITH_VARIANTS, campaign_id=campaign_id, merchant_ids=scope.merchant_ids
-    )
+    rows = (
+        await session.execute(
+            select(Campaign, CampaignVariant)
+            .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
+            .where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
+            .order_by(CampaignVariant.position)
+        )
+    ).all()
     if not rows:
         return None
-    campaign = CampaignRow._make(rows[0][: len(CampaignRow._fields)])
-    variants = [
-        VariantRow(r.variant_id, r.id, r.variant_name, r.reward_template_id, r.position)
-        for r in rows
-        if r.variant_id is not None and r.variant_name is not None and r.position is not None
-    ]
-    return campaign, variants
+    return rows[0][0], [row[1] for row in rows if row[1] is not None]
 
 
 async def variants_of(
@@ -125,24 +73,18 @@ async def variants_of(
     return out
 
 
-async def find_by_name(session: AsyncSession, merchant_id: str, name: str) -> Campaign | None:
+async def find_by_name(session: AsyncSession, scope: MerchantScope, name: str) -> Campaign | None:
     return await session.scalar(
         select(Campaign)
-        .where(Campaign.merchant_id == merchant_id, Campaign.name == name)
+        .where(scope.clause(Campaign.merchant_id), Campaign.name == name)
         .order_by(Campaign.created_at, Campaign.id)
         .limit(1)
     )
 
 
-_INSERT_CAMPAIGN = insert(Campaign.__table__)  # type: ignore[arg-type]  # a Table at runtime
-_INSERT_VARIANT = insert(CampaignVariant.__table__)  # type: ignore[arg-type]
-
-
-async def insert_campaign(
-    session: AsyncSession, campaign: CampaignRow, variants: Sequence[VariantRow]
+async def add_campaign(
+    session: AsyncSession, campaign: Campaign, variants: Sequence[CampaignVariant]
 ) -> None:
-    """The campaign and its variants: two constant Core INSERTs (compiled once, cached) with the
-    values as parameters; no unit of work, no per-call compilation."""
-    await session.execute(_INSERT_CAMPAIGN, campaign._asdict())
-    if variants:
-        await session.execute(_INSERT_VARIANT, [v._asdict() for v in variants])
+    session.add(campaign)
+    session.add_all(variants)
+    await session.flush()

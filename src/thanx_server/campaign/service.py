@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.campaign import repository
-from thanx_server.campaign.repository import CampaignRow, VariantRow
 from thanx_server.campaign.schemas import CampaignIn
 from thanx_server.kit.errors import NotFound, ValidationFailed
-from thanx_server.kit.fastread import Reads, reads_on
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
@@ -39,7 +38,7 @@ def is_control(name: str) -> bool:
     return name.strip().casefold() == CONTROL
 
 
-def campaign_state(campaign: Campaign | CampaignRow, now: datetime) -> str:
+def campaign_state(campaign: Campaign, now: datetime) -> str:
     if now < campaign.start_at:
         return "scheduled"
     if now > campaign.end_at:
@@ -49,8 +48,8 @@ def campaign_state(campaign: Campaign | CampaignRow, now: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CampaignView:
-    campaign: Campaign | CampaignRow
-    variants: Sequence[CampaignVariant | VariantRow]
+    campaign: Campaign
+    variants: Sequence[CampaignVariant]
     state: str
 
 
@@ -67,8 +66,8 @@ async def create_partner_campaign(
 async def create_campaign(
     session: AsyncSession, *, merchant_id: str, partner_id: str | None, data: CampaignIn
 ) -> CampaignView:
-    reads = reads_on(session)
-    merchant = await merchant_repository.read_merchant_zone(reads, merchant_id)
+    scope = MerchantScope.one(merchant_id)
+    merchant = await merchant_repository.get_merchant_in(session, scope)
     if merchant is None:
         raise NotFound(f"campaign.merchant_id: no merchant '{merchant_id}'")
     zone = ZoneInfo(merchant.time_zone)
@@ -84,11 +83,11 @@ async def create_campaign(
         errors.append("campaign.end_at: must not be before campaign.start_at")
     if redeemable_to < redeemable_from:
         errors.append("campaign.redeemable_to: must not be before campaign.redeemable_from")
-    errors.extend(await _variant_errors(reads, merchant_id, data))
+    errors.extend(await _variant_errors(session, scope, data))
     if errors:
         raise ValidationFailed("; ".join(errors[:5]) + _more(len(errors)))
     now = utcnow()
-    campaign = CampaignRow(
+    campaign = Campaign(
         id=new_id(),
         merchant_id=merchant_id,
         partner_id=partner_id,
@@ -106,7 +105,7 @@ async def create_campaign(
     for position, variant_in in enumerate(data.variants):
         control = is_control(variant_in.name)
         variants.append(
-            VariantRow(
+            CampaignVariant(
                 id=new_id(),
                 campaign_id=campaign.id,
                 name="Control" if control else variant_in.name.strip(),
@@ -114,15 +113,18 @@ async def create_campaign(
                 position=position,
             )
         )
-    await repository.insert_campaign(session, campaign, variants)
+    await repository.add_campaign(session, campaign, variants)
     return CampaignView(campaign, variants, campaign_state(campaign, now))
 
 
-async def _variant_errors(reads: Reads, merchant_id: str, data: CampaignIn) -> list[str]:
+async def _variant_errors(
+    session: AsyncSession, scope: MerchantScope, data: CampaignIn
+) -> list[str]:
     errors: list[str] = []
     seen: set[str] = set()
     template_ids = [v.reward_template_id for v in data.variants if v.reward_template_id]
-    published = await template_repository.published_ids(reads, merchant_id, template_ids)
+    published = await template_repository.published_ids(session, scope, template_ids)
+    (merchant_id,) = scope.merchant_ids
     treatments = 0
     for index, variant in enumerate(data.variants):
         field = f"campaign.variants[{index}]"
@@ -182,9 +184,9 @@ async def list_campaigns(
 
 
 async def get_campaign(
-    reads: Reads, principal: PartnerPrincipal, *, campaign_id: str, merchant_id: str | None
+    session: AsyncSession, principal: PartnerPrincipal, *, campaign_id: str, merchant_id: str | None
 ) -> CampaignView:
-    found = await repository.read_campaign(reads, principal.merchants(merchant_id), campaign_id)
+    found = await repository.get_campaign(session, principal.merchants(merchant_id), campaign_id)
     if found is None:
         raise NotFound(f"id: no campaign '{campaign_id}'")
     campaign, variants = found
@@ -194,7 +196,7 @@ async def get_campaign(
 async def find_campaign_by_name(
     session: AsyncSession, *, merchant_id: str, name: str
 ) -> CampaignView | None:
-    campaign = await repository.find_by_name(session, merchant_id, name)
+    campaign = await repository.find_by_name(session, MerchantScope.one(merchant_id), name)
     if campaign is None:
         return None
     variants = await repository.variants_of(session, [campaign.id])

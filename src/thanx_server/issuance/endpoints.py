@@ -91,6 +91,7 @@ async def revoke_issuance_job(
         session,
         principal,
         job_id=id,
-        merchant_id=merchant_id or (body.merchant_id if body else None),
+        merchant_id=merchant_id,
+        body_merchant_id=body.merchant_id if body else None,
     )
     return IssuanceJobEnvelope(issuance_job=job)

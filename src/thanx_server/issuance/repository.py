@@ -8,26 +8,21 @@ go through ``kit/bulk`` (one statement per chunk and table).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from thanx_server.kit.bulk import insert_rows
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list
 from thanx_server.models import (
     Campaign,
     CampaignVariant,
     IssuanceJob,
     IssuanceOutcome,
-    Membership,
     Reward,
     RewardTemplate,
-    User,
 )
 
 FINISHED_STATES = ("completed", "failed", "revoking", "revoked")
@@ -232,37 +227,6 @@ async def hold_lease(
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
-
-
-async def members_by_email(
-    session: AsyncSession, merchant_id: str, emails: Iterable[str]
-) -> dict[str, str]:
-    """email -> user id, among the merchant's members (one query)."""
-    return await _members_by(session, merchant_id, User.email, emails)
-
-
-async def members_by_phone(
-    session: AsyncSession, merchant_id: str, phones: Iterable[str]
-) -> dict[str, str]:
-    """E.164 phone -> user id, among the merchant's members (one query)."""
-    return await _members_by(session, merchant_id, User.phone, phones)
-
-
-async def _members_by(
-    session: AsyncSession,
-    merchant_id: str,
-    column: InstrumentedAttribute[str | None],
-    values: Iterable[str],
-) -> dict[str, str]:
-    wanted = list(set(values))
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        select(column, User.id)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.merchant_id == merchant_id, in_list(column, wanted))
-    )
-    return {value: user_id for value, user_id in rows if value is not None}
 
 
 REWARD_COLUMNS = ("id", "user_id", "identifier_index")

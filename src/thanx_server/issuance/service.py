@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.campaign.service import campaign_state
 from thanx_server.issuance import repository
 from thanx_server.issuance.schemas import (
@@ -190,10 +190,15 @@ async def get_job(
 
 
 async def revoke_job(
-    session: AsyncSession, principal: PartnerPrincipal, *, job_id: str, merchant_id: str | None
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    job_id: str,
+    merchant_id: str | None,
+    body_merchant_id: str | None = None,
 ) -> IssuanceJobOut:
     """Revoke a finished job: every reward it issued that is not used yet is taken back."""
-    scope = principal.merchants(merchant_id)
+    scope = principal.merchants(merchant_id_of_call(query=merchant_id, body=body_merchant_id))
     job = await repository.get_job(session, scope, job_id)
     if job is None:
         raise NotFound(f"id: no issuance job '{job_id}'")

@@ -39,10 +39,12 @@ from thanx_server.kit import idempotency
 from thanx_server.kit.db import Database
 from thanx_server.kit.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.ids import new_id, new_ids
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Campaign, CampaignVariant, RewardTemplate
 from thanx_server.reward.issue import reward_values
 from thanx_server.settings import Settings
+from thanx_server.user import repository as user_repository
 
 log = structlog.get_logger("thanx.issuance")
 
@@ -276,10 +278,11 @@ class _Chunker:
             ):
                 return False
             keys = [_key(job.identifiers[i]) for i in range(start, end)]
-            by_email = await repository.members_by_email(
-                session, job.merchant_id, (k for t, k in keys if t == "email" and k)
+            members = MerchantScope.one(job.merchant_id)
+            by_email = await user_repository.members_by_email(
+                session, members, (k for t, k in keys if t == "email" and k)
             )
-            by_phone = await _members_by_phone(session, job.merchant_id, keys)
+            by_phone = await _members_by_phone(session, members, keys)
             outcomes, rewards, served = self._outcomes(start, keys, by_email, by_phone)
             if rewards:
                 assert self.template is not None
@@ -352,10 +355,10 @@ def _key(identifier: Any) -> tuple[str, str | None]:
 
 
 async def _members_by_phone(
-    session: Any, merchant_id: str, keys: list[tuple[str, str | None]]
+    session: Any, members: MerchantScope, keys: list[tuple[str, str | None]]
 ) -> dict[str, str]:
     phones = {k for t, k in keys if t == "phone" and k}
-    found = await repository.members_by_phone(session, merchant_id, phones)
+    found = await user_repository.members_by_phone(session, members, phones)
     # A canonical-looking key that found nobody may still normalise differently (a national
     # prefix after the country code, say): parse those, and look the changed ones up once more.
     retry = {}
@@ -364,7 +367,7 @@ async def _members_by_phone(
         if normalized is not None and normalized != key:
             retry[normalized] = key
     if retry:
-        again = await repository.members_by_phone(session, merchant_id, retry)
+        again = await user_repository.members_by_phone(session, members, retry)
         for normalized, user_id in again.items():
             found[retry[normalized]] = user_id
     return found

@@ -9,7 +9,13 @@ SQLite setup lives here and only here:
   pysqlite's implicit transactions break SAVEPOINT and cannot express ``BEGIN IMMEDIATE``.
   Requests that write (any method but GET/HEAD/OPTIONS) and worker claims begin with
   ``BEGIN IMMEDIATE``: they take the write lock up front, so two writers queue on the busy timeout
-  instead of deadlocking when both try to upgrade a read lock.
+  instead of deadlocking when both try to upgrade a read lock. Read-only requests begin nothing
+  (``SQLITE_NO_BEGIN``): each statement is its own read transaction, as each is its own snapshot
+  under PostgreSQL's READ COMMITTED;
+* every call into aiosqlite is a trip to its thread, so nothing is asked of it that is not
+  needed: a ``ROLLBACK`` is only sent when the connection is inside a transaction (the dialect
+  asks the connection, which costs no trip), and read sessions do not toggle the driver's
+  isolation level per checkout as SQLAlchemy's ``AUTOCOMMIT`` option would.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -30,9 +37,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
-from thanx_server.kit.fastread import DriverReads
-
 SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
+SQLITE_NO_BEGIN = "NONE"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -79,7 +85,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != SQLITE_NO_BEGIN:  # read-only work: every statement its own read transaction
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    # The driver runs with ``isolation_level = None`` (above), so the dialect would call every
+    # connection "autocommit"; the truth is whether a transaction is open, which the connection
+    # knows without a trip to aiosqlite's thread. With that, the rollback SQLAlchemy sends when a
+    # session closes and when a connection returns to the pool is skipped when there is nothing
+    # to roll back (a read), and still sent when there is.
+    dialect: Any = engine.dialect
+    dialect.skip_autocommit_rollback = True
+    dialect.detect_autocommit_setting = _outside_transaction
+
+
+def _outside_transaction(dbapi_connection: Any) -> bool:
+    return not dbapi_connection.driver_connection.in_transaction
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -110,20 +130,18 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """The engine, two session factories and the fast read path.
+    """The engine and the two session factories every request, job and command uses.
 
-    ``read_sessions`` serve GET/HEAD/OPTIONS requests (autocommit on PostgreSQL, a deferred
-    transaction on SQLite); ``write_sessions`` everything else (a transaction; ``BEGIN IMMEDIATE``
-    on SQLite, so the write lock is taken up front). ``reads`` runs the hot reads
-    (``kit/fastread.py``) on the driver; without one (a ``Database`` bound to a single connection,
-    as in the tests) they run on the request's session connection.
+    ``read_sessions`` serve GET/HEAD/OPTIONS requests (no ``BEGIN``/``ROLLBACK`` around a
+    read-only request on either engine); ``write_sessions`` everything else (a
+    transaction; ``BEGIN IMMEDIATE`` on SQLite, so the write lock is taken up front).
+    ``write_lock`` (SQLite only) queues the writing requests of one process in memory
+    (kit/middleware.py) instead of in SQLite's busy handler.
     """
 
     engine: AsyncEngine
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
-    reads: DriverReads | None = None
-    # SQLite only: writing requests of this process take it in turn (kit/middleware.py).
     write_lock: asyncio.Lock | None = None
 
     @property
@@ -131,27 +149,35 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine, *, read_pool_size: int = 10) -> Database:
-        # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
-        # snapshot anyway, so BEGIN/COMMIT around a read-only request only adds two round trips.
-        read_bind = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else engine
-        )
+    def from_engine(cls, engine: AsyncEngine, *, bind: AsyncConnection | None = None) -> Database:
+        """The one factory, for the server, the workers, the CLI and the tests.
+
+        ``bind``: run every session inside this connection's open transaction, each session's
+        work in a savepoint (the test suite rolls the outer transaction back after each test).
+        Everything else (the factories, the SQLite write lock) is the same as in production;
+        the only difference is that reads join the outer transaction instead of autocommitting.
+        """
+        sqlite = engine.dialect.name == "sqlite"
+        if bind is not None:
+            read_sessions = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
+            write_sessions = read_sessions
+        else:
+            read_sessions = make_sessionmaker(
+                engine.execution_options(**{SQLITE_BEGIN_OPTION: SQLITE_NO_BEGIN})
+                if sqlite
+                else engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
+            write_sessions = make_sessionmaker(
+                engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            )
         return cls(
             engine=engine,
-            read_sessions=make_sessionmaker(read_bind),
-            write_sessions=make_sessionmaker(
-                engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            ),
-            reads=DriverReads(engine.url, engine.dialect, read_pool_size),
-            write_lock=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+            read_sessions=read_sessions,
+            write_sessions=write_sessions,
+            write_lock=asyncio.Lock() if sqlite else None,
         )
 
     async def dispose(self) -> None:
-        if self.reads is not None:
-            await self.reads.close()
         await self.engine.dispose()
 
 

@@ -234,8 +234,7 @@ def unexpected_error(exc: BaseException, path: str) -> AppError:
 
 def is_db_unreachable(exc: BaseException) -> bool:
     """True for the connection-level failures of either driver (refused, reset, pool timeout)
-    and for an SQLite database still locked when the busy timeout ran out, raised through
-    SQLAlchemy or straight from the driver (the fast read path, kit/fastread.py)."""
+    and for an SQLite database still locked when the busy timeout ran out."""
     if isinstance(exc, PoolTimeout):
         return True
     orig = exc.orig if isinstance(exc, DBAPIError) else exc

@@ -76,15 +76,13 @@ class TransactionMiddleware:
             await self.app(scope, receive, send)
             return
         database: Database = scope["app"].state.database
-        factory = (
-            database.read_sessions if scope["method"] in SAFE_METHODS else database.write_sessions
-        )
-        holder = RequestSession(factory)
+        writes = scope["method"] not in SAFE_METHODS
+        holder = RequestSession(database.write_sessions if writes else database.read_sessions)
         scope.setdefault("state", {})["db"] = holder
         replaced = False
         # SQLite: one writing request at a time per process, queued here instead of on the
         # database lock (whose busy handler sleeps and retries: p99 over 1 s under load).
-        lock = database.write_lock if factory is database.write_sessions else None
+        lock = database.write_lock if writes else None
         if lock is not None:
             await lock.acquire()
 
@@ -100,7 +98,10 @@ class TransactionMiddleware:
                 return
             if message["type"] == "http.response.start":
                 try:
-                    await holder.finish(commit=message["status"] < 400)
+                    # A read-only request has nothing to commit (and on SQLite a COMMIT is one
+                    # more trip to the driver's thread): its session is closed, which sends
+                    # nothing when no transaction is open.
+                    await holder.finish(commit=writes and message["status"] < 400)
                     release()
                 except Exception as exc:
                     release()

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, NamedTuple, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.fastread import ReadQuery, Reads
-
 T = TypeVar("T")
-RowT = TypeVar("RowT", bound=tuple[Any, ...])
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10
@@ -81,65 +77,34 @@ class PageResult(Generic[T]):
         )
 
 
-async def paginate(session: AsyncSession, stmt: Select[Any], page: Page) -> PageResult[Any]:
+async def paginate(
+    session: AsyncSession, stmt: Select[Any], page: Page, *, small: bool = False
+) -> PageResult[Any]:
     """Count and fetch one page of ``stmt`` (which must already carry a stable ORDER BY).
 
     A statement selecting one entity or column yields scalars; otherwise rows.
+
+    ``small=True`` declares that the filter always selects few rows (one user's rewards): the
+    page then carries the total as ``count(*) OVER ()``, one round trip instead of two. A window
+    count computes and sorts every matching row, so large filters keep a separate count. A page
+    past the end of a ``small`` list comes back empty and needs the count after all.
     """
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    paged = stmt.limit(page.per_page).offset(page.offset)
+    window = stmt.limit(page.per_page).offset(page.offset)
+    scalars = len(stmt.column_descriptions) == 1
     items: Sequence[Any]
-    if len(stmt.column_descriptions) == 1:
-        items = (await session.scalars(paged)).all()
-    else:
-        items = (await session.execute(paged)).all()
-    return PageResult(items=items, total=total or 0, page=page)
-
-
-class _Count(NamedTuple):
-    total: int
-
-
-class PagedReadQuery(Generic[RowT]):
-    """A fast-path (``kit/fastread.py``) query read a page at a time: its count and one page.
-
-    ``small=True`` declares that the filter always selects few rows (one user's rewards, a user by
-    email): the page then carries the total as ``count(*) OVER ()``, one round trip instead of two
-    (a round trip costs ~0.5 ms on the reference machine, the queries themselves ~0.1). A window
-    count must compute and sort every matching row, so large filters keep a separate count.
-    """
-
-    def __init__(self, row: type[RowT], stmt: Select[Any], *, small: bool = False) -> None:
-        counted = stmt.order_by(None).subquery()
-        self.row = row
-        self.count = ReadQuery(_Count, select(func.count().label("total")).select_from(counted))
-        self.page = ReadQuery(row, stmt.limit(bindparam("limit")).offset(bindparam("offset")))
-        self.counted_page: ReadQuery[tuple[Any, ...]] | None = None
-        if small:
-            fields = (*getattr(row, "_fields", ()), "total_count")
-            self.counted_page = ReadQuery(
-                namedtuple(f"{row.__name__}Counted", fields),
-                stmt.add_columns(func.count().over().label("total_count"))
-                .limit(bindparam("limit"))
-                .offset(bindparam("offset")),
-            )
-
-
-async def read_page(
-    reads: Reads, query: PagedReadQuery[RowT], page: Page, **params: Any
-) -> PageResult[RowT]:
-    """``paginate`` for a ``PagedReadQuery``; ``params`` bind every statement."""
-    window = {"limit": page.per_page, "offset": page.offset}
-    if query.counted_page is not None:
-        rows = await reads.all(query.counted_page, **window, **params)
+    if small:
+        rows = (await session.execute(window.add_columns(func.count().over()))).all()
         if rows:
-            items = [query.row(*row[:-1]) for row in rows]
+            items = [row[0] if scalars else row[:-1] for row in rows]
             return PageResult(items=items, total=rows[0][-1], page=page)
         if page.offset == 0:
             return PageResult(items=[], total=0, page=page)
-        # Past the end: only a count can tell how many there are.
-    counted = await reads.one(query.count, **params)
-    total = counted.total if counted is not None else 0
-    if query.counted_page is not None or total <= page.offset:  # past the end: no page query
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = total or 0
+    if small or total <= page.offset:  # past the end: no page to fetch
         return PageResult(items=[], total=total, page=page)
-    return PageResult(items=await reads.all(query.page, **window, **params), total=total, page=page)
+    if scalars:
+        items = (await session.scalars(window)).all()
+    else:
+        items = (await session.execute(window)).all()
+    return PageResult(items=items, total=total, page=page)

@@ -7,8 +7,8 @@ cache kept one entry per length. Here the list travels as one value:
 * PostgreSQL: ``column = ANY($1::VARCHAR[])`` (asyncpg encodes the array natively);
 * SQLite: ``column IN (SELECT value FROM json_each(?))`` with the list as JSON text.
 
-The statement text no longer depends on the list, so it is compiled and (on PostgreSQL) prepared
-once.
+The statement text no longer depends on the list, so SQLAlchemy compiles it once (its compiled
+cache) and PostgreSQL prepares it once per connection.
 """
 
 from __future__ import annotations
@@ -79,8 +79,3 @@ def _any_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 def in_list(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """``column IN values`` with ``values`` bound now, as one parameter."""
     return InList(column, bindparam(None, value=list(values), type_=IdList()))
-
-
-def in_list_param(column: Any, name: str) -> ColumnElement[bool]:
-    """``column IN :name``, for statements compiled once and bound at each execution."""
-    return InList(column, bindparam(name, type_=IdList()))

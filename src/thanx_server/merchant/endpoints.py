@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from thanx_server.auth.dependencies import AnyPartner
-from thanx_server.kit.deps import DbReads, DbSession
-from thanx_server.kit.fastroute import fast_path
+from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.merchant import service
@@ -24,10 +23,9 @@ router = APIRouter(tags=["Metadata"], responses=PARTNER_ERRORS)
     operation_id="getMetadataMerchants",
     summary="Get Merchants (seed alias)",
 )
-@fast_path
-async def get_merchants(reads: DbReads, principal: AnyPartner) -> MerchantList:
+async def get_merchants(session: DbSession, principal: AnyPartner) -> MerchantList:
     """Merchants that opted into this credential's integration. Not paginated."""
-    merchants = await service.list_merchants(reads, principal)
+    merchants = await service.list_merchants(session, principal)
     return MerchantList(
         merchants=[MerchantOut(id=m.id, name=m.name, handle=m.handle) for m in merchants]
     )

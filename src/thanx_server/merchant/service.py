@@ -10,17 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
-from thanx_server.kit.fastread import Reads
 from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import repository
-from thanx_server.merchant.repository import MerchantRow
 from thanx_server.models import Location, Merchant
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
-async def list_merchants(reads: Reads, principal: PartnerPrincipal) -> list[MerchantRow]:
-    return await repository.list_merchants(reads, principal.merchants())
+async def list_merchants(session: AsyncSession, principal: PartnerPrincipal) -> Sequence[Merchant]:
+    return await repository.list_merchants(session, principal.merchants())
 
 
 async def list_locations(
@@ -81,4 +80,4 @@ async def all_merchants(session: AsyncSession) -> Sequence[Merchant]:
 
 
 async def all_locations(session: AsyncSession, merchant_id: str | None) -> Sequence[Location]:
-    return await repository.all_locations(session, merchant_id)
+    return await repository.all_locations(session, MerchantScope.operator(merchant_id))

@@ -11,15 +11,6 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Location, Membership, Purchase
 
 
-async def is_member(session: AsyncSession, scope: MerchantScope, user_id: str) -> bool:
-    found = await session.scalar(
-        select(Membership.user_id).where(
-            Membership.user_id == user_id, scope.clause(Membership.merchant_id)
-        )
-    )
-    return found is not None
-
-
 async def location_exists(session: AsyncSession, scope: MerchantScope, location_id: str) -> bool:
     found = await session.scalar(
         select(Location.id).where(Location.id == location_id, scope.clause(Location.merchant_id))

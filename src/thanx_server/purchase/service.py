@@ -21,6 +21,7 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
+from thanx_server.user import repository as user_repository
 
 POINTS_PER_UNIT = Decimal("1")
 CENT = Decimal("0.01")
@@ -54,7 +55,7 @@ async def record_purchase(
     (merchant_id,) = scope.merchant_ids
     if purchased_at > utcnow() + FUTURE_TOLERANCE:
         raise ValidationFailed("purchase.purchased_at: is in the future")
-    if not await repository.is_member(session, scope, user_id):
+    if not await user_repository.members_among(session, scope, [user_id]):
         raise NotFound("purchase.user_id: no such member of this merchant")
     if location_id is not None and not await repository.location_exists(
         session, scope, location_id

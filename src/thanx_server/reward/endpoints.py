@@ -10,9 +10,8 @@ from thanx_server.auth.dependencies import CurrentUser, UserOrPartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
-from thanx_server.kit.deps import AppSettings, DbReads, DbSession
+from thanx_server.kit.deps import AppSettings, DbSession
 from thanx_server.kit.errors import NotFound
-from thanx_server.kit.fastroute import fast_path
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.params import array_query
@@ -27,9 +26,8 @@ RewardReader = Annotated[
 
 
 @router.get("/rewards", response_model=RewardList, operation_id="getRewards")
-@fast_path
 async def list_rewards(
-    reads: DbReads,
+    session: DbSession,
     principal: RewardReader,
     page: PageParams,
     states: Annotated[
@@ -43,7 +41,7 @@ async def list_rewards(
     """The user's rewards, newest first. With an end-user token, the token's user wins over
     `user_id`; a partner credential with `rewards.issue` must name `user_id`."""
     result = await service.list_rewards(
-        reads, principal, states=states, user_id=user_id, merchant_id=merchant_id, page=page
+        session, principal, states=states, user_id=user_id, merchant_id=merchant_id, page=page
     )
     return RewardList(
         rewards=[RewardOut.of(r) for r in result.items], pagination=result.consumer_pagination()

@@ -3,104 +3,79 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.db import UTCDateTime
-from thanx_server.kit.fastread import Reads, select_row
-from thanx_server.kit.pagination import Page, PagedReadQuery, PageResult, read_page
+from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list_param
-from thanx_server.models import Campaign, CampaignVariant, Membership, Reward, RewardTemplate
+from thanx_server.kit.sqlarray import in_list
+from thanx_server.models import Campaign, CampaignVariant, Reward, RewardTemplate
 
 LISTED_STATES = ("available", "active", "used")
 
 
-def _visible(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
-    """Rewards the API shows: never revoked or retired, and not past ``retire_at`` unless used."""
-    return or_(
-        Reward.state == "used",
-        Reward.retire_at.is_(None),
-        Reward.retire_at > now,
-    )
+# Visibility, written once: a reward is shown when it is in a listed state (never ``revoked``)
+# and *current*: used, or not past its ``retire_at``. A listed reward that is not current is
+# retired: hidden, and REWARD_EXPIRED when activated or finalised.
+def _listed() -> ColumnElement[bool]:
+    return Reward.state.in_(LISTED_STATES)
 
 
-class RewardRow(NamedTuple):
-    """What the Consumer API shows of a reward."""
-
-    id: str
-    user_id: str
-    merchant_id: str
-    campaign_id: str | None
-    state: str
-    earn_type: str
-    redeem: dict[str, Any]
-    images: dict[str, Any]
-    coupon_code: str | None
-    fine_print: str | None
-    instructions: str | None
-    available_at: datetime
-    activated_at: datetime | None
-    used_at: datetime | None
-    retire_at: datetime | None
-
-
-_USER_REWARDS = PagedReadQuery(
-    RewardRow,
-    select_row(RewardRow, Reward)
-    .where(
-        Reward.user_id == bindparam("user_id"),
-        in_list_param(Reward.merchant_id, "merchant_ids"),
-        in_list_param(Reward.state, "states"),
-        _visible(bindparam("now", type_=UTCDateTime())),
-    )
-    .order_by(Reward.created_at.desc(), Reward.id.desc()),
-    small=True,  # one user's rewards
-)
+def _current(now: datetime) -> ColumnElement[bool]:
+    return or_(Reward.state == "used", Reward.retire_at.is_(None), Reward.retire_at > now)
 
 
 async def list_rewards(
-    reads: Reads,
+    session: AsyncSession,
     *,
     user_id: str,
     scope: MerchantScope,
     states: Sequence[str],
     now: datetime,
     page: Page,
-) -> PageResult[RewardRow]:
-    return await read_page(
-        reads,
-        _USER_REWARDS,
-        page,
-        user_id=user_id,
-        merchant_ids=scope.merchant_ids,
-        states=list(states),
-        now=now,
+) -> PageResult[Reward]:
+    """The user's visible rewards in ``states``, newest first (one user's: a small list)."""
+    stmt = (
+        select(Reward)
+        .where(
+            Reward.user_id == user_id,
+            scope.clause(Reward.merchant_id),
+            in_list(Reward.state, states),
+            _listed(),
+            _current(now),
+        )
+        .order_by(Reward.created_at.desc(), Reward.id.desc())
     )
+    return await paginate(session, stmt, page, small=True)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldReward:
+    reward: Reward
+    retired: bool  # listed, but past retire_at and never used
 
 
 async def get_reward(
     session: AsyncSession, *, reward_id: str, user_id: str, scope: MerchantScope, now: datetime
-) -> Reward | None:
-    """The user's listed reward with this id, locked for update where the database can."""
-    stmt = (
-        select(Reward)
-        .where(
-            Reward.id == reward_id,
-            Reward.user_id == user_id,
-            scope.clause(Reward.merchant_id),
-            Reward.state.in_(LISTED_STATES),
+) -> HeldReward | None:
+    """The user's listed reward with this id (retired or not), locked for update where the
+    database can."""
+    row = (
+        await session.execute(
+            select(Reward, _current(now))
+            .where(
+                Reward.id == reward_id,
+                Reward.user_id == user_id,
+                scope.clause(Reward.merchant_id),
+                _listed(),
+            )
+            .with_for_update(of=Reward)
         )
-        .with_for_update()
-    )
-    return await session.scalar(stmt)
-
-
-async def is_member(session: AsyncSession, *, user_id: str, merchant_id: str) -> bool:
-    return await session.get(Membership, (user_id, merchant_id)) is not None
+    ).first()
+    return HeldReward(reward=row[0], retired=not row[1]) if row else None
 
 
 async def grantable_variant(

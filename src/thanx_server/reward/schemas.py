@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from thanx_server.kit.pagination import ConsumerPagination
 from thanx_server.kit.wire import WireDateTime
 from thanx_server.models import Reward
-from thanx_server.reward.repository import RewardRow
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
 
@@ -62,7 +61,7 @@ class RewardOut(BaseModel):
     images: Images
 
     @classmethod
-    def of(cls, reward: Reward | RewardRow) -> RewardOut:
+    def of(cls, reward: Reward) -> RewardOut:
         redeem: dict[str, Any] = reward.redeem or {}
         images: dict[str, Any] = reward.images or {}
         code = reward.coupon_code if reward.state in ("active", "used") else None

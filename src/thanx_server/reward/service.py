@@ -8,7 +8,7 @@ that was never used is retired: not listed, and activating or finalising it is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,6 @@ from thanx_server.kit.errors import (
     RewardNotYetAvailable,
     ValidationFailed,
 )
-from thanx_server.kit.fastread import Reads
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -31,7 +30,8 @@ from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
-from thanx_server.reward.repository import RewardRow
+from thanx_server.reward.repository import HeldReward
+from thanx_server.user import repository as user_repository
 
 LISTED_STATES = repository.LISTED_STATES
 
@@ -50,14 +50,14 @@ def _reader_target(
 
 
 async def list_rewards(
-    reads: Reads,
+    session: AsyncSession,
     principal: UserPrincipal | PartnerPrincipal,
     *,
     states: Sequence[str],
     user_id: str | None,
     merchant_id: str | None,
     page: Page,
-) -> PageResult[RewardRow]:
+) -> PageResult[Reward]:
     unknown = sorted(set(states) - set(LISTED_STATES))
     if unknown:
         raise ValidationFailed(
@@ -65,7 +65,7 @@ async def list_rewards(
         )
     target_user, scope = _reader_target(principal, user_id=user_id, merchant_id=merchant_id)
     return await repository.list_rewards(
-        reads,
+        session,
         user_id=target_user,
         scope=scope,
         states=list(states) or list(LISTED_STATES),
@@ -74,37 +74,33 @@ async def list_rewards(
     )
 
 
-async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    reward = await repository.get_reward(
+async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> HeldReward:
+    held = await repository.get_reward(
         session,
         reward_id=reward_id,
         user_id=user.user_id,
-        scope=MerchantScope((user.merchant_id,)),
+        scope=MerchantScope.one(user.merchant_id),
         now=utcnow(),
     )
-    if reward is None:
+    if held is None:
         raise NotFound()
-    return reward
-
-
-def _retired(reward: Reward, now: datetime) -> bool:
-    return reward.state != "used" and reward.retire_at is not None and reward.retire_at <= now
+    return held
 
 
 async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    reward = await _own_reward(session, user, reward_id)
-    if _retired(reward, utcnow()):
+    held = await _own_reward(session, user, reward_id)
+    if held.retired:
         raise NotFound()
-    return reward
+    return held.reward
 
 
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
-    reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    held = await _own_reward(session, user, reward_id)
+    reward, now = held.reward, utcnow()
     if reward.state == "used":
         raise RewardAlreadyUsed()
-    if _retired(reward, now):
+    if held.retired:
         raise RewardExpired()
     if reward.state == "active":
         return reward
@@ -121,13 +117,13 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
 
 async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
-    reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    held = await _own_reward(session, user, reward_id)
+    reward, now = held.reward, utcnow()
     if reward.state == "used":
         raise RewardAlreadyUsed()
     if reward.state != "active":
         raise RewardNotActive()
-    if _retired(reward, now):
+    if held.retired:
         raise RewardExpired()
     window = (reward.redeem or {}).get("window")
     if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
@@ -152,8 +148,8 @@ async def grant(
     if found is None:
         raise NotFound(f"campaign_id: no campaign '{campaign_id}' with a reward to grant")
     campaign, variant, template = found
-    if not await repository.is_member(
-        session, user_id=target_user, merchant_id=campaign.merchant_id
+    if not await user_repository.members_among(
+        session, MerchantScope.one(campaign.merchant_id), [target_user]
     ):
         raise NotFound("Unknown user")
     reward = Reward(

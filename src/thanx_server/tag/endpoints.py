@@ -71,7 +71,8 @@ async def delete_tags(
     await service.delete_tags(
         session,
         principal,
-        merchant_id=body.merchant_id if body else merchant_id,
+        merchant_id=merchant_id,
+        body_merchant_id=body.merchant_id if body else None,
         user_ids=body.user_ids if body else user_ids,
         key=body.key if body else key,
     )

@@ -12,19 +12,7 @@ from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
-from thanx_server.models import Membership, Tag
-
-
-async def members_among(
-    session: AsyncSession, scope: MerchantScope, user_ids: Sequence[str]
-) -> set[str]:
-    """Which of ``user_ids`` are members of the scope's merchant(s)."""
-    rows = await session.scalars(
-        select(Membership.user_id).where(
-            scope.clause(Membership.merchant_id), Membership.user_id.in_(user_ids)
-        )
-    )
-    return set(rows)
+from thanx_server.models import Tag
 
 
 async def list_tags(

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Tag
 from thanx_server.tag import repository
 from thanx_server.tag.schemas import MAX_KEY_LENGTH, MAX_USERS, MAX_VALUE_LENGTH, MAX_VALUES
+from thanx_server.user import repository as user_repository
 
 
 def _distinct(items: Sequence[str]) -> list[str]:
@@ -46,7 +47,7 @@ async def _members_scope(
     session: AsyncSession, principal: PartnerPrincipal, merchant_id: str, user_ids: list[str]
 ) -> MerchantScope:
     scope = principal.merchants(principal.merchant(merchant_id))
-    missing = set(user_ids) - await repository.members_among(session, scope, user_ids)
+    missing = set(user_ids) - await user_repository.members_among(session, scope, user_ids)
     if missing:
         raise NotFound(f"user_ids: no member {', '.join(sorted(missing)[:5])} at this merchant")
     return scope
@@ -96,10 +97,12 @@ async def delete_tags(
     principal: PartnerPrincipal,
     *,
     merchant_id: str | None,
+    body_merchant_id: str | None = None,
     user_ids: Sequence[str],
     key: str | None,
 ) -> None:
     """Remove ``key`` from each of the users (a user without it is left as is)."""
+    merchant_id = merchant_id_of_call(query=merchant_id, body=body_merchant_id)
     if merchant_id is None:
         raise ValidationFailed("merchant_id: is required")
     if key is None:

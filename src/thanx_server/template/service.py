@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import RewardTemplate
 from thanx_server.template import repository
@@ -115,8 +116,8 @@ def _discount_value(discount_type: str, raw: str | None) -> float | None:
 async def find_template_by_name(
     session: AsyncSession, *, merchant_id: str, name: str
 ) -> RewardTemplate | None:
-    return await repository.find_by_name(session, merchant_id, name)
+    return await repository.find_by_name(session, MerchantScope.one(merchant_id), name)
 
 
 async def all_templates(session: AsyncSession, merchant_id: str | None) -> Sequence[RewardTemplate]:
-    return await repository.all_templates(session, merchant_id)
+    return await repository.all_templates(session, MerchantScope.operator(merchant_id))

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from thanx_server.auth.dependencies import PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
-from thanx_server.kit.deps import DbReads, DbSession
-from thanx_server.kit.fastroute import fast_path
+from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.pagination import PageParams
 from thanx_server.kit.wire import InstantIn
@@ -53,9 +52,8 @@ MerchantFilter = Annotated[
     response_model_exclude_unset=True,
     operation_id="getPartnerUsers",
 )
-@fast_path
 async def list_users(
-    reads: DbReads,
+    session: DbSession,
     principal: UsersReader,
     page: PageParams,
     merchant_id: MerchantFilter = None,
@@ -68,7 +66,7 @@ async def list_users(
 ) -> UserList:
     """Members of the credential's merchants, newest first."""
     result = await service.list_users(
-        reads,
+        session,
         principal,
         merchant_id=merchant_id,
         email=email,
@@ -94,12 +92,11 @@ async def list_users(
     response_model_exclude_unset=True,
     operation_id="getPartnerUser",
 )
-@fast_path
 async def get_user(
-    reads: DbReads, principal: UsersReader, id: str, merchant_id: MerchantFilter = None
+    session: DbSession, principal: UsersReader, id: str, merchant_id: MerchantFilter = None
 ) -> UserEnvelope:
     """One member, always with `loyalty` and `communication_settings`."""
-    view = await service.get_user(reads, principal, user_id=id, merchant_id=merchant_id)
+    view = await service.get_user(session, principal, user_id=id, merchant_id=merchant_id)
     return UserEnvelope(user=UserOut.from_view(view, loyalty=True, settings=True))
 
 
@@ -118,7 +115,6 @@ async def get_user(
 )
 async def update_user(
     session: DbSession,
-    reads: DbReads,
     principal: UsersWriter,
     id: str,
     body: UserUpdateIn,
@@ -126,7 +122,7 @@ async def update_user(
 ) -> UserEnvelope:
     """Change a member's email, phone, names, birth date or zip code (fields left out are kept)."""
     view = await service.update_user(
-        session, reads, principal, user_id=id, merchant_id=merchant_id, changes=body.user.changes()
+        session, principal, user_id=id, merchant_id=merchant_id, changes=body.user.changes()
     )
     return UserEnvelope(user=UserOut.from_view(view, loyalty=True, settings=True))
 

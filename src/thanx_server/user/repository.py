@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-from collections import namedtuple
-from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from thanx_server.kit.db import UTCDateTime
-from thanx_server.kit.fastread import ReadQuery, Reads, select_row
 from thanx_server.kit.ids import new_id
-from thanx_server.kit.pagination import Page, PagedReadQuery, PageResult, read_page
+from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list_param
+from thanx_server.kit.sqlarray import in_list
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import CommunicationSetting, Membership, User
@@ -43,23 +39,23 @@ async def get_membership(
 
 
 async def all_with_memberships(
-    session: AsyncSession, merchant_id: str | None
+    session: AsyncSession, scope: MerchantScope
 ) -> Sequence[tuple[User, Membership]]:
     stmt = (
         select(User, Membership)
         .join(Membership, Membership.user_id == User.id)
+        .where(scope.clause(Membership.merchant_id))
         .order_by(User.created_at, User.id)
     )
-    if merchant_id is not None:
-        stmt = stmt.where(Membership.merchant_id == merchant_id)
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
 # --- Partner-facing queries: every one filters memberships through the credential's scope. ---
 
 
-def _member_of(scope: MerchantScope) -> ColumnElement[bool]:
-    """The user is a member of at least one merchant of ``scope``."""
+def member_of(scope: MerchantScope) -> ColumnElement[bool]:
+    """The user is a member of at least one merchant of ``scope``: the one visibility rule for
+    users (issue tokens, tags, lists and lookups all ask it)."""
     return exists(
         select(Membership.user_id).where(
             Membership.user_id == User.id, scope.clause(Membership.merchant_id)
@@ -67,165 +63,50 @@ def _member_of(scope: MerchantScope) -> ColumnElement[bool]:
     )
 
 
-class UserRow(NamedTuple):
-    """A user as partner calls show them."""
-
-    id: str
-    email: str | None
-    phone: str | None
-    first_name: str | None
-    last_name: str | None
-    birth_date: date | None
-    zip_code: str | None
-    updated_at: datetime
+async def members_among(
+    session: AsyncSession, scope: MerchantScope, user_ids: Iterable[str]
+) -> set[str]:
+    """Which of ``user_ids`` are members of a merchant of ``scope`` (one query)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return set()
+    found = await session.scalars(select(User.id).where(in_list(User.id, wanted), member_of(scope)))
+    return set(found.all())
 
 
-class MembershipRow(NamedTuple):
-    """A membership with the member's marketing email choice (``None``: never set)."""
-
-    user_id: str
-    merchant_id: str
-    joined_at: datetime
-    tier: str
-    points_balance: Decimal
-    marketing_general_email: bool | None
+async def members_by_email(
+    session: AsyncSession, scope: MerchantScope, emails: Iterable[str]
+) -> dict[str, str]:
+    """Normalised email -> user id, among the members of ``scope`` (one query)."""
+    return await _members_by(session, scope, User.email, emails)
 
 
-_MEMBER_OF_SCOPE = exists(
-    select(Membership.user_id).where(
-        Membership.user_id == User.id, in_list_param(Membership.merchant_id, "merchant_ids")
-    )
-)
+async def members_by_phone(
+    session: AsyncSession, scope: MerchantScope, phones: Iterable[str]
+) -> dict[str, str]:
+    """E.164 phone -> user id, among the members of ``scope`` (one query)."""
+    return await _members_by(session, scope, User.phone, phones)
 
 
-def _filtered(
-    stmt: Select[Any], email: bool, phone: bool, updated_after: bool, updated_before: bool
-) -> Select[Any]:
-    if email:
-        stmt = stmt.where(User.email == bindparam("email"))
-    if phone:
-        stmt = stmt.where(User.phone == bindparam("phone"))
-    if updated_after:
-        stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
-    if updated_before:
-        stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
-    return stmt
-
-
-# The optional filters of the members queries, in the order of their cached variants' flags.
-_FILTERS = ("email", "phone", "updated_after", "updated_before")
-
-
-def _given(
-    *, email: str | None, phone: str | None, after: datetime | None, before: datetime | None
-) -> dict[str, Any]:
-    """The filters given, by bind parameter name (a query variant has a parameter per filter)."""
-    values = dict(zip(_FILTERS, (email, phone, after, before), strict=True))
-    return {name: value for name, value in values.items() if value is not None}
-
-
-@functools.cache
-def _users_query(
-    email: bool, phone: bool, updated_after: bool, updated_before: bool
-) -> PagedReadQuery[UserRow]:
-    """One compiled statement per combination of filters (16 at most), so each keeps its index."""
-    stmt = select_row(UserRow, User).where(_MEMBER_OF_SCOPE)
-    stmt = _filtered(stmt, email, phone, updated_after, updated_before)
-    return PagedReadQuery(UserRow, stmt.order_by(User.created_at.desc(), User.id.desc()))
-
-
-# A user (the columns of UserRow) with one of their memberships in scope (MembershipRow's, but
-# its user_id) and that membership's marketing email choice.
-_MEMBER_FIELDS = (*UserRow._fields, *MembershipRow._fields[1:])
-_MemberRow = namedtuple("_MemberRow", _MEMBER_FIELDS)  # type: ignore[misc]  # computed
-
-
-@functools.cache
-def _member_lookup(
-    email: bool, phone: bool, updated_after: bool, updated_before: bool
-) -> ReadQuery[Any]:
-    """The user with this email or phone joined with their memberships in scope, first joined
-    first: one round trip where a page would take two (the page, then its memberships)."""
-    stmt = (
-        select_row(UserRow, User)
-        .add_columns(
-            Membership.merchant_id,
-            Membership.joined_at,
-            Membership.tier,
-            Membership.points_balance,
-            CommunicationSetting.marketing_general_email,
-        )
-        .join(
-            Membership,
-            and_(
-                Membership.user_id == User.id,
-                in_list_param(Membership.merchant_id, "merchant_ids"),
-            ),
-        )
-        .outerjoin(
-            CommunicationSetting,
-            and_(
-                CommunicationSetting.user_id == Membership.user_id,
-                CommunicationSetting.merchant_id == Membership.merchant_id,
-            ),
-        )
-    )
-    stmt = _filtered(stmt, email, phone, updated_after, updated_before)
-    return ReadQuery(_MemberRow, stmt.order_by(Membership.joined_at, Membership.merchant_id))
-
-
-async def find_member(
-    reads: Reads,
+async def _members_by(
+    session: AsyncSession,
     scope: MerchantScope,
-    *,
-    email: str | None,
-    phone: str | None,
-    updated_after: datetime | None,
-    updated_before: datetime | None,
-) -> tuple[UserRow, MembershipRow] | None:
-    """The member with this email or phone (both unique: at most one) and their first
-    membership in ``scope``."""
-    given = _given(email=email, phone=phone, after=updated_after, before=updated_before)
-    query = _member_lookup(*(name in given for name in _FILTERS))
-    row = await reads.one(query, merchant_ids=scope.merchant_ids, **given)
-    if row is None:
-        return None
-    user = UserRow._make(row[: len(UserRow._fields)])
-    membership = MembershipRow._make((row.id, *row[len(UserRow._fields) :]))
-    return user, membership
-
-
-_USER_BY_ID = ReadQuery(
-    UserRow, select_row(UserRow, User).where(User.id == bindparam("user_id"), _MEMBER_OF_SCOPE)
-)
-
-_MEMBERSHIPS = ReadQuery(
-    MembershipRow,
-    select(
-        Membership.user_id,
-        Membership.merchant_id,
-        Membership.joined_at,
-        Membership.tier,
-        Membership.points_balance,
-        CommunicationSetting.marketing_general_email,
+    column: InstrumentedAttribute[str | None],
+    values: Iterable[str],
+) -> dict[str, str]:
+    """``column`` value (a normalised email or phone) -> user id, among the members of
+    ``scope`` (one query, the values bound as one parameter)."""
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(column, User.id).where(in_list(column, wanted), member_of(scope))
     )
-    .outerjoin(
-        CommunicationSetting,
-        and_(
-            CommunicationSetting.user_id == Membership.user_id,
-            CommunicationSetting.merchant_id == Membership.merchant_id,
-        ),
-    )
-    .where(
-        in_list_param(Membership.user_id, "user_ids"),
-        in_list_param(Membership.merchant_id, "merchant_ids"),
-    )
-    .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id),
-)
+    return {value: user_id for value, user_id in rows if value is not None}
 
 
 async def list_users(
-    reads: Reads,
+    session: AsyncSession,
     scope: MerchantScope,
     *,
     email: str | None,
@@ -233,28 +114,24 @@ async def list_users(
     updated_after: datetime | None,
     updated_before: datetime | None,
     page: Page,
-) -> PageResult[UserRow]:
-    given = _given(email=email, phone=phone, after=updated_after, before=updated_before)
-    query = _users_query(*(name in given for name in _FILTERS))
-    return await read_page(reads, query, page, merchant_ids=scope.merchant_ids, **given)
-
-
-async def read_user(reads: Reads, scope: MerchantScope, user_id: str) -> UserRow | None:
-    return await reads.one(_USER_BY_ID, user_id=user_id, merchant_ids=scope.merchant_ids)
+) -> PageResult[User]:
+    """Members of ``scope``, newest first. An email or a phone names at most one user (both are
+    unique), so such a lookup carries its count in the page query (one round trip)."""
+    stmt = select(User).where(member_of(scope))
+    if email is not None:
+        stmt = stmt.where(User.email == email)
+    if phone is not None:
+        stmt = stmt.where(User.phone == phone)
+    if updated_after is not None:
+        stmt = stmt.where(User.updated_at > updated_after)
+    if updated_before is not None:
+        stmt = stmt.where(User.updated_at < updated_before)
+    stmt = stmt.order_by(User.created_at.desc(), User.id.desc())
+    return await paginate(session, stmt, page, small=email is not None or phone is not None)
 
 
 async def get_user(session: AsyncSession, scope: MerchantScope, user_id: str) -> User | None:
-    """The user as an ORM object, for changes."""
-    return await session.scalar(select(User).where(User.id == user_id, _member_of(scope)))
-
-
-async def read_memberships(
-    reads: Reads, scope: MerchantScope, user_ids: Sequence[str]
-) -> list[MembershipRow]:
-    """Memberships of ``user_ids`` within ``scope``, first joined first."""
-    if not user_ids:
-        return []
-    return await reads.all(_MEMBERSHIPS, user_ids=list(user_ids), merchant_ids=scope.merchant_ids)
+    return await session.scalar(select(User).where(User.id == user_id, member_of(scope)))
 
 
 async def memberships_of(
@@ -272,7 +149,7 @@ async def memberships_of(
                 CommunicationSetting.merchant_id == Membership.merchant_id,
             ),
         )
-        .where(Membership.user_id.in_(user_ids), scope.clause(Membership.merchant_id))
+        .where(in_list(Membership.user_id, user_ids), scope.clause(Membership.merchant_id))
         .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id)
     )
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
@@ -319,7 +196,8 @@ async def upsert_settings(
     row = await session.scalar(
         select(CommunicationSetting)
         .where(
-            CommunicationSetting.user_id == user_id, CommunicationSetting.merchant_id == merchant_id
+            CommunicationSetting.user_id == user_id,
+            MerchantScope.one(merchant_id).clause(CommunicationSetting.merchant_id),
         )
         .execution_options(populate_existing=True)
     )

@@ -74,10 +74,9 @@ class UserOut(BaseModel):
                 else None
             )
         if settings:
-            chosen = membership.marketing_general_email if membership is not None else None
-            out.communication_settings = UserCommunicationOut(
-                marketing_general_email=True if chosen is None else chosen
-            )
+            # No settings row (data written around the services) reads as the defaults: all on.
+            chosen = view.settings.marketing_general_email if view.settings is not None else True
+            out.communication_settings = UserCommunicationOut(marketing_general_email=chosen)
         return out
 
 

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
-from thanx_server.kit.fastread import Reads
 from thanx_server.kit.identifiers import require_email, require_phone
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -25,7 +24,6 @@ from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
-from thanx_server.user.repository import MembershipRow, UserRow
 
 TIERS = ("bronze", "silver", "gold")
 
@@ -90,7 +88,7 @@ async def create_member(
 async def list_members(
     session: AsyncSession, merchant_id: str | None
 ) -> Sequence[tuple[User, Membership]]:
-    return await repository.all_with_memberships(session, merchant_id)
+    return await repository.all_with_memberships(session, MerchantScope.operator(merchant_id))
 
 
 # --- Partner side ---------------------------------------------------------------------------
@@ -103,8 +101,9 @@ class UserView:
     """A user as one partner call sees them: the loyalty and settings shown are those of the
     membership the user joined first among the call's merchants."""
 
-    user: User | UserRow
-    membership: MembershipRow | None
+    user: User
+    membership: Membership | None
+    settings: CommunicationSetting | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +119,28 @@ class SettingsView:
 
 
 async def _views(
-    reads: Reads, scope: MerchantScope, users: Sequence[User | UserRow]
+    session: AsyncSession, scope: MerchantScope, users: Sequence[User]
 ) -> list[UserView]:
-    first: dict[str, MembershipRow] = {}
-    for membership in await repository.read_memberships(reads, scope, [u.id for u in users]):
-        first.setdefault(membership.user_id, membership)
-    return [UserView(user=user, membership=first.get(user.id)) for user in users]
+    first: dict[str, tuple[Membership, CommunicationSetting | None]] = {}
+    for membership, settings in await repository.memberships_of(
+        session, scope, [u.id for u in users]
+    ):
+        first.setdefault(membership.user_id, (membership, settings))
+    views = []
+    for user in users:
+        found = first.get(user.id)
+        views.append(
+            UserView(
+                user=user,
+                membership=found[0] if found else None,
+                settings=found[1] if found else None,
+            )
+        )
+    return views
 
 
 async def list_users(
-    reads: Reads,
+    session: AsyncSession,
     principal: PartnerPrincipal,
     *,
     merchant_id: str | None,
@@ -146,21 +157,8 @@ async def list_users(
     norm_phone = require_phone(phone, "phone") if phone is not None else None
     if updated_after and updated_before and updated_after >= updated_before:
         raise ValidationFailed("updated_before: must be later than updated_after")
-    if norm_email is not None or norm_phone is not None:
-        # Emails and phones are unique: at most one user, found with a membership in one query.
-        found = await repository.find_member(
-            reads,
-            scope,
-            email=norm_email,
-            phone=norm_phone,
-            updated_after=updated_after,
-            updated_before=updated_before,
-        )
-        first_page = [UserView(user=found[0], membership=found[1])] if found else []
-        items = first_page if page.offset == 0 else []
-        return PageResult(items=items, total=1 if found else 0, page=page)
     result = await repository.list_users(
-        reads,
+        session,
         scope,
         email=norm_email,
         phone=norm_phone,
@@ -168,23 +166,22 @@ async def list_users(
         updated_before=updated_before,
         page=page,
     )
-    views = await _views(reads, scope, result.items)
+    views = await _views(session, scope, result.items)
     return PageResult(items=views, total=result.total, page=result.page)
 
 
 async def get_user(
-    reads: Reads, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
+    session: AsyncSession, principal: PartnerPrincipal, *, user_id: str, merchant_id: str | None
 ) -> UserView:
     scope = principal.merchants(merchant_id)
-    user = await repository.read_user(reads, scope, user_id)
+    user = await repository.get_user(session, scope, user_id)
     if user is None:
         raise NotFound()
-    return (await _views(reads, scope, [user]))[0]
+    return (await _views(session, scope, [user]))[0]
 
 
 async def update_user(
     session: AsyncSession,
-    reads: Reads,
     principal: PartnerPrincipal,
     *,
     user_id: str,
@@ -232,7 +229,7 @@ async def update_user(
         # Another request took the email or phone between our check and this write.
         field = "email" if "email" in values else "phone"
         raise ValidationFailed(f"user.{field}: already belongs to another user") from None
-    return (await _views(reads, scope, [user]))[0]
+    return (await _views(session, scope, [user]))[0]
 
 
 def _settings_view(membership: Membership, settings: CommunicationSetting | None) -> SettingsView:
@@ -295,7 +292,7 @@ async def update_settings(
     changes: Mapping[str, bool],
 ) -> SettingsView:
     """Partial update: only the channels in ``changes`` change."""
-    merchant_id = one_merchant_id(query=merchant_id, body=body_merchant_id)
+    merchant_id = merchant_id_of_call(query=merchant_id, body=body_merchant_id)
     unknown = set(changes) - set(repository.SETTING_COLUMNS)
     if unknown:
         raise ValidationFailed(f"communication_setting: unknown setting {sorted(unknown)[0]}")
@@ -311,10 +308,3 @@ async def update_settings(
         changes=dict(changes),
     )
     return _settings_view(membership, row)
-
-
-def one_merchant_id(*, query: str | None, body: str | None) -> str | None:
-    """``merchant_id`` may come in the query or the body; when both, they must agree."""
-    if query is not None and body is not None and query != body:
-        raise ValidationFailed("merchant_id: the query and the body name different merchants")
-    return query if query is not None else body
