@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, or_, select
+from sqlalchemy import ColumnElement, bindparam, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.db import UTCDateTime
@@ -15,17 +15,14 @@ from thanx_server.kit.pagination import Page, PagedReadQuery, PageResult, read_p
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant, Membership, Reward, RewardTemplate
+from thanx_server.models.states import LISTED_REWARD_STATES, reward_retired_clause
 
-LISTED_STATES = ("available", "active", "used")
+LISTED_STATES = LISTED_REWARD_STATES
 
 
 def _visible(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
-    """Rewards the API shows: never revoked or retired, and not past ``retire_at`` unless used."""
-    return or_(
-        Reward.state == "used",
-        Reward.retire_at.is_(None),
-        Reward.retire_at > now,
-    )
+    """Rewards the API shows: never revoked (the callers filter on listed states) or retired."""
+    return not_(reward_retired_clause(Reward.state, Reward.retire_at, now))
 
 
 class RewardRow(NamedTuple):

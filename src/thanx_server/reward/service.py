@@ -1,8 +1,10 @@
 """Rules for rewards on the Consumer API: listing, activation, finalisation, sandbox grants.
 
-States: ``available`` → (activate) ``active`` → (finalize) ``used``. A reward past ``retire_at``
-that was never used is retired: not listed, and activating or finalising it is
-``REWARD_EXPIRED``. Revoked rewards (their issuance job was revoked) are never visible.
+States: ``available`` → (activate) ``active`` → (finalize) ``used``; the moves are
+``REWARD_STATES`` (models/states.py), which activate and finalize consult with the reward's state
+as of now. A reward past ``retire_at`` that was never used is retired (a derived state): not
+listed, and activating or finalising it is ``REWARD_EXPIRED``. Revoked rewards (their issuance job
+was revoked) are never visible.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
+from thanx_server.models.states import REWARD_STATES, RewardState, reward_state
 from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
 from thanx_server.reward.repository import RewardRow
@@ -87,13 +90,26 @@ async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str
     return reward
 
 
-def _retired(reward: Reward, now: datetime) -> bool:
-    return reward.state != "used" and reward.retire_at is not None and reward.retire_at <= now
+def _state(reward: Reward, now: datetime) -> RewardState:
+    return reward_state(reward.state, reward.retire_at, now)
+
+
+def _refuse(current: RewardState, target: RewardState) -> None:
+    """Raise the error for a move ``REWARD_STATES`` does not allow, named after where it is."""
+    if REWARD_STATES.can_move(current, target):
+        return
+    if current == RewardState.USED:
+        raise RewardAlreadyUsed()
+    if current == RewardState.RETIRED:
+        raise RewardExpired()
+    if current == RewardState.AVAILABLE:
+        raise RewardNotActive()
+    raise NotFound()  # revoked: never visible (not reached: _own_reward reads listed states)
 
 
 async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     reward = await _own_reward(session, user, reward_id)
-    if _retired(reward, utcnow()):
+    if _state(reward, utcnow()) == RewardState.RETIRED:
         raise NotFound()
     return reward
 
@@ -102,17 +118,15 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
     reward = await _own_reward(session, user, reward_id)
     now = utcnow()
-    if reward.state == "used":
-        raise RewardAlreadyUsed()
-    if _retired(reward, now):
-        raise RewardExpired()
-    if reward.state == "active":
+    current = _state(reward, now)
+    if current == RewardState.ACTIVE:
         return reward
+    _refuse(current, RewardState.ACTIVE)
     if reward.available_at > now:
         raise RewardNotYetAvailable(
             f"This reward can be used from {reward.available_at.isoformat()}."
         )
-    reward.state = "active"
+    reward.state = RewardState.ACTIVE
     reward.activated_at = now
     reward.updated_at = now
     await session.flush()
@@ -123,16 +137,11 @@ async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
     reward = await _own_reward(session, user, reward_id)
     now = utcnow()
-    if reward.state == "used":
-        raise RewardAlreadyUsed()
-    if reward.state != "active":
-        raise RewardNotActive()
-    if _retired(reward, now):
-        raise RewardExpired()
+    _refuse(_state(reward, now), RewardState.USED)
     window = (reward.redeem or {}).get("window")
     if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
         raise RewardExpired("The redemption window of this reward has passed.")
-    reward.state = "used"
+    reward.state = RewardState.USED
     reward.used_at = now
     reward.updated_at = now
     await session.flush()
