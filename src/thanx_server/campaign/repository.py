@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, insert, or_, select
+from sqlalchemy import ColumnElement, bindparam, false, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.fastread import ReadQuery, Reads, select_row
@@ -15,6 +15,7 @@ from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant
+from thanx_server.models.states import campaign_state_clause
 
 
 class CampaignRow(NamedTuple):
@@ -65,11 +66,7 @@ _CAMPAIGN_WITH_VARIANTS: ReadQuery[Any] = ReadQuery(
 
 
 def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:
-    if state == "scheduled":
-        return Campaign.start_at > now
-    if state == "active":
-        return and_(Campaign.start_at <= now, Campaign.end_at >= now)
-    return Campaign.end_at < now
+    return campaign_state_clause(state, Campaign.start_at, Campaign.end_at, now)
 
 
 async def list_partner_campaigns(
