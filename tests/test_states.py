@@ -178,6 +178,24 @@ def test_a_derived_state_moves_like_the_stored_states_it_reads_from() -> None:
         )
 
 
+def test_openapi_lists_each_state_field_s_values() -> None:
+    from thanx_server.app import create_app
+    from thanx_server.settings import Settings
+
+    schemas = create_app(Settings()).openapi()["components"]["schemas"]
+
+    def values(model: str) -> list[str]:
+        field = schemas[model]["properties"]["state"]
+        if "$ref" in field:
+            field = schemas[field["$ref"].rsplit("/", 1)[1]]
+        return list(field["enum"])
+
+    assert values("IssuanceJobOut") == [s.value for s in JobState]
+    assert values("FeedbackOut") == [s.value for s in FeedbackState]
+    assert values("CampaignOut") == [s.value for s in CampaignState]
+    assert values("RewardOut") == ["available", "active", "used"]  # never revoked or retired
+
+
 @given(
     start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1),
                        timezones=st.just(UTC)),
