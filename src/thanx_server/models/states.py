@@ -2,8 +2,8 @@
 
 Every state is a ``StrEnum`` member whose value is the string clients see and the database stores.
 Each entity has ONE transition table (a ``Transitions``); services ask it whether a move is allowed
-(``can_move``) and guarded UPDATEs take their source states from it (``allowed_from``), so no list
-of states is spelled a second time anywhere.
+(``can_move``) and guarded UPDATEs take their source states from it (``allowed_from``), so the
+states a move may start from are never spelled a second time.
 
 Why here, in ``models/``: the tables are needed by the models themselves (column defaults, the
 feedback CHECK constraint), by repositories (guarded UPDATEs, derived-state SQL) and by services and
