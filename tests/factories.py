@@ -16,6 +16,7 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Location, Membership, Merchant, RewardTemplate, User
+from thanx_server.models.states import FeedbackState
 from thanx_server.partner import service as partner_service
 from thanx_server.purchase.service import RecordedPurchase
 
@@ -128,28 +129,31 @@ class Factory:
             feedback_window=window,
         )
 
-    async def feedback(self, merchant: Merchant, user: User, state: str, **purchase: Any) -> str:
+    async def feedback(
+        self, merchant: Merchant, user: User, state: FeedbackState | str, **purchase: Any
+    ) -> str:
         """A feedback record in ``state``, moved there the way a customer/merchant would."""
         from thanx_server.feedback import service as feedback_service
 
-        if state == "expired":
+        state = FeedbackState(state)  # a wire value is accepted too
+        if state == FeedbackState.EXPIRED:
             purchase.setdefault("purchased_at", utcnow() - timedelta(days=30))
         recorded = await self.purchase(merchant, user, **purchase)
         feedback_id = recorded.feedback.id
         scope = MerchantScope((merchant.id,))
-        if state in ("viewed",):
+        if state == FeedbackState.VIEWED:
             await feedback_service.customer_view(
                 self.session, scope, feedback_id=feedback_id, sandbox=True
             )
-        if state in ("rated", "reviewed", "responded"):
+        if state in (FeedbackState.RATED, FeedbackState.REVIEWED, FeedbackState.RESPONDED):
             await feedback_service.customer_rate(
                 self.session, scope, feedback_id=feedback_id, rating=9, sandbox=True
             )
-        if state in ("reviewed", "responded"):
+        if state in (FeedbackState.REVIEWED, FeedbackState.RESPONDED):
             await feedback_service.customer_review(
                 self.session, scope, feedback_id=feedback_id, review="Great crust", sandbox=True
             )
-        if state == "responded":
+        if state == FeedbackState.RESPONDED:
             await feedback_service.respond_in_scope(
                 self.session, scope, feedback_id=feedback_id, response="Thank you!"
             )

@@ -298,6 +298,11 @@ async def test_retired_reward_is_expired(
         "REWARD_EXPIRED",
     )
     assert_error(
+        await client.patch(f"/rewards/{reward.id}/finalize", headers=world.bearer),
+        400,
+        "REWARD_EXPIRED",
+    )
+    assert_error(
         await client.get(f"/rewards/{reward.id}", headers=world.bearer), 404, "RESOURCE_NOT_FOUND"
     )
 

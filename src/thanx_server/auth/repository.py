@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.scoping import MerchantScope
@@ -25,16 +25,19 @@ class CredentialRecord:
     merchant_ids: tuple[str, ...]
 
 
+# Built once: every partner call whose credential is not in the process's cache reads it.
+_CREDENTIAL = (
+    select(PartnerCredential, PartnerMerchant.merchant_id)
+    .outerjoin(PartnerMerchant, PartnerMerchant.partner_id == PartnerCredential.partner_id)
+    .where(PartnerCredential.client_id == bindparam("client_id"))
+    .order_by(PartnerMerchant.merchant_id)
+)
+_END_USER_TOKEN = select(EndUserToken).where(EndUserToken.token_hash == bindparam("token_hash"))
+
+
 async def find_credential(session: AsyncSession, client_id: str) -> CredentialRecord | None:
     """The credential for ``client_id`` with its partner's merchants, in one round trip."""
-    rows = (
-        await session.execute(
-            select(PartnerCredential, PartnerMerchant.merchant_id)
-            .outerjoin(PartnerMerchant, PartnerMerchant.partner_id == PartnerCredential.partner_id)
-            .where(PartnerCredential.client_id == client_id)
-            .order_by(PartnerMerchant.merchant_id)
-        )
-    ).all()
+    rows = (await session.execute(_CREDENTIAL, {"client_id": client_id})).all()
     if not rows:
         return None
     credential: PartnerCredential = rows[0][0]
@@ -87,4 +90,4 @@ async def find_member_ids(
 
 
 async def find_end_user_token(session: AsyncSession, token_hash: str) -> EndUserToken | None:
-    return await session.scalar(select(EndUserToken).where(EndUserToken.token_hash == token_hash))
+    return await session.scalar(_END_USER_TOKEN, {"token_hash": token_hash})

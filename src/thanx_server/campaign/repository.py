@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Campaign, CampaignVariant
+from thanx_server.models.states import campaign_state_clause
 
 
 def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:
-    if state == "scheduled":
-        return Campaign.start_at > now
-    if state == "active":
-        return and_(Campaign.start_at <= now, Campaign.end_at >= now)
-    return Campaign.end_at < now
+    return campaign_state_clause(state, Campaign.start_at, Campaign.end_at, now)
 
 
 async def list_partner_campaigns(
@@ -39,18 +36,21 @@ async def list_partner_campaigns(
     return await paginate(session, stmt, page)
 
 
+# Built once (a hot read): the campaign and its variants in one round trip.
+_CAMPAIGN_WITH_VARIANTS = (
+    select(Campaign, CampaignVariant)
+    .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
+    .where(Campaign.id == bindparam("campaign_id"), MerchantScope.bound(Campaign.merchant_id))
+    .order_by(CampaignVariant.position)
+)
+
+
 async def get_campaign(
     session: AsyncSession, scope: MerchantScope, campaign_id: str
 ) -> tuple[Campaign, list[CampaignVariant]] | None:
-    """The campaign and its variants (position order), in one round trip."""
-    rows = (
-        await session.execute(
-            select(Campaign, CampaignVariant)
-            .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
-            .where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
-            .order_by(CampaignVariant.position)
-        )
-    ).all()
+    """The campaign and its variants (position order)."""
+    params = {"campaign_id": campaign_id, **scope.params()}
+    rows = (await session.execute(_CAMPAIGN_WITH_VARIANTS, params)).all()
     if not rows:
         return None
     return rows[0][0], [row[1] for row in rows if row[1] is not None]

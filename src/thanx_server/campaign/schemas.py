@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import Pagination
 from thanx_server.kit.wire import WireDateTime, omit_none
+from thanx_server.models.states import CampaignState
 
 
 class VariantIn(BaseModel):
@@ -50,7 +51,7 @@ class CampaignOut(BaseModel):
     redeemable_from: WireDateTime
     redeemable_to: WireDateTime
     time_zone: str
-    state: str = Field(description="Derived from now: `scheduled`, `active` or `ended`.")
+    state: CampaignState = Field(description="Derived from now: `scheduled`, `active` or `ended`.")
     created_at: WireDateTime
     variants: list[VariantOut]
 

@@ -6,7 +6,8 @@
 * ``end_at >= start_at`` and ``redeemable_to >= redeemable_from`` (equal is allowed).
 * A time without an offset is read in the merchant's zone; ``time_zone`` is the merchant's.
 * The state is derived from now: ``scheduled`` before ``start_at``, ``ended`` after ``end_at``,
-  ``active`` in between (both ends included).
+  ``active`` in between (both ends included). The rule and its SQL twin are
+  ``models/states.campaign_state`` / ``campaign_state_clause``; nothing stores a campaign state.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
+from thanx_server.models.states import CAMPAIGN_STATES, CampaignState
+from thanx_server.models.states import campaign_state as state_at
 from thanx_server.template import repository as template_repository
 
-CAMPAIGN_STATES = ("scheduled", "active", "ended")
 CONTROL = "control"
 
 
@@ -38,19 +40,15 @@ def is_control(name: str) -> bool:
     return name.strip().casefold() == CONTROL
 
 
-def campaign_state(campaign: Campaign, now: datetime) -> str:
-    if now < campaign.start_at:
-        return "scheduled"
-    if now > campaign.end_at:
-        return "ended"
-    return "active"
+def campaign_state(campaign: Campaign, now: datetime) -> CampaignState:
+    return state_at(campaign.start_at, campaign.end_at, now)
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignView:
     campaign: Campaign
     variants: Sequence[CampaignVariant]
-    state: str
+    state: CampaignState
 
 
 async def create_partner_campaign(
@@ -171,9 +169,11 @@ async def list_campaigns(
     states: Sequence[str],
     page: Page,
 ) -> PageResult[CampaignView]:
-    unknown = sorted(set(states) - set(CAMPAIGN_STATES))
+    unknown = sorted(set(states) - set(CAMPAIGN_STATES.states))
     if unknown:
-        raise ValidationFailed(f"states: '{unknown[0]}' is not one of {', '.join(CAMPAIGN_STATES)}")
+        raise ValidationFailed(
+            f"states: '{unknown[0]}' is not one of {', '.join(CAMPAIGN_STATES.states)}"
+        )
     now = utcnow()
     result = await repository.list_partner_campaigns(
         session, principal.merchants(merchant_id), states=sorted(set(states)), now=now, page=page

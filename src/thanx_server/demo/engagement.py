@@ -16,6 +16,7 @@ from thanx_server.feedback import service as feedback_service
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
+from thanx_server.models.states import FeedbackState
 from thanx_server.purchase import service as purchase_service
 from thanx_server.subscriber import service as subscriber_service
 from thanx_server.subscriber.schemas import SubscriberBirthDateIn, SubscriberIn
@@ -42,12 +43,12 @@ TAGS = (
 )
 PURCHASES = (
     # card id, merchant, member email, amount, days ago, feedback state to reach
-    ("demo-1", "pizzatown", "jane.smith@example.com", "24.50", 1, "unviewed"),
-    ("demo-2", "pizzatown", "ravi.patel@example.com", "13.45", 2, "viewed"),
-    ("demo-3", "pizzatown", "maria.garcia@example.com", "8.00", 30, "expired"),
-    ("demo-4", "pizzatown", "alex.kim@example.com", "31.20", 3, "rated"),
-    ("demo-5", "beanthere", "jane.smith@example.com", "6.75", 2, "reviewed"),
-    ("demo-6", "beanthere", "sam.jones@example.com", "4.25", 4, "responded"),
+    ("demo-1", "pizzatown", "jane.smith@example.com", "24.50", 1, FeedbackState.UNVIEWED),
+    ("demo-2", "pizzatown", "ravi.patel@example.com", "13.45", 2, FeedbackState.VIEWED),
+    ("demo-3", "pizzatown", "maria.garcia@example.com", "8.00", 30, FeedbackState.EXPIRED),
+    ("demo-4", "pizzatown", "alex.kim@example.com", "31.20", 3, FeedbackState.RATED),
+    ("demo-5", "beanthere", "jane.smith@example.com", "6.75", 2, FeedbackState.REVIEWED),
+    ("demo-6", "beanthere", "sam.jones@example.com", "4.25", 4, FeedbackState.RESPONDED),
 )
 
 
@@ -115,24 +116,29 @@ async def _purchases(session: AsyncSession, ctx: DemoContext) -> None:
 
 
 async def _play_feedback(
-    session: AsyncSession, scope: MerchantScope, feedback_id: str, state: str
+    session: AsyncSession, scope: MerchantScope, feedback_id: str, state: FeedbackState
 ) -> None:
     """Move a fresh record to ``state`` the way a customer and the merchant would."""
-    steps = ("viewed", "rated", "reviewed", "responded")
+    steps = (
+        FeedbackState.VIEWED,
+        FeedbackState.RATED,
+        FeedbackState.REVIEWED,
+        FeedbackState.RESPONDED,
+    )
     if state not in steps:
         return  # unviewed, or expired by its purchase date
     reached = steps[: steps.index(state) + 1]
-    if "viewed" in reached:
+    if FeedbackState.VIEWED in reached:
         await feedback_service.customer_view(session, scope, feedback_id=feedback_id, sandbox=True)
-    if "rated" in reached:
+    if FeedbackState.RATED in reached:
         await feedback_service.customer_rate(
             session, scope, feedback_id=feedback_id, rating=9, sandbox=True
         )
-    if "reviewed" in reached:
+    if FeedbackState.REVIEWED in reached:
         await feedback_service.customer_review(
             session, scope, feedback_id=feedback_id, review="Lovely staff.", sandbox=True
         )
-    if "responded" in reached:
+    if FeedbackState.RESPONDED in reached:
         await feedback_service.respond_in_scope(
             session, scope, feedback_id=feedback_id, response="Thank you, see you soon!"
         )

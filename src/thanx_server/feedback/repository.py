@@ -1,8 +1,9 @@
 """SQL for feedback records.
 
 ``expired`` is never stored: a record still ``unviewed`` or ``viewed`` once ``expires_at`` has
-passed reads as ``expired``. The state and ``updated_at`` a partner sees are therefore SQL
-expressions over ``now``, used both to render and to filter, so paging stays consistent.
+passed reads as ``expired`` (``feedback_expired_clause``, models/states.py). The state and
+``updated_at`` a partner sees are therefore SQL expressions over ``now``, used both to render and
+to filter, so paging stays consistent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Feedback, Purchase
+from thanx_server.models.states import (
+    FEEDBACK_STATES,
+    FeedbackState,
+    feedback_expired_clause,
+)
 
-OPEN_STATES = ("unviewed", "viewed")
+# The stored states that expire when the window closes.
+OPEN_STATES = FEEDBACK_STATES.allowed_from(FeedbackState.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +41,11 @@ class FeedbackRow:
 
 
 def _expired(now: datetime) -> ColumnElement[bool]:
-    return and_(Feedback.state.in_(OPEN_STATES), Feedback.expires_at <= now)
+    return feedback_expired_clause(Feedback.state, Feedback.expires_at, now)
 
 
 def effective_state(now: datetime) -> ColumnElement[str]:
-    return case((_expired(now), literal("expired")), else_=Feedback.state)
+    return case((_expired(now), literal(FeedbackState.EXPIRED.value)), else_=Feedback.state)
 
 
 def effective_updated_at(now: datetime) -> ColumnElement[datetime]:
@@ -54,14 +61,14 @@ def in_states(states: Sequence[str], now: datetime) -> ColumnElement[bool]:
     ``expired`` is never stored: an open record whose window has closed. An open state therefore
     also needs its window still open; any other state is its stored value.
     """
-    stored = [state for state in states if state not in OPEN_STATES and state != "expired"]
+    stored = [s for s in states if s not in OPEN_STATES and s not in FEEDBACK_STATES.derived]
     still_open = [state for state in states if state in OPEN_STATES]
     terms: list[ColumnElement[bool]] = []
     if stored:
         terms.append(Feedback.state.in_(stored))
     if still_open:
         terms.append(and_(Feedback.state.in_(still_open), Feedback.expires_at > now))
-    if "expired" in states:
+    if FeedbackState.EXPIRED in states:
         terms.append(_expired(now))
     return or_(*terms)
 
@@ -144,20 +151,21 @@ async def transition(
     feedback_id: str,
     *,
     now: datetime,
-    from_states: Sequence[str],
+    target: FeedbackState,
     unexpired: bool,
     values: dict[str, Any],
 ) -> bool:
-    """Move one record from one of ``from_states`` in a single conditional UPDATE, so two
-    concurrent requests cannot both succeed. False when the record was not in such a state."""
+    """Move one record to ``target`` from a state the table allows (``FEEDBACK_STATES``) in a
+    single conditional UPDATE, so two concurrent requests cannot both succeed. False when the
+    record was not in such a state (or, with ``unexpired``, its window has closed)."""
     stmt = (
         update(Feedback)
         .where(
             Feedback.id == feedback_id,
             scope.clause(Feedback.merchant_id),
-            Feedback.state.in_(from_states),
+            Feedback.state.in_(FEEDBACK_STATES.allowed_from(target)),
         )
-        .values(**values, updated_at=now)
+        .values(**values, state=target, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if unexpired:

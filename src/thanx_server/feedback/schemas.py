@@ -7,6 +7,7 @@ from pydantic import BaseModel, StrictInt, StrictStr
 from thanx_server.feedback.service import FeedbackView
 from thanx_server.kit.pagination import Pagination
 from thanx_server.kit.wire import WireDateTime, WireDecimal
+from thanx_server.models.states import FeedbackState
 
 
 class OrderOut(BaseModel):
@@ -26,7 +27,7 @@ class FeedbackOut(BaseModel):
     user_id: str
     merchant_id: str
     location_id: str | None
-    state: str
+    state: FeedbackState
     expires_at: WireDateTime
     purchased_at: WireDateTime
     viewed_at: WireDateTime | None

@@ -2,7 +2,9 @@
 
 States: ``unviewed`` (opened by a purchase) -> ``viewed`` -> ``rated`` (0-10) -> ``reviewed``
 (text) -> ``responded`` (the merchant's one reply). A record still ``unviewed``/``viewed`` at
-``expires_at`` reads as ``expired`` (derived, never stored).
+``expires_at`` reads as ``expired`` (derived, never stored). Every step is a move of
+``FEEDBACK_STATES`` (models/states.py): the guarded UPDATE takes its source states from the table,
+and a refusal names them.
 
 * The merchant may answer a record the customer ``rated`` or ``reviewed`` (there is something to
   answer), once. ``unviewed``/``viewed``/``expired`` records and a second response are 422
@@ -29,9 +31,9 @@ from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
+from thanx_server.models.states import FEEDBACK_STATES, FeedbackState
 
-STATES = ("unviewed", "viewed", "expired", "rated", "reviewed", "responded")
-ANSWERABLE = ("rated", "reviewed")
+STATES = FEEDBACK_STATES.states
 MAX_TEXT = 2000
 MIN_RATING, MAX_RATING = 0, 10
 
@@ -42,7 +44,7 @@ class FeedbackView:
     user_id: str
     merchant_id: str
     location_id: str | None
-    state: str
+    state: FeedbackState
     rating: int | None
     review: str | None
     response: str | None
@@ -65,7 +67,7 @@ def _view(row: FeedbackRow) -> FeedbackView:
         user_id=f.user_id,
         merchant_id=f.merchant_id,
         location_id=f.location_id,
-        state=row.state,
+        state=FeedbackState(row.state),
         rating=f.rating,
         review=f.review,
         response=f.response,
@@ -98,7 +100,7 @@ def open_for_purchase(session: AsyncSession, purchase: Purchase, *, window: time
         user_id=purchase.user_id,
         location_id=purchase.location_id,
         purchase_id=purchase.id,
-        state="unviewed",
+        state=FEEDBACK_STATES.initial,
         expires_at=purchase.purchased_at + window,
     )
     repository.add(session, feedback)
@@ -187,19 +189,18 @@ async def respond_in_scope(
         scope,
         feedback_id,
         now=now,
-        from_states=ANSWERABLE,
+        target=FeedbackState.RESPONDED,
         unexpired=False,
-        values={"state": "responded", "response": text, "responded_at": now},
+        values={"response": text, "responded_at": now},
     )
     if not done:
         current = (await _get(session, scope, feedback_id)).state
-        if current == "responded":
+        if current == FeedbackState.RESPONDED:
             raise InvalidState("feedback: already has a response; only one per record")
-        if current == "expired":
+        if current == FeedbackState.EXPIRED:
             raise InvalidState("feedback: expired without a rating; it cannot be answered")
-        raise InvalidState(
-            f"feedback: is {current}; only rated or reviewed feedback can be answered"
-        )
+        allowed = " or ".join(FEEDBACK_STATES.allowed_from(FeedbackState.RESPONDED))
+        raise InvalidState(f"feedback: is {current}; only {allowed} feedback can be answered")
     return _view(await _get(session, scope, feedback_id))
 
 
@@ -217,22 +218,22 @@ async def _customer_step(
     scope: MerchantScope,
     feedback_id: str,
     *,
-    from_states: tuple[str, ...],
-    target: str,
+    target: FeedbackState,
     values: dict[str, object],
 ) -> FeedbackView:
+    """A customer step: a move of ``FEEDBACK_STATES``, and only while the window is open."""
     current = (await _get(session, scope, feedback_id)).state
     done = await repository.transition(
         session,
         scope,
         feedback_id,
         now=utcnow(),
-        from_states=from_states,
+        target=target,
         unexpired=True,
-        values={"state": target, **values},
+        values=values,
     )
     if not done:
-        allowed = " or ".join(from_states)
+        allowed = " or ".join(FEEDBACK_STATES.allowed_from(target))
         raise InvalidState(f"feedback: is {current}; it can become {target} only from {allowed}")
     return _view(await _get(session, scope, feedback_id))
 
@@ -245,8 +246,7 @@ async def customer_view(
         session,
         scope,
         feedback_id,
-        from_states=("unviewed",),
-        target="viewed",
+        target=FeedbackState.VIEWED,
         values={"viewed_at": utcnow()},
     )
 
@@ -263,8 +263,7 @@ async def customer_rate(
         session,
         scope,
         feedback_id,
-        from_states=("unviewed", "viewed"),
-        target="rated",
+        target=FeedbackState.RATED,
         values={"rating": rating, "rated_at": now, "viewed_at": row.feedback.viewed_at or now},
     )
 
@@ -278,7 +277,6 @@ async def customer_review(
         session,
         scope,
         feedback_id,
-        from_states=("rated",),
-        target="reviewed",
+        target=FeedbackState.REVIEWED,
         values={"review": text, "reviewed_at": utcnow()},
     )

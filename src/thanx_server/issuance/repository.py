@@ -4,6 +4,10 @@ Request side: read a job (scoped), its failures, revoke it. Worker side: claim a
 resolve a chunk of identifiers to members set-wise, bulk-insert rewards and outcomes, advance the
 counters under the lease. The one dialect switch for claiming is ``_lock_for_claim``; bulk inserts
 go through ``kit/bulk`` (one statement per chunk and table).
+
+Every UPDATE that moves a job (or a reward) to another state takes the states it may move from from
+the transition table (``JOB_STATES.allowed_from(target)``, models/states.py), never from a list of
+its own.
 """
 
 from __future__ import annotations
@@ -24,12 +28,7 @@ from thanx_server.models import (
     Reward,
     RewardTemplate,
 )
-
-FINISHED_STATES = ("completed", "failed", "revoking", "revoked")
-REVOCABLE_STATES = ("completed", "failed")
-# A revoked job takes back every reward it issued that was not used yet.
-UNREVOKABLE_REWARD_STATES = ("used", "revoked")
-
+from thanx_server.models.states import JOB_STATES, REWARD_STATES, JobState, RewardState
 
 # --- request side -------------------------------------------------------------------------
 
@@ -77,22 +76,26 @@ async def mark_revoked(session: AsyncSession, job_id: str, now: datetime) -> boo
     """Move a revocable job to ``revoked``; False when it is (no longer) revocable."""
     result = await session.execute(
         update(IssuanceJob)
-        .where(IssuanceJob.id == job_id, IssuanceJob.state.in_(REVOCABLE_STATES))
-        .values(state="revoked", revoked_at=now, updated_at=now)
+        .where(
+            IssuanceJob.id == job_id,
+            IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.REVOKED)),
+        )
+        .values(state=JobState.REVOKED, revoked_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
 
 
 async def revoke_rewards(session: AsyncSession, job_id: str, now: datetime) -> int:
-    """One set-based statement: every reward of the job not yet used leaves the consumer lists."""
+    """One set-based statement: every reward of the job not yet used leaves the consumer lists
+    (``available`` and ``active`` ones, retired or not: see ``REWARD_STATES``)."""
     result = await session.execute(
         update(Reward)
         .where(
             Reward.issuance_job_id == job_id,
-            Reward.state.not_in(UNREVOKABLE_REWARD_STATES),
+            Reward.state.in_(REWARD_STATES.allowed_from(RewardState.REVOKED)),
         )
-        .values(state="revoked", revoked_at=now, updated_at=now)
+        .values(state=RewardState.REVOKED, revoked_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result)
@@ -126,14 +129,15 @@ def _lock_for_claim(session: AsyncSession, stmt: Select[Any]) -> Select[Any]:
 
 
 def _runnable(now: datetime) -> Select[str]:
-    """The oldest runnable job: pending, or processing with an expired/released lease."""
+    """The oldest runnable job: one that may become ``processing`` (``pending``), or one that is
+    ``processing`` with an expired/released lease (its lease changes hands, its state does not)."""
     return (
         select(IssuanceJob.id)
         .where(
             or_(
-                IssuanceJob.state == "pending",
+                IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.PROCESSING)),
                 and_(
-                    IssuanceJob.state == "processing",
+                    IssuanceJob.state == JobState.PROCESSING,
                     or_(IssuanceJob.lease_owner.is_(None), IssuanceJob.lease_expires_at < now),
                 ),
             )
@@ -159,7 +163,7 @@ async def claim_next(
         update(IssuanceJob)
         .where(IssuanceJob.id == job_id)
         .values(
-            state="processing",
+            state=JobState.PROCESSING,
             lease_owner=owner,
             lease_expires_at=lease_until,
             attempts=IssuanceJob.attempts + 1,
@@ -220,7 +224,7 @@ async def hold_lease(
         .where(
             IssuanceJob.id == job_id,
             IssuanceJob.lease_owner == owner,
-            IssuanceJob.state == "processing",
+            IssuanceJob.state == JobState.PROCESSING,
             IssuanceJob.processed_count == processed_count,
         )
         .values(lease_expires_at=lease_until, updated_at=now)
@@ -272,21 +276,23 @@ async def advance(
     finished: bool,
     now: datetime,
 ) -> None:
-    """Counters after a chunk; the last chunk also completes the job and drops the lease."""
+    """Counters after a chunk; the last chunk also completes the job and drops the lease.
+
+    Runs in the chunk's transaction after ``hold_lease`` locked the job as this worker's.
+    """
     values: dict[str, Any] = {
         "processed_count": processed_count,
         "success_count": IssuanceJob.success_count + successes,
         "failure_count": IssuanceJob.failure_count + failures,
         "updated_at": now,
     }
+    stmt = update(IssuanceJob).where(IssuanceJob.id == job_id)
     if finished:
-        values.update(state="completed", completed_at=now, lease_owner=None, lease_expires_at=None)
-    await session.execute(
-        update(IssuanceJob)
-        .where(IssuanceJob.id == job_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+        values.update(
+            state=JobState.COMPLETED, completed_at=now, lease_owner=None, lease_expires_at=None
+        )
+        stmt = stmt.where(IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.COMPLETED)))
+    await session.execute(stmt.values(**values).execution_options(synchronize_session=False))
 
 
 async def complete(session: AsyncSession, *, job_id: str, owner: str, now: datetime) -> bool:
@@ -296,11 +302,11 @@ async def complete(session: AsyncSession, *, job_id: str, owner: str, now: datet
         .where(
             IssuanceJob.id == job_id,
             IssuanceJob.lease_owner == owner,
-            IssuanceJob.state == "processing",
+            IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.COMPLETED)),
             IssuanceJob.processed_count == IssuanceJob.total_count,
         )
         .values(
-            state="completed",
+            state=JobState.COMPLETED,
             completed_at=now,
             updated_at=now,
             lease_owner=None,
@@ -319,10 +325,10 @@ async def fail(
         .where(
             IssuanceJob.id == job_id,
             IssuanceJob.lease_owner == owner,
-            IssuanceJob.state == "processing",
+            IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.FAILED)),
         )
         .values(
-            state="failed",
+            state=JobState.FAILED,
             error=reason[:1000],
             completed_at=now,
             updated_at=now,
@@ -345,7 +351,7 @@ async def release(session: AsyncSession, *, job_id: str, owner: str, now: dateti
         .where(
             IssuanceJob.id == job_id,
             IssuanceJob.lease_owner == owner,
-            IssuanceJob.state == "processing",
+            IssuanceJob.state == JobState.PROCESSING,
         )
         .values(
             lease_owner=None,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.wire import WireDateTime
+from thanx_server.models.states import JobState
 
 MAX_IDENTIFIERS = 10_000
 
@@ -49,7 +50,9 @@ class IssuanceJobOut(BaseModel):
     merchant_id: str
     campaign_id: str
     variant_id: str
-    state: str = Field(description="pending, processing, completed, failed, revoking, revoked")
+    state: JobState = Field(
+        description="`pending` → `processing` → `completed` or `failed`; either → `revoked`."
+    )
     total_count: int
     processed_count: int
     success_count: int

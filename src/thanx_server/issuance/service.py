@@ -4,7 +4,9 @@
   writes the job row in the request's transaction: the row is the queue entry, so no job exists
   for a request that rolled back and none is lost once the 202 went out.
 * ``X-Idempotency-Key`` replays the original 202, or refuses a different body (kit/idempotency).
-* ``revoke_job`` is one guarded job UPDATE plus one set-based reward UPDATE, inside the request.
+* ``revoke_job`` is one guarded job UPDATE plus one set-based reward UPDATE, inside the request:
+  a job goes from ``completed``/``failed`` straight to ``revoked`` (``JOB_STATES``), no job is ever
+  left half revoked.
 
 Unlike other services, this one renders the job's wire shape (``job_out``): the 202 body is what
 an idempotent replay must return byte for byte, so it is built and stored here.
@@ -34,6 +36,12 @@ from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import IssuanceJob
+from thanx_server.models.states import (
+    FINISHED_JOB_STATES,
+    JOB_STATES,
+    CampaignState,
+    JobState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +59,7 @@ def progress_percent(job: IssuanceJob) -> int:
 def job_out(job: IssuanceJob, failures: list[tuple[int, str, str]] | None) -> IssuanceJobOut:
     """The job as partners see it; ``failures`` is given once the job has finished."""
     summary: SummaryOut | None = None
-    if job.state in repository.FINISHED_STATES:
+    if job.state in FINISHED_JOB_STATES:
         if failures:
             summary = SummaryWithFailures(
                 success_count=job.success_count,
@@ -108,7 +116,7 @@ async def new_job(
             f"variant_id: '{variant_id}' is not a variant of campaign '{campaign_id}'"
         )
     now = utcnow()
-    if campaign_state(scope_campaign, now) == "ended":
+    if campaign_state(scope_campaign, now) == CampaignState.ENDED:
         raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")
     return IssuanceJob(
         id=new_id(),
@@ -116,7 +124,7 @@ async def new_job(
         campaign_id=campaign_id,
         variant_id=variant_id,
         credential_id=credential_id,
-        state="pending",
+        state=JOB_STATES.initial,
         identifiers=identifiers,
         total_count=len(identifiers),
         processed_count=0,
@@ -204,11 +212,12 @@ async def revoke_job(
         raise NotFound(f"id: no issuance job '{job_id}'")
     now = utcnow()
     # The guarded UPDATE settles concurrent revokes: only one moves the job, the other is a 422.
-    if job.state not in repository.REVOCABLE_STATES or not await repository.mark_revoked(
+    if not JOB_STATES.can_move(job.state, JobState.REVOKED) or not await repository.mark_revoked(
         session, job.id, now
     ):
+        allowed = " or ".join(JOB_STATES.allowed_from(JobState.REVOKED))
         raise InvalidState(
-            f"issuance job '{job_id}' is {job.state}; only completed or failed jobs can be revoked"
+            f"issuance job '{job_id}' is {job.state}; only {allowed} jobs can be revoked"
         )
     await repository.revoke_rewards(session, job.id, now)
     await session.refresh(job)
@@ -217,7 +226,7 @@ async def revoke_job(
 
 async def _view(session: AsyncSession, job: IssuanceJob) -> IssuanceJobOut:
     failures = None
-    if job.state in repository.FINISHED_STATES and job.failure_count:
+    if job.state in FINISHED_JOB_STATES and job.failure_count:
         failures = await repository.failures(session, job.id)
     return job_out(job, failures)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
@@ -77,34 +77,54 @@ class PageResult(Generic[T]):
         )
 
 
-async def paginate(
-    session: AsyncSession, stmt: Select[Any], page: Page, *, small: bool = False
-) -> PageResult[Any]:
-    """Count and fetch one page of ``stmt`` (which must already carry a stable ORDER BY).
+class Paged:
+    """A statement read a page at a time. Built once at import for a hot list (its window and
+    count statements are then built once too, and SQLAlchemy caches their compilation), or per
+    call for the others: ``paginate`` takes either.
 
-    A statement selecting one entity or column yields scalars; otherwise rows.
-
-    ``small=True`` declares that the filter always selects few rows (one user's rewards): the
-    page then carries the total as ``count(*) OVER ()``, one round trip instead of two. A window
-    count computes and sorts every matching row, so large filters keep a separate count. A page
-    past the end of a ``small`` list comes back empty and needs the count after all.
+    ``small=True`` declares that the filter always selects few rows (one user's rewards, a user
+    by email or phone): the page then carries the total as ``count(*) OVER ()``, one statement
+    instead of two. A window count computes and sorts every matching row, so large filters keep
+    a separate count. A page past the end of a small list comes back empty and needs the count.
     """
-    window = stmt.limit(page.per_page).offset(page.offset)
-    scalars = len(stmt.column_descriptions) == 1
+
+    __slots__ = ("count", "counted", "scalars", "window")
+
+    def __init__(self, stmt: Select[Any], *, small: bool = False) -> None:
+        self.scalars = len(stmt.column_descriptions) == 1
+        self.window = stmt.limit(bindparam(LIMIT_PARAM)).offset(bindparam(OFFSET_PARAM))
+        self.counted = self.window.add_columns(func.count().over()) if small else None
+        self.count = select(func.count()).select_from(stmt.order_by(None).subquery())
+
+
+LIMIT_PARAM = "page_limit"
+OFFSET_PARAM = "page_offset"
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Paged | Select[Any],
+    page: Page,
+    params: Mapping[str, Any] | None = None,
+) -> PageResult[Any]:
+    """Count and fetch one page of ``query`` (whose statement must carry a stable ORDER BY),
+    with ``params`` bound to its parameters. A statement selecting one entity or column yields
+    scalars; otherwise rows."""
+    paged = query if isinstance(query, Paged) else Paged(query)
+    window = {**(params or {}), LIMIT_PARAM: page.per_page, OFFSET_PARAM: page.offset}
     items: Sequence[Any]
-    if small:
-        rows = (await session.execute(window.add_columns(func.count().over()))).all()
+    if paged.counted is not None:
+        rows = (await session.execute(paged.counted, window)).all()
         if rows:
-            items = [row[0] if scalars else row[:-1] for row in rows]
+            items = [row[0] if paged.scalars else row[:-1] for row in rows]
             return PageResult(items=items, total=rows[0][-1], page=page)
         if page.offset == 0:
             return PageResult(items=[], total=0, page=page)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    total = total or 0
-    if small or total <= page.offset:  # past the end: no page to fetch
+    total = (await session.scalar(paged.count, params)) or 0
+    if paged.counted is not None or total <= page.offset:  # past the end: no page to fetch
         return PageResult(items=[], total=total, page=page)
-    if scalars:
-        items = (await session.scalars(window)).all()
+    if paged.scalars:
+        items = (await session.scalars(paged.window, window)).all()
     else:
-        items = (await session.execute(window)).all()
+        items = (await session.execute(paged.window, window)).all()
     return PageResult(items=items, total=total, page=page)

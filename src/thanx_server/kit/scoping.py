@@ -1,13 +1,26 @@
-"""The one merchant-scoping helper. Every query over merchant-owned data filters through it."""
+"""The one merchant-scoping helper. Every query over merchant-owned data filters through it.
+
+Two forms of the one rule, side by side:
+
+* ``scope.clause(column)``: the scope's merchants bound into a statement built per call;
+* ``MerchantScope.bound(column)`` + ``scope.params()``: for a statement built once at import
+  (the hot reads), whose merchants are given at execution. SQLAlchemy then neither rebuilds the
+  statement nor recomputes its cache key per request (measured: about half the CPU of a read).
+
+``tests/test_merchant_scope.py`` fails any other way of filtering a merchant column.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, bindparam, false, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from thanx_server.kit.sqlarray import in_list
+from thanx_server.kit.sqlarray import IdList, InList, in_list
+
+SCOPE_PARAM = "merchant_ids"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +58,17 @@ class MerchantScope:
             return column == self.merchant_ids[0]
         # One bound list, whatever the number of merchants (kit/sqlarray.py).
         return in_list(column, self.merchant_ids)
+
+    @staticmethod
+    def bound(column: InstrumentedAttribute[str] | ColumnElement[str]) -> ColumnElement[bool]:
+        """``column`` is one of the merchants given at execution as ``scope.params()``."""
+        return InList(column, bindparam(SCOPE_PARAM, type_=IdList()))
+
+    def params(self) -> dict[str, Any]:
+        """The execution parameters of ``bound()``."""
+        if self.everything:
+            raise ValueError("an operator's every-merchant scope filters nothing: use clause()")
+        return {SCOPE_PARAM: list(self.merchant_ids)}
 
     def __contains__(self, merchant_id: object) -> bool:
         return merchant_id in self.merchant_ids

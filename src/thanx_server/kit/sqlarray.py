@@ -79,3 +79,8 @@ def _any_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 def in_list(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """``column IN values`` with ``values`` bound now, as one parameter."""
     return InList(column, bindparam(None, value=list(values), type_=IdList()))
+
+
+def in_list_param(column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN :name``, for statements built once and given the list at execution."""
+    return InList(column, bindparam(name, type_=IdList()))

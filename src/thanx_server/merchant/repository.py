@@ -11,18 +11,19 @@ from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Location, Merchant
 
+# Built once: hot reads (every metadata call; every campaign created).
+_MERCHANTS_IN_SCOPE = (
+    select(Merchant).where(MerchantScope.bound(Merchant.id)).order_by(Merchant.name, Merchant.id)
+)
+
 
 async def list_merchants(session: AsyncSession, scope: MerchantScope) -> Sequence[Merchant]:
-    return (
-        await session.scalars(
-            select(Merchant).where(scope.clause(Merchant.id)).order_by(Merchant.name, Merchant.id)
-        )
-    ).all()
+    return (await session.scalars(_MERCHANTS_IN_SCOPE, scope.params())).all()
 
 
 async def get_merchant_in(session: AsyncSession, scope: MerchantScope) -> Merchant | None:
     """The one merchant of a single-merchant ``scope`` (None when it does not exist)."""
-    return await session.scalar(select(Merchant).where(scope.clause(Merchant.id)))
+    return (await session.scalars(_MERCHANTS_IN_SCOPE, scope.params())).first()
 
 
 async def list_locations(

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.states import FEEDBACK_STATES, FeedbackState
 
-# Stored states. `expired` is never stored: it is derived from `expires_at` when read.
-STORED_FEEDBACK_STATES = ("unviewed", "viewed", "rated", "reviewed", "responded")
+# The stored states (`expired` is derived from `expires_at` when read, never stored).
+_STORED = ", ".join(f"'{state}'" for state in FEEDBACK_STATES.stored)
 
 
 class Feedback(Base):
@@ -31,9 +32,7 @@ class Feedback(Base):
             name="fk_feedbacks_membership",
             ondelete="CASCADE",
         ),
-        CheckConstraint(
-            "state IN ('unviewed', 'viewed', 'rated', 'reviewed', 'responded')", name="state"
-        ),
+        CheckConstraint(f"state IN ({_STORED})", name="state"),
         CheckConstraint("rating IS NULL OR (rating >= 0 AND rating <= 10)", name="rating"),
         # The list's order (newest first) within a merchant.
         Index("ix_feedbacks_merchant_created", "merchant_id", "created_at", "id"),
@@ -48,7 +47,7 @@ class Feedback(Base):
     purchase_id: Mapped[str] = mapped_column(
         String(ID_LENGTH), ForeignKey("purchases.id", ondelete="CASCADE"), unique=True
     )
-    state: Mapped[str] = mapped_column(String(20), default="unviewed", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=FeedbackState.UNVIEWED, index=True)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     review: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)

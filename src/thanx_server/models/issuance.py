@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.states import JobState
 
 
 class IssuanceJob(Base):
@@ -29,8 +30,8 @@ class IssuanceJob(Base):
     credential_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("partner_credentials.id", ondelete="SET NULL")
     )
-    # pending, processing, completed, failed, revoking, revoked
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    # A JobState value; its moves are JOB_STATES (models/states.py).
+    state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING)
     identifiers: Mapped[list[Any]]
     total_count: Mapped[int] = mapped_column(Integer)
     processed_count: Mapped[int] = mapped_column(Integer, default=0)

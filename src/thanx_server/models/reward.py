@@ -8,13 +8,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.states import RewardState
 
 
 class Reward(Base):
     """A reward held by a user.
 
-    States: ``available`` → ``active`` → ``used``; internally also ``revoked`` (its issuance job was
-    revoked) and ``retired`` (past ``retire_at``), which the API never lists. Presentation fields
+    States (``RewardState``, moves in ``REWARD_STATES``): ``available`` → ``active`` → ``used``;
+    internally also ``revoked`` (its issuance job was revoked) and ``retired`` (derived, never
+    stored: past ``retire_at`` and not used), which the API never lists. Presentation fields
     (fine print, redeem, images) are copied from the campaign and template at issue time, so later
     edits to a template do not change rewards already held.
     """
@@ -33,7 +35,7 @@ class Reward(Base):
     reward_template_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     issuance_job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     identifier_index: Mapped[int | None] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20), default="available")
+    state: Mapped[str] = mapped_column(String(20), default=RewardState.AVAILABLE)
     earn_type: Mapped[str] = mapped_column(String(40), default="campaign")
     redeem: Mapped[dict[str, Any]]
     images: Mapped[dict[str, Any]]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from thanx_server.models import Campaign, RewardTemplate
+from thanx_server.models.states import REWARD_STATES
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
 
@@ -26,7 +27,7 @@ def reward_values(
         "campaign_id": campaign.id,
         "variant_id": variant_id,
         "reward_template_id": template.id,
-        "state": "available",
+        "state": REWARD_STATES.initial,
         "earn_type": "campaign",
         "redeem": {**(template.redeem or {}), "venue": template.redemption_venue},
         "images": dict(template.images or {}),

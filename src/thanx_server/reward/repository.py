@@ -1,31 +1,56 @@
-"""SQL for rewards as the Consumer API sees them."""
+"""SQL for rewards as the Consumer API sees them.
+
+The hot reads are statements built once at import (``MerchantScope.bound`` and named parameters):
+SQLAlchemy then reuses their cache key and compiled form on every request.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, bindparam, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.db import UTCDateTime
+from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant, Reward, RewardTemplate
+from thanx_server.models.states import LISTED_REWARD_STATES, reward_retired_clause, state_in
 
-LISTED_STATES = ("available", "active", "used")
-
-
-# Visibility, written once: a reward is shown when it is in a listed state (never ``revoked``)
-# and *current*: used, or not past its ``retire_at``. A listed reward that is not current is
-# retired: hidden, and REWARD_EXPIRED when activated or finalised.
-def _listed() -> ColumnElement[bool]:
-    return Reward.state.in_(LISTED_STATES)
+LISTED_STATES = LISTED_REWARD_STATES
 
 
-def _current(now: datetime) -> ColumnElement[bool]:
-    return or_(Reward.state == "used", Reward.retire_at.is_(None), Reward.retire_at > now)
+def _visible(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Rewards the API shows: in a listed state (never ``revoked``) and not retired."""
+    return state_in(Reward.state, LISTED_STATES) & not_(
+        reward_retired_clause(Reward.state, Reward.retire_at, now)
+    )
+
+
+_USER_REWARDS = Paged(
+    select(Reward)
+    .where(
+        Reward.user_id == bindparam("user_id"),
+        MerchantScope.bound(Reward.merchant_id),
+        in_list_param(Reward.state, "states"),
+        _visible(bindparam("now", type_=UTCDateTime())),
+    )
+    .order_by(Reward.created_at.desc(), Reward.id.desc()),
+    small=True,  # one user's rewards
+)
+
+_USER_REWARD = (
+    select(Reward)
+    .where(
+        Reward.id == bindparam("reward_id"),
+        Reward.user_id == bindparam("user_id"),
+        MerchantScope.bound(Reward.merchant_id),
+        state_in(Reward.state, LISTED_STATES),
+    )
+    .with_for_update()
+)
 
 
 async def list_rewards(
@@ -37,45 +62,18 @@ async def list_rewards(
     now: datetime,
     page: Page,
 ) -> PageResult[Reward]:
-    """The user's visible rewards in ``states``, newest first (one user's: a small list)."""
-    stmt = (
-        select(Reward)
-        .where(
-            Reward.user_id == user_id,
-            scope.clause(Reward.merchant_id),
-            in_list(Reward.state, states),
-            _listed(),
-            _current(now),
-        )
-        .order_by(Reward.created_at.desc(), Reward.id.desc())
-    )
-    return await paginate(session, stmt, page, small=True)
-
-
-@dataclass(frozen=True, slots=True)
-class HeldReward:
-    reward: Reward
-    retired: bool  # listed, but past retire_at and never used
+    """The user's visible rewards in ``states``, newest first."""
+    params = {"user_id": user_id, "states": list(states), "now": now, **scope.params()}
+    return await paginate(session, _USER_REWARDS, page, params)
 
 
 async def get_reward(
-    session: AsyncSession, *, reward_id: str, user_id: str, scope: MerchantScope, now: datetime
-) -> HeldReward | None:
-    """The user's listed reward with this id (retired or not), locked for update where the
-    database can."""
-    row = (
-        await session.execute(
-            select(Reward, _current(now))
-            .where(
-                Reward.id == reward_id,
-                Reward.user_id == user_id,
-                scope.clause(Reward.merchant_id),
-                _listed(),
-            )
-            .with_for_update(of=Reward)
-        )
-    ).first()
-    return HeldReward(reward=row[0], retired=not row[1]) if row else None
+    session: AsyncSession, *, reward_id: str, user_id: str, scope: MerchantScope
+) -> Reward | None:
+    """The user's listed reward with this id (retired or not: the service tells), locked for
+    update where the database can."""
+    params = {"reward_id": reward_id, "user_id": user_id, **scope.params()}
+    return await session.scalar(_USER_REWARD, params)
 
 
 async def grantable_variant(

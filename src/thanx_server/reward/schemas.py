@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import ConsumerPagination
 from thanx_server.kit.wire import WireDateTime
 from thanx_server.models import Reward
+from thanx_server.models.states import RewardState
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
+# The states a client can see (LISTED_REWARD_STATES): revoked and retired rewards are never shown.
+ListedState = Literal[RewardState.AVAILABLE, RewardState.ACTIVE, RewardState.USED]
+# A code is shown once the reward was activated.
+_CODE_SHOWN = (RewardState.ACTIVE, RewardState.USED)
 
 
 class Earn(BaseModel):
@@ -47,7 +52,7 @@ class RewardOut(BaseModel):
     user_id: str
     merchant_id: str
     campaign_id: str | None
-    state: str
+    state: ListedState
     earn: Earn
     redeem: Redeem
     coupon_code: CouponCode
@@ -64,7 +69,7 @@ class RewardOut(BaseModel):
     def of(cls, reward: Reward) -> RewardOut:
         redeem: dict[str, Any] = reward.redeem or {}
         images: dict[str, Any] = reward.images or {}
-        code = reward.coupon_code if reward.state in ("active", "used") else None
+        code = reward.coupon_code if reward.state in _CODE_SHOWN else None
         return cls(
             id=reward.id,
             user_id=reward.user_id,

@@ -1,14 +1,16 @@
 """Rules for rewards on the Consumer API: listing, activation, finalisation, sandbox grants.
 
-States: ``available`` → (activate) ``active`` → (finalize) ``used``. A reward past ``retire_at``
-that was never used is retired: not listed, and activating or finalising it is
-``REWARD_EXPIRED``. Revoked rewards (their issuance job was revoked) are never visible.
+States: ``available`` → (activate) ``active`` → (finalize) ``used``; the moves are
+``REWARD_STATES`` (models/states.py), which activate and finalize consult with the reward's state
+as of now. A reward past ``retire_at`` that was never used is retired (a derived state): not
+listed, and activating or finalising it is ``REWARD_EXPIRED``. Revoked rewards (their issuance job
+was revoked) are never visible.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +30,9 @@ from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
+from thanx_server.models.states import REWARD_STATES, RewardState, reward_state
 from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
-from thanx_server.reward.repository import HeldReward
 from thanx_server.user import repository as user_repository
 
 LISTED_STATES = repository.LISTED_STATES
@@ -43,7 +45,7 @@ def _reader_target(
     if isinstance(principal, UserPrincipal):
         if merchant_id is not None and merchant_id != principal.merchant_id:
             raise Forbidden(f"merchant_id: this token is for merchant '{principal.merchant_id}'")
-        return principal.user_id, MerchantScope((principal.merchant_id,))
+        return principal.user_id, MerchantScope.one(principal.merchant_id)
     if user_id is None:
         raise ValidationFailed("user_id: required when calling with a partner credential")
     return user_id, principal.merchants(merchant_id)
@@ -74,41 +76,55 @@ async def list_rewards(
     )
 
 
-async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> HeldReward:
-    held = await repository.get_reward(
+async def _own_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
+    reward = await repository.get_reward(
         session,
         reward_id=reward_id,
         user_id=user.user_id,
         scope=MerchantScope.one(user.merchant_id),
-        now=utcnow(),
     )
-    if held is None:
+    if reward is None:
         raise NotFound()
-    return held
+    return reward
+
+
+def _state(reward: Reward, now: datetime) -> RewardState:
+    return reward_state(reward.state, reward.retire_at, now)
+
+
+def _refuse(current: RewardState, target: RewardState) -> None:
+    """Raise the error for a move ``REWARD_STATES`` does not allow, named after where it is."""
+    if REWARD_STATES.can_move(current, target):
+        return
+    if current == RewardState.USED:
+        raise RewardAlreadyUsed()
+    if current == RewardState.RETIRED:
+        raise RewardExpired()
+    if current == RewardState.AVAILABLE:
+        raise RewardNotActive()
+    raise NotFound()  # revoked: never visible (not reached: _own_reward reads listed states)
 
 
 async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    held = await _own_reward(session, user, reward_id)
-    if held.retired:
+    reward = await _own_reward(session, user, reward_id)
+    if _state(reward, utcnow()) == RewardState.RETIRED:
         raise NotFound()
-    return held.reward
+    return reward
 
 
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
-    held = await _own_reward(session, user, reward_id)
-    reward, now = held.reward, utcnow()
-    if reward.state == "used":
-        raise RewardAlreadyUsed()
-    if held.retired:
-        raise RewardExpired()
-    if reward.state == "active":
+    reward = await _own_reward(session, user, reward_id)
+    now = utcnow()
+    current = _state(reward, now)
+    if current == RewardState.ACTIVE:
         return reward
+    _refuse(current, RewardState.ACTIVE)
     if reward.available_at > now:
         raise RewardNotYetAvailable(
             f"This reward can be used from {reward.available_at.isoformat()}."
         )
-    reward.state = "active"
+    reward.state = RewardState.ACTIVE
     reward.activated_at = now
     reward.updated_at = now
     await session.flush()
@@ -117,18 +133,13 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
 
 async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
-    held = await _own_reward(session, user, reward_id)
-    reward, now = held.reward, utcnow()
-    if reward.state == "used":
-        raise RewardAlreadyUsed()
-    if reward.state != "active":
-        raise RewardNotActive()
-    if held.retired:
-        raise RewardExpired()
+    reward = await _own_reward(session, user, reward_id)
+    now = utcnow()
+    _refuse(_state(reward, now), RewardState.USED)
     window = (reward.redeem or {}).get("window")
     if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
         raise RewardExpired("The redemption window of this reward has passed.")
-    reward.state = "used"
+    reward.state = RewardState.USED
     reward.used_at = now
     reward.updated_at = now
     await session.flush()

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list
+from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import RewardTemplate
 
 
@@ -42,14 +42,16 @@ async def published_ids(
     """Which of ``template_ids`` are published templates of the merchants of ``scope``."""
     if not template_ids:
         return set()
-    found = await session.scalars(
-        select(RewardTemplate.id).where(
-            in_list(RewardTemplate.id, sorted(set(template_ids))),
-            scope.clause(RewardTemplate.merchant_id),
-            RewardTemplate.published.is_(True),
-        )
-    )
-    return set(found.all())
+    params = {"template_ids": sorted(set(template_ids)), **scope.params()}
+    return set((await session.scalars(_PUBLISHED_AMONG, params)).all())
+
+
+# Built once: every campaign created checks its templates.
+_PUBLISHED_AMONG = select(RewardTemplate.id).where(
+    in_list_param(RewardTemplate.id, "template_ids"),
+    MerchantScope.bound(RewardTemplate.merchant_id),
+    RewardTemplate.published.is_(True),
+)
 
 
 async def find_by_name(

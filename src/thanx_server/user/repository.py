@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.ids import new_id
-from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list
+from thanx_server.kit.sqlarray import in_list, in_list_param
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import CommunicationSetting, Membership, User
@@ -53,14 +55,18 @@ async def all_with_memberships(
 # --- Partner-facing queries: every one filters memberships through the credential's scope. ---
 
 
+def _member_where(in_scope: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(Membership.user_id).where(Membership.user_id == User.id, in_scope))
+
+
 def member_of(scope: MerchantScope) -> ColumnElement[bool]:
     """The user is a member of at least one merchant of ``scope``: the one visibility rule for
-    users (issue tokens, tags, lists and lookups all ask it)."""
-    return exists(
-        select(Membership.user_id).where(
-            Membership.user_id == User.id, scope.clause(Membership.merchant_id)
-        )
-    )
+    users (tokens, tags, purchases, grants, issuance matching, lists and lookups all ask it)."""
+    return _member_where(scope.clause(Membership.merchant_id))
+
+
+# The same rule for statements built once, the scope given at execution (``scope.params()``).
+MEMBER_OF_SCOPE = _member_where(MerchantScope.bound(Membership.merchant_id))
 
 
 async def members_among(
@@ -115,23 +121,40 @@ async def list_users(
     updated_before: datetime | None,
     page: Page,
 ) -> PageResult[User]:
-    """Members of ``scope``, newest first. An email or a phone names at most one user (both are
-    unique), so such a lookup carries its count in the page query (one round trip)."""
-    stmt = select(User).where(member_of(scope))
-    if email is not None:
-        stmt = stmt.where(User.email == email)
-    if phone is not None:
-        stmt = stmt.where(User.phone == phone)
-    if updated_after is not None:
-        stmt = stmt.where(User.updated_at > updated_after)
-    if updated_before is not None:
-        stmt = stmt.where(User.updated_at < updated_before)
-    stmt = stmt.order_by(User.created_at.desc(), User.id.desc())
-    return await paginate(session, stmt, page, small=email is not None or phone is not None)
+    """Members of ``scope``, newest first."""
+    given = {
+        "email": email,
+        "phone": phone,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
+    }
+    params = {name: value for name, value in given.items() if value is not None}
+    query = _members_query(*(name in params for name in given))
+    return await paginate(session, query, page, {**params, **scope.params()})
+
+
+@functools.cache
+def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged:
+    """One statement per combination of filters (16 at most), each built once. An email or a
+    phone names at most one user (both are unique), so such a lookup carries its count in the
+    page query (one round trip)."""
+    stmt = select(User).where(MEMBER_OF_SCOPE)
+    if email:
+        stmt = stmt.where(User.email == bindparam("email"))
+    if phone:
+        stmt = stmt.where(User.phone == bindparam("phone"))
+    if after:
+        stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
+    if before:
+        stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
+    return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()), small=email or phone)
+
+
+_MEMBER_BY_ID = select(User).where(User.id == bindparam("user_id"), MEMBER_OF_SCOPE)
 
 
 async def get_user(session: AsyncSession, scope: MerchantScope, user_id: str) -> User | None:
-    return await session.scalar(select(User).where(User.id == user_id, member_of(scope)))
+    return await session.scalar(_MEMBER_BY_ID, {"user_id": user_id, **scope.params()})
 
 
 async def memberships_of(
@@ -140,19 +163,24 @@ async def memberships_of(
     """Memberships of ``user_ids`` within ``scope`` with their settings, first joined first."""
     if not user_ids:
         return []
-    stmt = (
-        select(Membership, CommunicationSetting)
-        .outerjoin(
-            CommunicationSetting,
-            and_(
-                CommunicationSetting.user_id == Membership.user_id,
-                CommunicationSetting.merchant_id == Membership.merchant_id,
-            ),
-        )
-        .where(in_list(Membership.user_id, user_ids), scope.clause(Membership.merchant_id))
-        .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id)
+    params = {"user_ids": list(user_ids), **scope.params()}
+    return [(row[0], row[1]) for row in (await session.execute(_MEMBERSHIPS, params)).all()]
+
+
+_MEMBERSHIPS = (
+    select(Membership, CommunicationSetting)
+    .outerjoin(
+        CommunicationSetting,
+        and_(
+            CommunicationSetting.user_id == Membership.user_id,
+            CommunicationSetting.merchant_id == Membership.merchant_id,
+        ),
     )
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    .where(
+        in_list_param(Membership.user_id, "user_ids"), MerchantScope.bound(Membership.merchant_id)
+    )
+    .order_by(Membership.user_id, Membership.joined_at, Membership.merchant_id)
+)
 
 
 async def other_user_with(
