@@ -21,11 +21,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-## Format check, lint and strict typing.
+## Format check, lint, strict typing and the import layers (pyproject.toml, [tool.importlinter]).
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -27,13 +27,13 @@ from sqlalchemy import func, insert, select
 
 from bench.issuance import _create_database, _drop_database
 from thanx_server.app import create_app
+from thanx_server.domain.states import JobState, RewardState
 from thanx_server.issuance import repository as issuance_repository
 from thanx_server.kit import migrate
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.ids import new_id, new_ids
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import IssuanceJob, Membership, Reward, User
-from thanx_server.models.states import JobState, RewardState
 from thanx_server.partner import service as partner_service
 from thanx_server.settings import Settings
 

@@ -12,11 +12,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.scopes import ALL_SCOPES
+from thanx_server.domain.states import FeedbackState
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Location, Membership, Merchant, RewardTemplate, User
-from thanx_server.models.states import FeedbackState
 from thanx_server.partner import service as partner_service
 from thanx_server.purchase.service import RecordedPurchase
 

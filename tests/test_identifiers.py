@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import Credential, Factory
-from thanx_server.kit.identifiers import normalize_email, normalize_phone
+from thanx_server.domain.identifiers import normalize_email, normalize_phone
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+14155551212"

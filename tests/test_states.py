@@ -1,4 +1,4 @@
-"""The transition tables (models/states.py) against the contract, and the services against them.
+"""The transition tables (domain/states.py) against the contract, and the services against them.
 
 For each entity:
 * **the table is the contract**: its moves equal the ones CONTRACT rows 10, 11, 12, 14, 16 and
@@ -26,21 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory
-from thanx_server.feedback import repository as feedback_repository
-from thanx_server.issuance import repository as issuance_repository
-from thanx_server.issuance import service as issuance_service
-from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
-from thanx_server.models import (
-    Campaign,
-    CampaignVariant,
-    IssuanceJob,
-    Merchant,
-    Reward,
-    RewardTemplate,
-    User,
-)
-from thanx_server.models.states import (
+from thanx_server.domain.states import (
     CAMPAIGN_STATES,
     FEEDBACK_STATES,
     JOB_STATES,
@@ -54,6 +40,20 @@ from thanx_server.models.states import (
     campaign_state_clause,
     reward_retired,
     reward_retired_clause,
+)
+from thanx_server.feedback import repository as feedback_repository
+from thanx_server.issuance import repository as issuance_repository
+from thanx_server.issuance import service as issuance_service
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
+from thanx_server.models import (
+    Campaign,
+    CampaignVariant,
+    IssuanceJob,
+    Merchant,
+    Reward,
+    RewardTemplate,
+    User,
 )
 
 TABLES: dict[str, Transitions[Any]] = {

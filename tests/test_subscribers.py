@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
 from tests.test_identifiers import EMAIL, email_variants
-from thanx_server.kit.identifiers import normalize_email
+from thanx_server.domain.identifiers import normalize_email
 from thanx_server.models import Membership, Merchant, Subscriber, User
 
 

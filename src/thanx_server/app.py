@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
+from thanx_server.auth.ratelimit import credential_limiter
 from thanx_server.auth.service import CredentialCache, CredentialUsage
 from thanx_server.auth.tokens import UserTokenCache
 from thanx_server.campaign import endpoints as campaign_endpoints
@@ -24,7 +25,6 @@ from thanx_server.kit.errors import install_error_handlers
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
-from thanx_server.kit.ratelimit import CredentialRateLimiter
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     configure_logging(settings)
     # Built here (not in the lifespan) so apps driven without one still enforce limits; it opens
     # no connection until the first request, and the lifespan closes it.
-    limiter = CredentialRateLimiter.from_settings(settings)
+    limiter = credential_limiter(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

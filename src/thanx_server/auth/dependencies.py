@@ -23,7 +23,7 @@ from thanx_server.auth.service import (
 from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.errors import AuthenticationFailed
-from thanx_server.kit.ratelimit import CredentialRateLimiter
+from thanx_server.kit.ratelimit import RateLimiter
 
 # Declared as security schemes so /openapi.json documents them; we check them ourselves so that
 # every failure is the same 401 envelope.
@@ -64,7 +64,7 @@ class PartnerAuth:
             required_scopes=self.scopes,
             cache=getattr(request.app.state, "credential_cache", None),
         )
-        limiter: CredentialRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
         if limiter is not None:
             # Raises RateLimited (429); the request's transaction is rolled back like any error.
             await limiter.hit(principal.client_id)

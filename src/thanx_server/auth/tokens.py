@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth import repository
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.domain.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.errors import AuthenticationFailed, NotFound, ValidationFailed
-from thanx_server.kit.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.ids import hash_secret, new_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow

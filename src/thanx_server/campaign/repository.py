@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.domain.states import campaign_state_clause
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Campaign, CampaignVariant
-from thanx_server.models.states import campaign_state_clause
 
 
 def _state_clause(state: str, now: datetime) -> ColumnElement[bool]:

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from thanx_server.domain.states import CampaignState
 from thanx_server.kit.pagination import Pagination
 from thanx_server.kit.wire import WireDateTime, omit_none
-from thanx_server.models.states import CampaignState
 
 
 class VariantIn(BaseModel):

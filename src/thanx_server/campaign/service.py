@@ -7,7 +7,7 @@
 * A time without an offset is read in the merchant's zone; ``time_zone`` is the merchant's.
 * The state is derived from now: ``scheduled`` before ``start_at``, ``ended`` after ``end_at``,
   ``active`` in between (both ends included). The rule and its SQL twin are
-  ``models/states.campaign_state`` / ``campaign_state_clause``; nothing stores a campaign state.
+  ``domain/states.campaign_state`` / ``campaign_state_clause``; nothing stores a campaign state.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.campaign import repository
 from thanx_server.campaign.schemas import CampaignIn
+from thanx_server.domain.states import CAMPAIGN_STATES, CampaignState
+from thanx_server.domain.states import campaign_state as state_at
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
@@ -29,8 +31,6 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
-from thanx_server.models.states import CAMPAIGN_STATES, CampaignState
-from thanx_server.models.states import campaign_state as state_at
 from thanx_server.template import repository as template_repository
 
 CONTROL = "control"

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.cli import admin
 from thanx_server.cli.output import clean_errors, emit
 from thanx_server.cli.runtime import run_in_transaction, upgrade_database
-from thanx_server.demo.loader import DemoContext, load_demo
+from thanx_server.demo.context import DemoContext
+from thanx_server.demo.loader import load_demo
 from thanx_server.settings import Settings
 
 app = typer.Typer(

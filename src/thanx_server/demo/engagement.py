@@ -8,23 +8,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.demo.context import DemoContext
+from thanx_server.domain.states import FeedbackState
 from thanx_server.feedback import service as feedback_service
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
-from thanx_server.models.states import FeedbackState
 from thanx_server.purchase import service as purchase_service
 from thanx_server.subscriber import service as subscriber_service
 from thanx_server.subscriber.schemas import SubscriberBirthDateIn, SubscriberIn
 from thanx_server.tag import service as tag_service
 from thanx_server.user import service as user_service
-
-if TYPE_CHECKING:  # the loader imports this module to register the step
-    from thanx_server.demo.loader import DemoContext
 
 # The server's default THANX_FEEDBACK_WINDOW; demo data does not depend on the configuration.
 DEMO_FEEDBACK_WINDOW = timedelta(days=14)

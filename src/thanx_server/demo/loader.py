@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,31 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.campaign import service as campaign_service
 from thanx_server.campaign.schemas import CampaignIn, VariantIn
+from thanx_server.demo.context import DemoContext
 from thanx_server.demo.engagement import engagement_step
 from thanx_server.issuance import service as issuance_service
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.merchant import service as merchant_service
-from thanx_server.models import Merchant
 from thanx_server.partner import service as partner_service
 from thanx_server.template import service as template_service
 from thanx_server.user import service as user_service
 
 DEMO_PARTNER = "Demo Partner"
 CREDENTIALS_FILE = "demo-credentials.json"
-
-
-@dataclass
-class DemoContext:
-    """What the steps share, and what `make run` prints at the end."""
-
-    data_dir: Path
-    merchants: dict[str, Merchant] = field(default_factory=dict)
-    client_id: str = ""
-    access_token: str = ""
-    created: int = 0
-    hints: list[tuple[str, str]] = field(default_factory=list)
 
 
 MERCHANTS = (

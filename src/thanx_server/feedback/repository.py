@@ -1,7 +1,7 @@
 """SQL for feedback records.
 
 ``expired`` is never stored: a record still ``unviewed`` or ``viewed`` once ``expires_at`` has
-passed reads as ``expired`` (``feedback_expired_clause``, models/states.py). The state and
+passed reads as ``expired`` (``feedback_expired_clause``, domain/states.py). The state and
 ``updated_at`` a partner sees are therefore SQL expressions over ``now``, used both to render and
 to filter, so paging stays consistent.
 """
@@ -17,15 +17,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, literal, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit.db import UTCDateTime
-from thanx_server.kit.pagination import Page, PageResult, paginate
-from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import Feedback, Purchase
-from thanx_server.models.states import (
+from thanx_server.domain.states import (
     FEEDBACK_STATES,
     FeedbackState,
     feedback_expired_clause,
 )
+from thanx_server.kit.db import UTCDateTime
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.models import Feedback, Purchase
 
 # The stored states that expire when the window closes.
 OPEN_STATES = FEEDBACK_STATES.allowed_from(FeedbackState.EXPIRED)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, StrictInt, StrictStr
 
+from thanx_server.domain.states import FeedbackState
 from thanx_server.feedback.service import FeedbackView
 from thanx_server.kit.pagination import Pagination
 from thanx_server.kit.wire import WireDateTime, WireDecimal
-from thanx_server.models.states import FeedbackState
 
 
 class OrderOut(BaseModel):

@@ -3,7 +3,7 @@
 States: ``unviewed`` (opened by a purchase) -> ``viewed`` -> ``rated`` (0-10) -> ``reviewed``
 (text) -> ``responded`` (the merchant's one reply). A record still ``unviewed``/``viewed`` at
 ``expires_at`` reads as ``expired`` (derived, never stored). Every step is a move of
-``FEEDBACK_STATES`` (models/states.py): the guarded UPDATE takes its source states from the table,
+``FEEDBACK_STATES`` (domain/states.py): the guarded UPDATE takes its source states from the table,
 and a refusal names them.
 
 * The merchant may answer a record the customer ``rated`` or ``reviewed`` (there is something to
@@ -24,6 +24,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.domain.states import FEEDBACK_STATES, FeedbackState
 from thanx_server.feedback import repository
 from thanx_server.feedback.repository import FeedbackRow
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
@@ -31,7 +32,6 @@ from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
-from thanx_server.models.states import FEEDBACK_STATES, FeedbackState
 
 STATES = FEEDBACK_STATES.states
 MAX_TEXT = 2000

@@ -6,7 +6,7 @@ counters under the lease. The one dialect switch for claiming is ``_lock_for_cla
 go through ``kit/bulk`` (one statement per chunk and table).
 
 Every UPDATE that moves a job (or a reward) to another state takes the states it may move from from
-the transition table (``JOB_STATES.allowed_from(target)``, models/states.py), never from a list of
+the transition table (``JOB_STATES.allowed_from(target)``, domain/states.py), never from a list of
 its own.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.domain.states import JOB_STATES, REWARD_STATES, JobState, RewardState
 from thanx_server.kit.bulk import insert_rows
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import (
@@ -28,7 +29,6 @@ from thanx_server.models import (
     Reward,
     RewardTemplate,
 )
-from thanx_server.models.states import JOB_STATES, REWARD_STATES, JobState, RewardState
 
 # --- request side -------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from thanx_server.domain.states import JobState
 from thanx_server.kit.wire import WireDateTime
-from thanx_server.models.states import JobState
 
 MAX_IDENTIFIERS = 10_000
 

@@ -3,7 +3,8 @@
 * ``issue_rewards`` validates synchronously (merchant, campaign, variant, campaign not ended) and
   writes the job row in the request's transaction: the row is the queue entry, so no job exists
   for a request that rolled back and none is lost once the 202 went out.
-* ``X-Idempotency-Key`` replays the original 202, or refuses a different body (kit/idempotency).
+* ``X-Idempotency-Key`` replays the original 202, or refuses a different body
+  (idempotency/service.py).
 * ``revoke_job`` is one guarded job UPDATE plus one set-based reward UPDATE, inside the request:
   a job goes from ``completed``/``failed`` straight to ``revoked`` (``JOB_STATES``), no job is ever
   left half revoked.
@@ -22,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.campaign.service import campaign_state
+from thanx_server.domain.states import (
+    FINISHED_JOB_STATES,
+    JOB_STATES,
+    CampaignState,
+    JobState,
+)
+from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
 from thanx_server.issuance.schemas import (
     FailureOut,
@@ -30,18 +38,11 @@ from thanx_server.issuance.schemas import (
     SummaryOut,
     SummaryWithFailures,
 )
-from thanx_server.kit import idempotency
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import IssuanceJob
-from thanx_server.models.states import (
-    FINISHED_JOB_STATES,
-    JOB_STATES,
-    CampaignState,
-    JobState,
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,10 +34,10 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
+from thanx_server.domain.identifiers import match_key_email, normalize_phone
+from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
-from thanx_server.kit import idempotency
 from thanx_server.kit.db import Database
-from thanx_server.kit.identifiers import match_key_email, normalize_phone
 from thanx_server.kit.ids import new_id, new_ids
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow

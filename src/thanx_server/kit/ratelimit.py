@@ -1,21 +1,22 @@
-"""Per-credential rate limits (CONTRACT row 17) on the async API of the ``limits`` library.
+"""Rate-limit machinery on the async API of the ``limits`` library: windows counted per key.
 
-Two windows, both enforced for every authenticated partner call: ``per_second`` requests in any
-1 second and ``per_15_minutes`` in any 15 minutes. The strategy is the *moving window*: each hit is
-a timestamp, and a hit is allowed when fewer than ``limit`` timestamps fall inside the last window.
-It is exact (a fixed window lets a client send twice the limit across a window boundary) at the
-cost of keeping up to ``limit`` timestamps per credential and window, which is small here.
+Which windows apply to whom is policy, decided elsewhere (``auth/ratelimit.py``: two windows per
+partner credential). Every window of a limiter is enforced on every hit. The strategy is the
+*moving window*: each hit is a timestamp, and a hit is allowed when fewer than ``limit``
+timestamps fall inside the last window. It is exact (a fixed window lets a client send twice the
+limit across a window boundary) at the cost of keeping up to ``limit`` timestamps per key and
+window, which is small here.
 
 Storage:
 
 * ``memory://``: counts live in the process. Right for the embedded sandbox (one process).
 * ``redis://`` / ``rediss://``: counts live in Redis, so every API process pointed at the same
-  Redis shares one budget per credential. Each hit is one atomic Lua script; timestamps come from
+  Redis shares one budget per key. Each hit is one atomic Lua script; timestamps come from
   the API hosts' clocks, so hosts should run NTP.
 
 When Redis cannot be reached the limiter does not fail the request: it logs
 ``ratelimit.storage_unavailable`` once, falls back to this process's own in-memory counts (so a
-credential is still limited, to at most the limit times the number of processes) and tries Redis
+key is still limited, to at most the limit times the number of processes) and tries Redis
 again after ``STORAGE_RETRY_SECONDS``. Rate limits protect capacity; they are not what keeps data
 safe, so a Redis outage should not take the API down with it (docs/DECISIONS.md).
 """
@@ -28,13 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from thanx_server.kit.errors import RateLimited
-from thanx_server.settings import Settings
 
 if TYPE_CHECKING:
     import coredis
@@ -53,24 +53,20 @@ class Window:
     label: str
 
 
-class CredentialRateLimiter:
-    """Counts partner calls per credential in two moving windows; raises ``RateLimited``.
+class RateLimiter:
+    """Counts hits per key in moving windows, in order; raises ``RateLimited`` (429).
 
-    Built once per process (``create_app``); nothing connects until the first request.
+    Built once per process; nothing connects until the first hit.
     """
 
     def __init__(
         self,
+        windows: tuple[Window, ...],
         *,
-        per_second: int,
-        per_15_minutes: int,
         storage_url: str = "memory://",
         key_prefix: str = "thanx",
     ) -> None:
-        self.windows = (
-            Window(RateLimitItemPerSecond(per_second, 1), "second"),
-            Window(RateLimitItemPerMinute(per_15_minutes, 15), "15 minutes"),
-        )
+        self.windows = windows
         self._memory = MemoryStorage()
         self._local = MovingWindowRateLimiter(self._memory)
         self._pool: coredis.ConnectionPool | None = None
@@ -94,33 +90,21 @@ class CredentialRateLimiter:
             )
             self._shared = MovingWindowRateLimiter(storage)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CredentialRateLimiter | None:
-        """The process's limiter, or None when rate limiting is off."""
-        if not settings.rate_limit_enabled:
-            return None
-        return cls(
-            per_second=settings.rate_limit_per_second,
-            per_15_minutes=settings.rate_limit_per_15_minutes,
-            storage_url=settings.rate_limit_storage,
-            key_prefix=settings.rate_limit_key_prefix,
-        )
-
     @property
     def shared(self) -> bool:
         """True when counts are kept in Redis (shared by every process)."""
         return self._shared is not None
 
-    async def hit(self, credential: str) -> None:
-        """Count one call of ``credential``; raise ``RateLimited`` (with Retry-After) if over.
+    async def hit(self, key: str) -> None:
+        """Count one hit of ``key``; raise ``RateLimited`` (with Retry-After) if over.
 
-        A call refused by the per-second window does not count against the 15-minute window, so
-        a client that bursts too fast does not also burn its quarter-hour budget.
+        A hit refused by one window does not count against the windows after it (so a client
+        that bursts too fast does not also burn its longer budget).
         """
         shared = self._shared
         if shared is not None and time.monotonic() >= self._shared_down_until:
             try:
-                await self._hit(shared, credential)
+                await self._hit(shared, key)
             except (StorageError, OSError, TimeoutError) as exc:
                 self._storage_failed(exc)
             else:
@@ -128,13 +112,13 @@ class CredentialRateLimiter:
                     self._shared_down_until = 0.0
                     log.info("ratelimit.storage_recovered")
                 return
-        await self._hit(self._local, credential)
+        await self._hit(self._local, key)
 
-    async def _hit(self, limiter: MovingWindowRateLimiter, credential: str) -> None:
+    async def _hit(self, limiter: MovingWindowRateLimiter, key: str) -> None:
         for window in self.windows:
-            if await limiter.hit(window.item, credential):
+            if await limiter.hit(window.item, key):
                 continue
-            stats = await limiter.get_window_stats(window.item, credential)
+            stats = await limiter.get_window_stats(window.item, key)
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             raise RateLimited(
                 f"Rate limit of {window.item.amount} requests per {window.label} exceeded; "

@@ -13,9 +13,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from thanx_server.domain.states import FEEDBACK_STATES, FeedbackState
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
-from thanx_server.models.states import FEEDBACK_STATES, FeedbackState
 
 # The stored states (`expired` is derived from `expires_at` when read, never stored).
 _STORED = ", ".join(f"'{state}'" for state in FEEDBACK_STATES.stored)

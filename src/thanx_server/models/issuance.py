@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from thanx_server.domain.states import JobState
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
-from thanx_server.models.states import JobState
 
 
 class IssuanceJob(Base):
@@ -30,7 +30,7 @@ class IssuanceJob(Base):
     credential_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("partner_credentials.id", ondelete="SET NULL")
     )
-    # A JobState value; its moves are JOB_STATES (models/states.py).
+    # A JobState value; its moves are JOB_STATES (domain/states.py).
     state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING)
     identifiers: Mapped[list[Any]]
     total_count: Mapped[int] = mapped_column(Integer)

@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from thanx_server.domain.states import RewardState
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
-from thanx_server.models.states import RewardState
 
 
 class Reward(Base):

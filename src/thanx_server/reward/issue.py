@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from thanx_server.domain.states import REWARD_STATES
 from thanx_server.models import Campaign, RewardTemplate
-from thanx_server.models.states import REWARD_STATES
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
 

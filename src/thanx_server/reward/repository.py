@@ -12,12 +12,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.domain.states import LISTED_REWARD_STATES, reward_retired_clause, state_in
 from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list_param
 from thanx_server.models import Campaign, CampaignVariant, Reward, RewardTemplate
-from thanx_server.models.states import LISTED_REWARD_STATES, reward_retired_clause, state_in
 
 LISTED_STATES = LISTED_REWARD_STATES
 

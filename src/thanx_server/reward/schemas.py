@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from thanx_server.domain.states import RewardState
 from thanx_server.kit.pagination import ConsumerPagination
 from thanx_server.kit.wire import WireDateTime
 from thanx_server.models import Reward
-from thanx_server.models.states import RewardState
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
 # The states a client can see (LISTED_REWARD_STATES): revoked and retired rewards are never shown.

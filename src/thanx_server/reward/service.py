@@ -1,7 +1,7 @@
 """Rules for rewards on the Consumer API: listing, activation, finalisation, sandbox grants.
 
 States: ``available`` → (activate) ``active`` → (finalize) ``used``; the moves are
-``REWARD_STATES`` (models/states.py), which activate and finalize consult with the reward's state
+``REWARD_STATES`` (domain/states.py), which activate and finalize consult with the reward's state
 as of now. A reward past ``retire_at`` that was never used is retired (a derived state): not
 listed, and activating or finalising it is ``REWARD_EXPIRED``. Revoked rewards (their issuance job
 was revoked) are never visible.
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
+from thanx_server.domain.states import REWARD_STATES, RewardState, reward_state
 from thanx_server.kit.errors import (
     Forbidden,
     NotFound,
@@ -30,7 +31,6 @@ from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
-from thanx_server.models.states import REWARD_STATES, RewardState, reward_state
 from thanx_server.reward import repository
 from thanx_server.reward.issue import reward_values
 from thanx_server.user import repository as user_repository

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
-from thanx_server.kit.identifiers import require_email, require_phone
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow

@@ -5,9 +5,9 @@ Each entity has ONE transition table (a ``Transitions``); services ask it whethe
 (``can_move``) and guarded UPDATEs take their source states from it (``allowed_from``), so the
 states a move may start from are never spelled a second time.
 
-Why here, in ``models/``: the tables are needed by the models themselves (column defaults, the
+Why here, in ``domain/``: the tables are needed by the models themselves (column defaults, the
 feedback CHECK constraint), by repositories (guarded UPDATEs, derived-state SQL) and by services and
-schemas. ``models`` sits below the features in the layering, so the features and the models can
+schemas. ``domain`` sits below the models in the layering, so the features and the models can
 both import this module; a ``states.py`` per feature package could not be imported by the models.
 It imports nothing of the application, so the CLI pays only for ``enum`` and SQLAlchemy Core.
 

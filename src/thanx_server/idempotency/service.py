@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.idempotency import repository
 from thanx_server.kit.errors import IdempotencyKeyReused, ValidationFailed
 from thanx_server.models import IdempotencyKey
 
@@ -55,15 +55,11 @@ async def lookup(
 
     Raises ``IdempotencyKeyReused`` when the key was used with a different request.
     """
-    row = await session.scalar(
-        select(IdempotencyKey).where(
-            IdempotencyKey.credential_id == credential_id, IdempotencyKey.key == key
-        )
-    )
+    row = await repository.find(session, credential_id=credential_id, key=key)
     if row is None:
         return None
     if row.expires_at <= now:
-        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        await repository.remove(session, row.id)
         return None
     if row.request_hash != request_hash:
         raise IdempotencyKeyReused()
@@ -87,7 +83,8 @@ async def store_or_replay(
     try:
         async with session.begin_nested():
             add_effects()
-            session.add(
+            repository.add(
+                session,
                 IdempotencyKey(
                     credential_id=credential_id,
                     key=key,
@@ -96,7 +93,7 @@ async def store_or_replay(
                     response_body=response.body,
                     created_at=now,
                     expires_at=now + ttl,
-                )
+                ),
             )
             await session.flush()
     except IntegrityError:
@@ -110,5 +107,4 @@ async def store_or_replay(
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return await repository.remove_expired(session, now)

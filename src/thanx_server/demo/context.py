@@ -1,0 +1,20 @@
+"""What the demo steps share (``loader.py`` runs them; ``engagement.py`` is one of them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from thanx_server.models import Merchant
+
+
+@dataclass
+class DemoContext:
+    """What the steps share, and what `make run` prints at the end."""
+
+    data_dir: Path
+    merchants: dict[str, Merchant] = field(default_factory=dict)
+    client_id: str = ""
+    access_token: str = ""
+    created: int = 0
+    hints: list[tuple[str, str]] = field(default_factory=list)
