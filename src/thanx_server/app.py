@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from thanx_server import __version__
 from thanx_server.auth import endpoints as auth_endpoints
+from thanx_server.auth.dependencies import SECURITY_SCHEMES
 from thanx_server.auth.ratelimit import credential_limiter
 from thanx_server.auth.service import CredentialCache, CredentialUsage
 from thanx_server.auth.tokens import UserTokenCache
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, security_schemes=SECURITY_SCHEMES)
     # Added innermost first. The request id wraps everything, so every refusal and commit failure
     # is logged with it; the input rules (body size, media type, control characters) come before
     # the transaction, so a refused request never opens a database session.

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import (
@@ -21,46 +20,65 @@ from thanx_server.auth.service import (
     check_version,
 )
 from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
-from thanx_server.kit.deps import DbSession
 from thanx_server.kit.errors import AuthenticationFailed
+from thanx_server.kit.middleware import RequestSession
 from thanx_server.kit.ratelimit import RateLimiter
 
-# Declared as security schemes so /openapi.json documents them; we check them ourselves so that
-# every failure is the same 401 envelope.
-bearer_scheme = HTTPBearer(
-    scheme_name="bearerAuth", description="Partner access token.", auto_error=False
-)
-user_bearer_scheme = HTTPBearer(
-    scheme_name="userBearerAuth",
-    description="End-user access token (from POST /partner/oauth/token).",
-    auto_error=False,
-)
-client_id_scheme = APIKeyHeader(
-    name="X-ClientId",
-    scheme_name="clientId",
-    description="Client id issued with the access token.",
-    auto_error=False,
-)
+# How /openapi.json names the credentials (kit/openapi.py adds them to every operation whose
+# dependencies include one of the classes below).
+Requirement = dict[str, list[str]]
+PARTNER_SECURITY: tuple[Requirement, ...] = ({"bearerAuth": [], "clientId": []},)
+USER_SECURITY: tuple[Requirement, ...] = ({"userBearerAuth": []},)
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Partner access token."},
+    "userBearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "End-user access token (from POST /partner/oauth/token).",
+    },
+    "clientId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-ClientId",
+        "description": "Client id issued with the access token.",
+    },
+}
+
+
+def _bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
+    value = request.headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _session(request: Request) -> Any:
+    holder: RequestSession = request.state.db
+    return holder.get()
 
 
 class PartnerAuth:
-    """Dependency: an authenticated partner credential holding any one of ``scopes``."""
+    """Dependency: an authenticated partner credential holding any one of ``scopes``.
+
+    One dependency taking only the request (headers read here, the session taken from the
+    request's state): FastAPI solves each sub-dependency per request, and a chain of four cost
+    measurably more than this one (docs/PERFORMANCE.md).
+    """
+
+    security = PARTNER_SECURITY
 
     def __init__(self, *scopes: Scope) -> None:
         self.scopes = frozenset(scope.value for scope in scopes)
 
-    async def __call__(
-        self,
-        request: Request,
-        session: DbSession,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-        client_id: Annotated[str | None, Depends(client_id_scheme)],
-    ) -> PartnerPrincipal:
+    async def __call__(self, request: Request) -> PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
         principal = await authenticate_partner(
-            session,
-            client_id=client_id,
-            token=bearer.credentials if bearer else None,
+            _session(request),
+            client_id=request.headers.get("x-clientid"),
+            token=_bearer(request),
             required_scopes=self.scopes,
             cache=getattr(request.app.state, "credential_cache", None),
         )
@@ -88,17 +106,11 @@ class UserAuth:
     """Dependency: the end user behind an end-user token (Consumer API)."""
 
     is_auth_dependency = True
+    security = USER_SECURITY
 
-    async def __call__(
-        self,
-        request: Request,
-        session: DbSession,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
-    ) -> UserPrincipal:
+    async def __call__(self, request: Request) -> UserPrincipal:
         check_version(request.headers.get("accept-version"))
-        return await authenticate_user(
-            session, bearer.credentials if bearer else None, _user_cache(request)
-        )
+        return await authenticate_user(_session(request), _bearer(request), _user_cache(request))
 
 
 class UserOrPartnerAuth:
@@ -109,25 +121,21 @@ class UserOrPartnerAuth:
     """
 
     is_auth_dependency = True
+    security = (*USER_SECURITY, *PARTNER_SECURITY)
 
     def __init__(self, *scopes: Scope) -> None:
         self.partner = PartnerAuth(*scopes)
 
-    async def __call__(
-        self,
-        request: Request,
-        session: DbSession,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer_scheme)],
-        client_id: Annotated[str | None, Depends(client_id_scheme)],
-    ) -> UserPrincipal | PartnerPrincipal:
+    async def __call__(self, request: Request) -> UserPrincipal | PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
-        token = bearer.credentials if bearer else None
         try:
-            return await authenticate_user(session, token, _user_cache(request))
+            return await authenticate_user(
+                _session(request), _bearer(request), _user_cache(request)
+            )
         except AuthenticationFailed:
-            if client_id is None:
+            if request.headers.get("x-clientid") is None:
                 raise
-        return await self.partner(request, session, bearer, client_id)
+        return await self.partner(request)
 
 
 CurrentUser = Annotated[UserPrincipal, Depends(UserAuth())]

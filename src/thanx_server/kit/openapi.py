@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 
@@ -59,10 +61,27 @@ UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def install_openapi(app: FastAPI) -> None:
+def _security(dependant: Dependant) -> list[dict[str, list[str]]] | None:
+    """The ``security`` of the first dependency in the tree that declares one (an auth
+    dependency's class attribute), depth first."""
+    for dependency in dependant.dependencies:
+        declared = getattr(dependency.call, "security", None)
+        if declared is not None:
+            return list(declared)
+        found = _security(dependency)
+        if found is not None:
+            return found
+    return None
+
+
+def install_openapi(
+    app: FastAPI, *, security_schemes: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Describe errors as they are: FastAPI's 422 validation schema is replaced by our 400
     envelope, every operation that takes a body documents the request guard's 413/415, and every
-    operation gets a ``default`` response (any other error, same envelope)."""
+    operation gets a ``default`` response (any other error, same envelope). Operations whose
+    dependencies include an auth dependency carry its ``security`` requirement (the auth
+    dependencies read their headers themselves, so FastAPI cannot see them)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -73,7 +92,18 @@ def install_openapi(app: FastAPI) -> None:
             description=app.description,
             routes=app.routes,
         )
-        for path_item in schema.get("paths", {}).values():
+        paths = schema.get("paths", {})
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            required = _security(route.dependant)
+            for method in (route.methods or ()) if required else ():
+                operation = paths.get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    operation["security"] = required
+        if security_schemes:
+            schema.setdefault("components", {})["securitySchemes"] = security_schemes
+        for path_item in paths.values():
             for operation in path_item.values():
                 responses = operation.get("responses", {})
                 validation = responses.get("422", {})
