@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thanx_server.kit.db import Database
+from thanx_server.kit.error_handlers import error_response
 from thanx_server.kit.errors import (
     GenericError,
     ServiceUnavailable,
-    error_response,
     is_db_unreachable,
     unexpected_error,
 )
