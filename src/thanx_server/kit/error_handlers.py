@@ -1,7 +1,9 @@
 """The HTTP rendering of the error tree (``kit/errors.py``): ``{"error": {"code", "message"}}``.
 
 Validation errors from FastAPI are reshaped into the same envelope with the offending field named;
-Starlette's own HTTP errors (unknown route, wrong method, ...) become the matching ``AppError``.
+Starlette's own HTTP errors (unknown route, wrong method, ...) become the matching ``AppError``;
+anything unexpected becomes a 500 ``GENERIC_ERROR`` with no detail (the traceback goes to the log
+only), or a 503 when the database cannot be reached.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thanx_server.kit.errors import (
@@ -21,9 +25,13 @@ from thanx_server.kit.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
+    is_db_unreachable,
 )
+
+log = structlog.get_logger("thanx.errors")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -99,6 +107,23 @@ async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+def unexpected_error(exc: BaseException, path: str) -> AppError:
+    """What the client hears about an exception nothing else handled (and what is logged).
+
+    A database that cannot be reached is a 503 the client may retry; anything else is a 500
+    ``GENERIC_ERROR`` whose details go to the log only.
+    """
+    if (
+        (isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated)
+        or isinstance(exc, OSError | TimeoutError)
+        or is_db_unreachable(exc)
+    ):
+        log.warning("db.unavailable", path=path, error=type(exc).__name__)
+        return ServiceUnavailable()
+    log.error("http.unhandled_error", path=path, exc_info=exc)
+    return GenericError()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,8 +2,8 @@
 
 Services raise ``AppError`` subclasses; nothing else builds an error response. This module imports
 nothing of the web layer, so the CLI and the workers use the same tree without loading FastAPI;
-``kit/error_handlers.py`` renders it as ``{"error": {"code", "message"}}``. What an exception
-nothing else handled becomes (503 or 500) is decided here too, by ``unexpected_error``.
+``kit/error_handlers.py`` renders it as ``{"error": {"code", "message"}}`` and decides what an
+exception nothing else handled becomes (``unexpected_error``: 503 or 500).
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import ClassVar
 
-import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-log = structlog.get_logger("thanx.errors")
 
 
 class AppError(Exception):
@@ -134,23 +131,6 @@ class ServiceUnavailable(AppError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
     default_message = "The service is temporarily unavailable; retry later."
-
-
-def unexpected_error(exc: BaseException, path: str) -> AppError:
-    """What the client hears about an exception nothing else handled (and what is logged).
-
-    A database that cannot be reached is a 503 the client may retry; anything else is a 500
-    ``GENERIC_ERROR`` whose details go to the log only.
-    """
-    if (
-        (isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated)
-        or isinstance(exc, OSError | TimeoutError)
-        or is_db_unreachable(exc)
-    ):
-        log.warning("db.unavailable", path=path, error=type(exc).__name__)
-        return ServiceUnavailable()
-    log.error("http.unhandled_error", path=path, exc_info=exc)
-    return GenericError()
 
 
 def is_db_unreachable(exc: BaseException) -> bool:
