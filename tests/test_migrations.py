@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,8 +28,37 @@ async def test_migrated_schema_matches_the_models(engine: AsyncEngine) -> None:
 
 
 async def test_database_is_at_the_single_head(engine: AsyncEngine) -> None:
-    from alembic.script import ScriptDirectory
-
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1
     assert await migrate.current_revision(engine) == heads[0]
+
+
+def test_head_read_from_file_names_is_alembics_head() -> None:
+    """``migrate.head_revision()`` (the CLI's Alembic-free check) relies on two conventions."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [migrate.head_revision()]
+    for revision in script.walk_revisions():
+        assert revision.path is not None
+        assert Path(revision.path).name.startswith(f"{revision.revision}_")
+
+
+async def test_upgrade_if_needed_upgrades_only_a_database_behind_head(engine: AsyncEngine) -> None:
+    assert await migrate.is_current(engine)
+
+    def step_back(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "-1")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(step_back)
+    assert not await migrate.is_current(engine)
+    await migrate.upgrade_if_needed(engine)
+    assert await migrate.is_current(engine)
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+
+
+async def test_a_database_without_a_history_is_not_current(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE alembic_version"))
+    assert not await migrate.is_current(engine)

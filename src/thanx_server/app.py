@@ -22,7 +22,7 @@ from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
 from thanx_server.kit.db import Database, create_engine
-from thanx_server.kit.errors import install_error_handlers
+from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi

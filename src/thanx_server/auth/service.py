@@ -7,7 +7,6 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from thanx_server.auth import repository
@@ -16,8 +15,6 @@ from thanx_server.kit.ids import hash_secret
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.ttlcache import TtlCache
-
-log = structlog.get_logger("thanx.auth")
 
 SUPPORTED_VERSION = "v4.0"
 # Compared against when the client id is unknown, so both paths cost one digest comparison.
@@ -147,4 +144,10 @@ class CredentialUsage:
             try:
                 await self.flush(sessions)
             except Exception as exc:  # the database may be down; try again next round
-                log.warning("auth.usage_flush_failed", error=type(exc).__name__)
+                # Imported here: the CLI imports this module (for PartnerPrincipal) and never
+                # logs, and structlog (with rich, which it loads) costs it ~10% of its start-up.
+                import structlog
+
+                structlog.get_logger("thanx.auth").warning(
+                    "auth.usage_flush_failed", error=type(exc).__name__
+                )

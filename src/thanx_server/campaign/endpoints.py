@@ -17,8 +17,7 @@ from thanx_server.campaign.schemas import (
 )
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
-from thanx_server.kit.pagination import PageParams
-from thanx_server.kit.params import array_query
+from thanx_server.kit.params import PageParams, array_query
 
 router = APIRouter(tags=["Campaigns"], responses=PARTNER_ERRORS)
 

@@ -1,24 +1,25 @@
-"""``thanx-server admin ...``: operator commands over the services. Every command takes --json."""
+"""``thanx-server admin ...``: operator commands over the services. Every command takes --json.
+
+Partners script test fixtures with these commands, so each one starts fast: a command imports the
+service it calls inside its own body, and nothing here loads the web layer (FastAPI, Starlette,
+uvicorn). ``tests/test_cli_imports.py`` holds that line.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.cli.output import clean_errors, emit, fail
-from thanx_server.cli.runtime import run_in_transaction
-from thanx_server.feedback import service as feedback_service
-from thanx_server.kit.pagination import Page
-from thanx_server.kit.scoping import MerchantScope
-from thanx_server.merchant import service as merchant_service
-from thanx_server.partner import service as partner_service
-from thanx_server.settings import Settings
-from thanx_server.template import service as template_service
-from thanx_server.user import service as user_service
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.feedback.service import FeedbackView
+    from thanx_server.kit.scoping import MerchantScope
 
 app = typer.Typer(
     help="Create and list merchants, locations, users, partners, reward templates and feedback.",
@@ -46,6 +47,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 
 
 def _run(work: Any) -> Any:
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.settings import Settings
+
     return run_in_transaction(Settings(), work, upgrade=True)
 
 
@@ -56,6 +60,8 @@ def merchant_create(
     time_zone: Annotated[str, typer.Option(help="IANA zone.")] = "America/Los_Angeles",
     as_json: JsonFlag = False,
 ) -> None:
+    from thanx_server.merchant import service as merchant_service
+
     async def work(session: AsyncSession) -> dict[str, Any]:
         m = await merchant_service.create_merchant(
             session, name=name, handle=handle, time_zone=time_zone
@@ -68,6 +74,8 @@ def merchant_create(
 
 @merchant_app.command("list")
 def merchant_list(as_json: JsonFlag = False) -> None:
+    from thanx_server.merchant import service as merchant_service
+
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         return [
             {"id": m.id, "name": m.name, "handle": m.handle, "time_zone": m.time_zone}
@@ -93,6 +101,8 @@ def location_create(
     phone: Annotated[str | None, typer.Option()] = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from thanx_server.merchant import service as merchant_service
+
     async def work(session: AsyncSession) -> dict[str, Any]:
         loc = await merchant_service.create_location(
             session,
@@ -115,6 +125,8 @@ def location_list(
     merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from thanx_server.merchant import service as merchant_service
+
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         return [
             {"id": loc.id, "merchant_id": loc.merchant_id, "name": loc.name, "city": loc.city}
@@ -144,6 +156,8 @@ def user_create(
     points: Annotated[str, typer.Option(help="Points balance.")] = "0",
     as_json: JsonFlag = False,
 ) -> None:
+    from thanx_server.user import service as user_service
+
     async def work(session: AsyncSession) -> dict[str, Any]:
         user, membership = await user_service.create_member(
             session,
@@ -174,6 +188,8 @@ def user_list(
     merchant: Annotated[str | None, typer.Option(help="Only members of this merchant.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from thanx_server.user import service as user_service
+
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         return [
             {
@@ -206,6 +222,7 @@ def partner_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a partner and print its client id and access token (shown only this once)."""
+    from thanx_server.partner import service as partner_service
 
     async def work(session: AsyncSession) -> partner_service.IssuedCredential:
         return await partner_service.create_partner(
@@ -232,6 +249,7 @@ def partner_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke a credential: its token stops working."""
+    from thanx_server.partner import service as partner_service
 
     async def work(session: AsyncSession) -> partner_service.CredentialView:
         return await partner_service.revoke_credential(session, client_id=client_id)
@@ -246,6 +264,8 @@ def partner_revoke(
 
 @partner_app.command("list")
 def partner_list(as_json: JsonFlag = False) -> None:
+    from thanx_server.partner import service as partner_service
+
     async def work(session: AsyncSession) -> list[partner_service.PartnerView]:
         return await partner_service.list_partners(session)
 
@@ -267,10 +287,13 @@ def partner_list(as_json: JsonFlag = False) -> None:
 
 async def _every_merchant(session: AsyncSession) -> MerchantScope:
     """The operator is trusted with every merchant."""
+    from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.merchant import service as merchant_service
+
     return MerchantScope(tuple(m.id for m in await merchant_service.all_merchants(session)))
 
 
-def _feedback_line(f: feedback_service.FeedbackView) -> str:
+def _feedback_line(f: FeedbackView) -> str:
     rating = "-" if f.rating is None else str(f.rating)
     return f"{f.id}  {f.state:<9}  rating {rating:>2}  user {f.user_id}  merchant {f.merchant_id}"
 
@@ -279,6 +302,8 @@ FeedbackId = Annotated[str, typer.Option("--id", help="Feedback record id.")]
 
 
 def _require_sandbox() -> None:
+    from thanx_server.settings import Settings
+
     if not Settings().is_sandbox:
         fail("customer feedback steps exist only in a sandbox (THANX_ENVIRONMENT=sandbox)")
 
@@ -291,6 +316,9 @@ def feedback_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Feedback records, newest first, with their state as a partner reads it."""
+    from thanx_server.feedback import service as feedback_service
+    from thanx_server.kit.pagination import Page
+    from thanx_server.kit.scoping import MerchantScope
 
     async def work(session: AsyncSession) -> list[feedback_service.FeedbackView]:
         scope = MerchantScope((merchant,)) if merchant else await _every_merchant(session)
@@ -311,6 +339,8 @@ def feedback_list(
 def feedback_view(feedback_id: FeedbackId, as_json: JsonFlag = False) -> None:
     """As the customer: see the feedback prompt (unviewed -> viewed)."""
     _require_sandbox()
+    from thanx_server.feedback import service as feedback_service
+    from thanx_server.settings import Settings
 
     async def work(session: AsyncSession) -> feedback_service.FeedbackView:
         return await feedback_service.customer_view(
@@ -332,6 +362,8 @@ def feedback_rate(
 ) -> None:
     """As the customer: leave a 0-10 score (unviewed/viewed -> rated)."""
     _require_sandbox()
+    from thanx_server.feedback import service as feedback_service
+    from thanx_server.settings import Settings
 
     async def work(session: AsyncSession) -> feedback_service.FeedbackView:
         return await feedback_service.customer_rate(
@@ -354,6 +386,8 @@ def feedback_review(
 ) -> None:
     """As the customer: write a review of a rated record (rated -> reviewed)."""
     _require_sandbox()
+    from thanx_server.feedback import service as feedback_service
+    from thanx_server.settings import Settings
 
     async def work(session: AsyncSession) -> feedback_service.FeedbackView:
         return await feedback_service.customer_review(
@@ -415,6 +449,7 @@ def template_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a reward template (published unless --draft)."""
+    from thanx_server.template import service as template_service
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         t = await template_service.create_template(
@@ -444,6 +479,7 @@ def template_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Every template, published and draft."""
+    from thanx_server.template import service as template_service
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         return [_template_dict(t) for t in await template_service.all_templates(session, merchant)]

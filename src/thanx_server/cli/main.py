@@ -1,19 +1,22 @@
-"""The ``thanx-server`` command: a thin Typer layer over the services."""
+"""The ``thanx-server`` command: a thin Typer layer over the services.
+
+Each command imports what it needs inside its body (see ``cli/admin.py``): ``serve`` loads the web
+stack, the others never do.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.cli import admin
 from thanx_server.cli.output import clean_errors, emit
-from thanx_server.cli.runtime import run_in_transaction, upgrade_database
-from thanx_server.demo.context import DemoContext
-from thanx_server.demo.loader import load_demo
-from thanx_server.settings import Settings
+
+if TYPE_CHECKING:
+    from thanx_server.demo.context import DemoContext
+    from thanx_server.settings import Settings
 
 app = typer.Typer(
     help="thanx-server: a self-hostable Thanx Partner API.",
@@ -37,12 +40,20 @@ MigrateOption = Annotated[
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
+    from thanx_server.cli.runtime import upgrade_database
+    from thanx_server.settings import Settings
+
     with clean_errors():
         revision = upgrade_database(Settings())
         typer.echo(f"database at revision {revision}")
 
 
 def _demo(settings: Settings) -> DemoContext:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.demo.loader import load_demo
+
     async def work(session: AsyncSession) -> DemoContext:
         return await load_demo(session, settings.data_dir)
 
@@ -76,6 +87,8 @@ def _demo_banner(ctx: DemoContext, settings: Settings) -> str:
 @app.command()
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Load the demo data (idempotent) and print the demo partner's credentials."""
+    from thanx_server.settings import Settings
+
     settings = Settings()
     with clean_errors():
         ctx = _demo(settings)
@@ -103,6 +116,9 @@ def serve(
 ) -> None:
     """Run the API server."""
     import uvicorn
+
+    from thanx_server.cli.runtime import upgrade_database
+    from thanx_server.settings import Settings
 
     # Options become environment so every API process builds the same Settings.
     for name, value in (("THANX_HOST", host), ("THANX_PORT", port), ("THANX_WORKERS", workers)):
@@ -133,8 +149,10 @@ def worker(
     """Run one issuance worker until SIGTERM/SIGINT. Start as many as you like, anywhere."""
     import asyncio
 
+    from thanx_server.cli.runtime import upgrade_database
     from thanx_server.issuance.worker import run_standalone
     from thanx_server.kit.logging import configure_logging
+    from thanx_server.settings import Settings
 
     settings = Settings()
     configure_logging(settings)

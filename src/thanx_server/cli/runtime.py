@@ -27,7 +27,7 @@ async def _in_transaction(
     db = database_for(settings)
     try:
         if upgrade:
-            await migrate.upgrade(db.engine)
+            await migrate.upgrade_if_needed(db.engine)
         async with db.write_sessions() as session, session.begin():
             return await work(session)
     finally:

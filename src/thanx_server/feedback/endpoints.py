@@ -21,8 +21,7 @@ from thanx_server.feedback.schemas import (
 )
 from thanx_server.kit.deps import AppSettings, DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, UNPROCESSABLE
-from thanx_server.kit.pagination import PageParams
-from thanx_server.kit.params import array_query
+from thanx_server.kit.params import PageParams, array_query
 from thanx_server.kit.wire import InstantIn
 
 RESPONSES = dict(PARTNER_ERRORS)

@@ -1,25 +1,18 @@
-"""One error tree and the handlers that render it as ``{"error": {"code", "message"}}``.
+"""One error tree: every error a client may see, with a stable code and status.
 
-Services raise ``AppError`` subclasses; nothing else builds an error response. Validation errors
-from FastAPI are reshaped into the same envelope with the offending field named; anything
-unexpected becomes a 500 ``GENERIC_ERROR`` with no detail (the traceback goes to the log only).
+Services raise ``AppError`` subclasses; nothing else builds an error response. This module imports
+nothing of the web layer, so the CLI and the workers use the same tree without loading FastAPI;
+``kit/error_handlers.py`` renders it as ``{"error": {"code", "message"}}`` and decides what an
+exception nothing else handled becomes (``unexpected_error``: 503 or 500).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = structlog.get_logger("thanx.errors")
 
 
 class AppError(Exception):
@@ -140,98 +133,6 @@ class ServiceUnavailable(AppError):
     default_message = "The service is temporarily unavailable; retry later."
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
-
-
-def error_response(error: AppError) -> JSONResponse:
-    return JSONResponse(
-        error_body(error.code, error.message), status_code=error.status_code, headers=error.headers
-    )
-
-
-def _field_path(loc: Sequence[int | str]) -> str:
-    """``("body", "campaign", "variants", 0, "name")`` -> ``campaign.variants[0].name``."""
-    parts = list(loc)
-    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
-        parts = parts[1:]
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
-
-
-def describe_validation_errors(errors: Sequence[Any]) -> str:
-    """One human sentence per error, each naming its field."""
-    messages = []
-    for err in errors[:5]:
-        field = _field_path(err.get("loc", ()))
-        msg = str(err.get("msg", "is invalid"))
-        if err.get("type") == "missing":
-            msg = "is required"
-        elif err.get("type") == "json_invalid":
-            field, msg = "body", "is not valid JSON"
-        messages.append(f"{field}: {msg}")
-    if len(errors) > 5:
-        messages.append(f"... and {len(errors) - 5} more")
-    return "; ".join(messages)
-
-
-async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
-    return error_response(exc)
-
-
-async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return error_response(ValidationFailed(describe_validation_errors(exc.errors())))
-
-
-async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    error: AppError
-    if exc.status_code == 404:
-        error = NotFound()
-    elif exc.status_code == 405:
-        error = MethodNotAllowed()
-    elif exc.status_code == 413:
-        error = PayloadTooLarge()
-    elif exc.status_code == 415:
-        error = UnsupportedMediaType()
-    elif exc.status_code >= 500:
-        error = GenericError()
-    elif exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
-        # FastAPI's "error parsing the body": bytes that are not UTF-8, or nesting too deep for
-        # the JSON parser. To the client that is malformed JSON like any other.
-        error = ValidationFailed("body: is not valid JSON")
-    else:
-        error = BadRequest(str(exc.detail) if exc.detail else None)
-    response = error_response(error)
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
-
-
-def unexpected_error(exc: BaseException, path: str) -> AppError:
-    """What the client hears about an exception nothing else handled (and what is logged).
-
-    A database that cannot be reached is a 503 the client may retry; anything else is a 500
-    ``GENERIC_ERROR`` whose details go to the log only.
-    """
-    if (
-        (isinstance(exc, OperationalError | DBAPIError) and exc.connection_invalidated)
-        or isinstance(exc, OSError | TimeoutError)
-        or is_db_unreachable(exc)
-    ):
-        log.warning("db.unavailable", path=path, error=type(exc).__name__)
-        return ServiceUnavailable()
-    log.error("http.unhandled_error", path=path, exc_info=exc)
-    return GenericError()
-
-
 def is_db_unreachable(exc: BaseException) -> bool:
     """True for the connection-level failures of either driver (refused, reset, pool timeout)
     and for an SQLite database still locked when the busy timeout ran out."""
@@ -246,9 +147,3 @@ def is_db_unreachable(exc: BaseException) -> bool:
     if isinstance(orig, sqlite3.OperationalError):
         return str(orig).startswith(("database is locked", "database is busy"))
     return isinstance(orig, OSError) or "Connection" in name or name == "CannotConnectNowError"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error_handler)
-    app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)

@@ -17,13 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thanx_server.kit.db import Database
-from thanx_server.kit.errors import (
-    GenericError,
-    ServiceUnavailable,
-    error_response,
-    is_db_unreachable,
-    unexpected_error,
-)
+from thanx_server.kit.error_handlers import error_response, unexpected_error
+from thanx_server.kit.errors import GenericError, ServiceUnavailable, is_db_unreachable
 from thanx_server.kit.ids import new_id
 
 log = structlog.get_logger("thanx.http")

@@ -1,13 +1,16 @@
-"""Pagination (CONTRACT row 7), in one place: ``page``/``per_page`` in, ``pagination`` out."""
+"""Pagination (CONTRACT row 7), in one place: ``page``/``per_page`` in, ``pagination`` out.
+
+The query parameters themselves are read by ``PageParams`` (``kit/params.py``), so that services
+and the CLI use ``Page`` without loading the web layer.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,18 +30,6 @@ class Page:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
-
-
-async def _page_params(
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
-    per_page: Annotated[
-        int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page, 1 to 100.")
-    ] = DEFAULT_PER_PAGE,
-) -> Page:
-    return Page(page=page, per_page=per_page)
-
-
-PageParams = Annotated[Page, Depends(_page_params)]
 
 
 class Pagination(BaseModel):

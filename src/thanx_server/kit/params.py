@@ -1,4 +1,4 @@
-"""Query-parameter helpers shared by features.
+"""Query-parameter helpers shared by features: list parameters and ``PageParams``.
 
 No ``from __future__ import annotations`` here: the dependency's annotation is built at run time
 from the parameter's name, and must stay a real object for FastAPI to read it.
@@ -7,6 +7,8 @@ from the parameter's name, and must stay a real object for FastAPI to read it.
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+
+from thanx_server.kit.pagination import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, Page
 
 
 def array_query(name: str, description: str = "") -> Any:
@@ -21,3 +23,15 @@ def array_query(name: str, description: str = "") -> Any:
         return [*params.getlist(f"{name}[]"), *params.getlist(name)]
 
     return Depends(dependency)
+
+
+async def _page_params(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=MAX_PER_PAGE, description="Records per page, 1 to 100.")
+    ] = DEFAULT_PER_PAGE,
+) -> Page:
+    return Page(page=page, per_page=per_page)
+
+
+PageParams = Annotated[Page, Depends(_page_params)]

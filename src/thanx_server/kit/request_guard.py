@@ -28,13 +28,13 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from thanx_server.kit.error_handlers import error_response
 from thanx_server.kit.errors import (
     AppError,
     BadRequest,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
-    error_response,
 )
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

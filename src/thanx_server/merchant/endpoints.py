@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from thanx_server.auth.dependencies import AnyPartner
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import PARTNER_ERRORS
-from thanx_server.kit.pagination import PageParams
+from thanx_server.kit.params import PageParams
 from thanx_server.merchant import service
 from thanx_server.merchant.schemas import LocationList, LocationOut, MerchantList, MerchantOut
 

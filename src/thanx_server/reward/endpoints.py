@@ -13,8 +13,7 @@ from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.kit.deps import AppSettings, DbSession
 from thanx_server.kit.errors import NotFound
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
-from thanx_server.kit.pagination import PageParams
-from thanx_server.kit.params import array_query
+from thanx_server.kit.params import PageParams, array_query
 from thanx_server.reward import service
 from thanx_server.reward.schemas import GrantRequest, RewardEnvelope, RewardList, RewardOut
 

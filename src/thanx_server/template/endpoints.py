@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from thanx_server.auth.dependencies import RewardsIssuer
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
-from thanx_server.kit.pagination import PageParams
+from thanx_server.kit.params import PageParams
 from thanx_server.template import service
 from thanx_server.template.schemas import (
     RewardTemplateEnvelope,

@@ -13,7 +13,7 @@ from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
-from thanx_server.kit.pagination import PageParams
+from thanx_server.kit.params import PageParams
 from thanx_server.kit.wire import InstantIn
 from thanx_server.user import service
 from thanx_server.user.schemas import (
