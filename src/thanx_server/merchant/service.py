@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
@@ -18,7 +19,9 @@ from thanx_server.models import Location, Merchant
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
-async def list_merchants(session: AsyncSession, principal: PartnerPrincipal) -> Sequence[Merchant]:
+async def list_merchants(
+    session: AsyncSession, principal: PartnerPrincipal
+) -> Sequence[Row[str, str, str]]:
     return await repository.list_merchants(session, principal.merchants())
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -133,12 +133,12 @@ async def list_users(
     return await paginate(session, query, page, {**params, **scope.params()})
 
 
-@functools.cache
-def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged:
-    """One statement per combination of filters (16 at most), each built once. An email or a
-    phone names at most one user (both are unique), so such a lookup carries its count in the
-    page query (one round trip)."""
-    stmt = select(User).where(MEMBER_OF_SCOPE)
+Ts = TypeVarTuple("Ts")
+
+
+def _filtered(
+    stmt: Select[*Ts], email: bool, phone: bool, after: bool, before: bool
+) -> Select[*Ts]:
     if email:
         stmt = stmt.where(User.email == bindparam("email"))
     if phone:
@@ -147,7 +147,61 @@ def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged
         stmt = stmt.where(User.updated_at > bindparam("updated_after", type_=UTCDateTime()))
     if before:
         stmt = stmt.where(User.updated_at < bindparam("updated_before", type_=UTCDateTime()))
-    return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()), small=email or phone)
+    return stmt
+
+
+@functools.cache
+def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged:
+    """One statement per combination of filters (16 at most), each built once."""
+    stmt = _filtered(select(User).where(MEMBER_OF_SCOPE), email, phone, after, before)
+    return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()))
+
+
+@functools.cache
+def _member_lookup(
+    email: bool, phone: bool, after: bool, before: bool
+) -> Select[User, Membership, CommunicationSetting]:
+    """The user with an email or a phone (both unique: at most one), each of their memberships
+    in scope with its settings, first joined first: the user and what the response shows of
+    them in one round trip."""
+    stmt = (
+        select(User, Membership, CommunicationSetting)
+        .join(
+            Membership,
+            and_(Membership.user_id == User.id, MerchantScope.bound(Membership.merchant_id)),
+        )
+        .outerjoin(
+            CommunicationSetting,
+            and_(
+                CommunicationSetting.user_id == Membership.user_id,
+                CommunicationSetting.merchant_id == Membership.merchant_id,
+            ),
+        )
+    )
+    stmt = _filtered(stmt, email, phone, after, before)
+    return stmt.order_by(Membership.joined_at, Membership.merchant_id).limit(1)
+
+
+async def find_member(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    email: str | None,
+    phone: str | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+) -> tuple[User, Membership, CommunicationSetting | None] | None:
+    """The member with this email or phone and their first membership in ``scope``."""
+    given = {
+        "email": email,
+        "phone": phone,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
+    }
+    params = {name: value for name, value in given.items() if value is not None}
+    stmt = _member_lookup(*(name in params for name in given))
+    row = (await session.execute(stmt, {**params, **scope.params()})).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 _MEMBER_BY_ID = select(User).where(User.id == bindparam("user_id"), MEMBER_OF_SCOPE)

@@ -157,6 +157,18 @@ async def list_users(
     norm_phone = require_phone(phone, "phone") if phone is not None else None
     if updated_after and updated_before and updated_after >= updated_before:
         raise ValidationFailed("updated_before: must be later than updated_after")
+    if norm_email is not None or norm_phone is not None:
+        # Emails and phones are unique: at most one user, found with a membership in one query.
+        found = await repository.find_member(
+            session,
+            scope,
+            email=norm_email,
+            phone=norm_phone,
+            updated_after=updated_after,
+            updated_before=updated_before,
+        )
+        view = [UserView(user=found[0], membership=found[1], settings=found[2])] if found else []
+        return PageResult(items=view if page.offset == 0 else [], total=len(view), page=page)
     result = await repository.list_users(
         session,
         scope,
