@@ -11,7 +11,7 @@ from __future__ import annotations
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from thanx_server.kit.errors import UserEmailInvalid, UserPhoneInvalid
+from thanx_server.domain.errors import UserEmailInvalid, UserPhoneInvalid
 
 MAX_EMAIL_LENGTH = 320
 MAX_PHONE_LENGTH = 40

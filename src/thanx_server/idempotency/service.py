@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.idempotency import repository
-from thanx_server.kit.errors import IdempotencyKeyReused, ValidationFailed
+from thanx_server.idempotency.errors import IdempotencyKeyReused
+from thanx_server.kit.errors import ValidationFailed
 from thanx_server.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255

@@ -1,5 +1,10 @@
 """One error tree: every error a client may see, with a stable code and status.
 
+This module holds the root (``AppError``) and the errors of the HTTP edge every feature shares
+(validation, auth, not found, state conflicts, limits, unavailability). Errors of one rule live
+with it: ``domain/errors.py`` (email/phone), ``reward/errors.py``, ``idempotency/errors.py``;
+all are ``AppError`` subclasses and render the same way.
+
 Services raise ``AppError`` subclasses; nothing else builds an error response. This module imports
 nothing of the web layer, so the CLI and the workers use the same tree without loading FastAPI;
 ``kit/error_handlers.py`` renders it as ``{"error": {"code", "message"}}`` and decides what an
@@ -37,36 +42,6 @@ class ValidationFailed(AppError):
     default_message = "The request is invalid."
 
 
-class UserEmailInvalid(AppError):
-    code = "USER_EMAIL_INVALID"
-    default_message = "The email entered is invalid."
-
-
-class UserPhoneInvalid(AppError):
-    code = "USER_PHONE_INVALID"
-    default_message = "The phone entered is invalid."
-
-
-class RewardAlreadyUsed(AppError):
-    code = "REWARD_ALREADY_USED"
-    default_message = "This reward has already been used."
-
-
-class RewardExpired(AppError):
-    code = "REWARD_EXPIRED"
-    default_message = "This reward is no longer valid."
-
-
-class RewardNotYetAvailable(AppError):
-    code = "REWARD_NOT_YET_AVAILABLE"
-    default_message = "This reward cannot be used yet."
-
-
-class RewardNotActive(AppError):
-    code = "REWARD_NOT_ACTIVE"
-    default_message = "Activate this reward before marking it used."
-
-
 class AuthenticationFailed(AppError):
     status_code = 401
     code = "AUTHENTICATION_GENERIC"
@@ -95,12 +70,6 @@ class InvalidState(AppError):
     status_code = 422
     code = "INVALID_STATE"
     default_message = "The resource is not in a state that allows this."
-
-
-class IdempotencyKeyReused(AppError):
-    status_code = 422
-    code = "IDEMPOTENCY_KEY_REUSED"
-    default_message = "This idempotency key was already used with a different request."
 
 
 class PayloadTooLarge(AppError):

@@ -17,21 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.domain.states import REWARD_STATES, RewardState, reward_state
-from thanx_server.kit.errors import (
-    Forbidden,
-    NotFound,
-    RewardAlreadyUsed,
-    RewardExpired,
-    RewardNotActive,
-    RewardNotYetAvailable,
-    ValidationFailed,
-)
+from thanx_server.kit.errors import Forbidden, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
+from thanx_server.reward.errors import (
+    RewardAlreadyUsed,
+    RewardExpired,
+    RewardNotActive,
+    RewardNotYetAvailable,
+)
 from thanx_server.reward.issue import reward_values
 from thanx_server.user import repository as user_repository
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.domain.errors import UserEmailInvalid
 from thanx_server.domain.identifiers import require_email
-from thanx_server.kit.errors import UserEmailInvalid
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Subscriber
 from thanx_server.subscriber import repository
