@@ -159,6 +159,10 @@ class Factory:
             )
         return feedback_id
 
+    async def operator(self, name: str = "ops") -> OperatorCredentialHeaders:
+        """An operator credential (steers the whole sandbox)."""
+        return await make_operator(self.session, name)
+
     async def template(self, merchant: Merchant, **kw: Any) -> RewardTemplate:
         from thanx_server.template import service as template_service
 
@@ -223,3 +227,23 @@ def assert_error(response: httpx.Response, status: int, code: str, names: str = 
     assert isinstance(body["error"]["message"], str), body
     assert body["error"]["message"], body
     assert names in body["error"]["message"], body
+
+
+@dataclass(frozen=True)
+class OperatorCredentialHeaders:
+    client_id: str
+    access_token: str
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.access_token}",
+            "X-ClientId": self.client_id,
+            **extra,
+        }
+
+
+async def make_operator(session: AsyncSession, name: str = "ops") -> OperatorCredentialHeaders:
+    from thanx_server.operators import service as operator_service
+
+    issued = await operator_service.create_operator(session, name=name)
+    return OperatorCredentialHeaders(issued.client_id, issued.access_token)

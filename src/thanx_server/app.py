@@ -28,8 +28,10 @@ from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMid
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.operators.service import OperatorCache
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
+from thanx_server.sandbox import endpoints as sandbox_endpoints
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
@@ -52,6 +54,7 @@ ROUTERS = (
     template_endpoints.router,
     campaign_endpoints.router,
     issuance_endpoints.router,
+    *sandbox_endpoints.ROUTERS,
 )
 
 DESCRIPTION = """\
@@ -59,6 +62,9 @@ A self-hostable implementation of the Thanx Partner API (v4.0) and the Consumer 
 endpoints. Partner calls need `Authorization: Bearer <access token>` and `X-ClientId`;
 `Accept-Version`, when sent, must be `v4.0`. Every error body is
 `{"error": {"code": ..., "message": ...}}`.
+
+In a sandbox, the `/sandbox/...` operations (tag Sandbox) steer it: an operator credential steers
+everything, a partner credential holding the `sandbox` scope its own merchants and requests.
 """
 
 
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     app.state.user_token_cache = UserTokenCache(settings.auth_cache_seconds)
+    app.state.operator_cache = OperatorCache(settings.auth_cache_seconds)
     app.state.rate_limiter = limiter
     if database is not None:
         app.state.database = database

@@ -4,6 +4,9 @@
 then counts the call against the credential's rate limits (kit/ratelimit.py). Calls that fail
 authentication never reach the limiter, so nobody can spend another credential's budget.
 ``UserAuth`` authenticates an end-user token; ``UserOrPartnerAuth`` either.
+``OperatorAuth`` authenticates an operator credential (instance-wide sandbox controls);
+``SandboxAuth`` an operator, or a partner credential holding the ``sandbox`` scope (controls over
+its own merchants and requests). Both answer with a ``ControlPrincipal``.
 An endpoint without one of these dependencies is public; ``tests/test_routes.py`` proves which are.
 """
 
@@ -15,6 +18,9 @@ from fastapi import Depends, Request
 
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import (
+    OPERATOR,
+    PARTNER,
+    ControlPrincipal,
     PartnerPrincipal,
     authenticate_partner,
     check_version,
@@ -23,18 +29,28 @@ from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate
 from thanx_server.kit.errors import AuthenticationFailed
 from thanx_server.kit.middleware import RequestSession
 from thanx_server.kit.ratelimit import RateLimiter
+from thanx_server.operators.service import OperatorCache, authenticate_operator
 
 # How /openapi.json names the credentials (kit/openapi.py adds them to every operation whose
 # dependencies include one of the classes below).
 Requirement = dict[str, list[str]]
 PARTNER_SECURITY: tuple[Requirement, ...] = ({"bearerAuth": [], "clientId": []},)
 USER_SECURITY: tuple[Requirement, ...] = ({"userBearerAuth": []},)
+OPERATOR_SECURITY: tuple[Requirement, ...] = ({"operatorBearerAuth": [], "clientId": []},)
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Partner access token."},
     "userBearerAuth": {
         "type": "http",
         "scheme": "bearer",
         "description": "End-user access token (from POST /partner/oauth/token).",
+    },
+    "operatorBearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": (
+            "Operator access token (`thanx-server admin operator create`; `make run` and "
+            "`thanx-server demo --json` print one), sent with its client id in X-ClientId."
+        ),
     },
     "clientId": {
         "type": "apiKey",
@@ -144,3 +160,79 @@ CurrentUser = Annotated[UserPrincipal, Depends(UserAuth())]
 
 RewardsIssuer = Annotated[PartnerPrincipal, Depends(PartnerAuth(Scope.REWARDS_ISSUE))]
 """A partner credential with ``rewards.issue`` (templates, campaigns, issuance jobs)."""
+
+
+def _operator_cache(request: Request) -> OperatorCache | None:
+    cache: OperatorCache | None = getattr(request.app.state, "operator_cache", None)
+    return cache
+
+
+async def _control_principal(request: Request, *, partners: bool) -> ControlPrincipal:
+    """An operator credential, or (``partners``) a partner credential with the ``sandbox`` scope.
+
+    The client id is looked up among operators first; only a client id no operator has is tried
+    as a partner's. Control calls are not Thanx API calls and spend no rate-limit budget.
+    """
+    check_version(request.headers.get("accept-version"))
+    client_id = request.headers.get("x-clientid")
+    token = _bearer(request)
+    if not client_id or not token:
+        raise AuthenticationFailed()
+    session = _session(request)
+    operator = await authenticate_operator(
+        session, client_id=client_id, token=token, cache=_operator_cache(request)
+    )
+    principal: ControlPrincipal
+    if operator is not None:
+        principal = ControlPrincipal(
+            kind=OPERATOR, credential_id=operator.credential_id, client_id=operator.client_id
+        )
+    elif not partners:
+        raise AuthenticationFailed()
+    else:
+        partner = await authenticate_partner(
+            session,
+            client_id=client_id,
+            token=token,
+            required_scopes=_SANDBOX_SCOPE,
+            cache=getattr(request.app.state, "credential_cache", None),
+        )
+        principal = ControlPrincipal(
+            kind=PARTNER,
+            credential_id=partner.credential_id,
+            client_id=partner.client_id,
+            merchant_ids=partner.merchant_ids,
+        )
+    request.state.principal = principal
+    return principal
+
+
+_SANDBOX_SCOPE = frozenset({Scope.SANDBOX.value})
+
+
+class OperatorAuth:
+    """Dependency: an operator credential (instance-wide sandbox controls, the console)."""
+
+    is_auth_dependency = True
+    security = OPERATOR_SECURITY
+
+    async def __call__(self, request: Request) -> ControlPrincipal:
+        return await _control_principal(request, partners=False)
+
+
+class SandboxAuth:
+    """Dependency: an operator credential, or a partner credential holding ``sandbox`` (which
+    then steers only its own merchants and requests; ``ControlPrincipal.merchants``)."""
+
+    is_auth_dependency = True
+    security = (*OPERATOR_SECURITY, *PARTNER_SECURITY)
+
+    async def __call__(self, request: Request) -> ControlPrincipal:
+        return await _control_principal(request, partners=True)
+
+
+Operator = Annotated[ControlPrincipal, Depends(OperatorAuth())]
+"""An operator credential."""
+
+Controller = Annotated[ControlPrincipal, Depends(SandboxAuth())]
+"""An operator, or a partner credential with the ``sandbox`` scope."""

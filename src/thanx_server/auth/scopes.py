@@ -1,4 +1,5 @@
-"""Partner credential scopes (reference A.4)."""
+"""Partner credential scopes (reference A.4), plus ``sandbox`` (ours): steer the sandbox
+controls (``/sandbox/...``) for the credential's own merchants and requests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Scope(StrEnum):
     FEEDBACKS_WRITE = "feedbacks.write"
     REWARDS_ISSUE = "rewards.issue"
     PURCHASES_WRITE = "purchases.write"
+    SANDBOX = "sandbox"
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(scope.value for scope in Scope)

@@ -48,6 +48,45 @@ class PartnerPrincipal:
         return merchant_id
 
 
+@dataclass(frozen=True, slots=True)
+class ControlPrincipal:
+    """Who steers a sandbox control (``/sandbox/...``, issue 13).
+
+    An operator credential steers everything; a partner credential holding the ``sandbox``
+    scope steers only its own merchants and its own requests (``merchant_ids``).
+    """
+
+    kind: str  # "operator" or "partner"
+    credential_id: str
+    client_id: str
+    merchant_ids: tuple[str, ...] = ()
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == OPERATOR
+
+    def merchants(self, merchant_id: str | None = None) -> MerchantScope:
+        """The merchants one control call acts on: for an operator, the merchant named or every
+        merchant; for a partner, as on the Partner API (403 outside the credential)."""
+        if self.is_operator:
+            return MerchantScope.operator(merchant_id)
+        if merchant_id is None:
+            return MerchantScope(self.merchant_ids)
+        if merchant_id not in self.merchant_ids:
+            raise Forbidden(f"merchant_id: no access to merchant '{merchant_id}'")
+        return MerchantScope((merchant_id,))
+
+    def require_operator(self, what: str) -> None:
+        """Instance-wide controls (the clock, resetting everything, snapshots) are an
+        operator's."""
+        if not self.is_operator:
+            raise Forbidden(f"{what} needs an operator credential")
+
+
+OPERATOR = "operator"
+PARTNER = "partner"
+
+
 def merchant_id_of_call(*, query: str | None, body: str | None) -> str | None:
     """The one rule for a ``merchant_id`` that may travel in the query and in the JSON body
     (older docs put it in one, newer in the other): either will do; both must agree, else 400

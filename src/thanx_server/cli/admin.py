@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from thanx_server.kit.scoping import MerchantScope
 
 app = typer.Typer(
-    help="Create and list merchants, locations, users, partners, reward templates and feedback.",
+    help=(
+        "Create and list merchants, locations, users, partners, reward templates, feedback "
+        "and operator credentials."
+    ),
     no_args_is_help=True,
 )
 merchant_app = typer.Typer(help="Merchants.", no_args_is_help=True)
@@ -42,6 +45,11 @@ template_app = typer.Typer(
 )
 app.add_typer(template_app, name="template")
 app.add_typer(feedback_app, name="feedback")
+operator_app = typer.Typer(
+    help="Operator credentials: they steer the whole sandbox (/sandbox/..., the console).",
+    no_args_is_help=True,
+)
+app.add_typer(operator_app, name="operator")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -280,6 +288,69 @@ def partner_list(as_json: JsonFlag = False) -> None:
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=human)
+
+
+# --- operators ------------------------------------------------------------------------------
+
+
+@operator_app.command("create")
+def operator_create(
+    name: Annotated[str, typer.Option(help="Who or what uses it, e.g. 'ci'.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an operator credential and print its client id and access token (shown once)."""
+    from thanx_server.operators import service as operator_service
+
+    async def work(session: AsyncSession) -> operator_service.IssuedOperator:
+        return await operator_service.create_operator(session, name=name)
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda c: (
+                f"operator:     {c.name}\n"
+                f"client id:    {c.client_id}\n"
+                f"access token: {c.access_token}   (shown once; only its digest is stored)"
+            ),
+        )
+
+
+@operator_app.command("list")
+def operator_list(as_json: JsonFlag = False) -> None:
+    """Every operator credential (never its token)."""
+    from thanx_server.operators import service as operator_service
+
+    async def work(session: AsyncSession) -> list[operator_service.OperatorView]:
+        return await operator_service.list_operators(session)
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda rows: "\n".join(
+                f"{o.client_id}  {'revoked' if o.revoked_at else 'active'}  {o.name}" for o in rows
+            ),
+        )
+
+
+@operator_app.command("revoke")
+def operator_revoke(
+    client_id: Annotated[str, typer.Option(help="The credential's client id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an operator credential: its token stops working."""
+    from thanx_server.operators import service as operator_service
+
+    async def work(session: AsyncSession) -> operator_service.OperatorView:
+        return await operator_service.revoke_operator(session, client_id=client_id)
+
+    with clean_errors():
+        emit(
+            _run(work),
+            as_json=as_json,
+            human=lambda o: f"revoked {o.client_id} at {o.revoked_at.isoformat()}",
+        )
 
 
 # --- feedback -------------------------------------------------------------------------------

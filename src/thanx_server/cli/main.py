@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from thanx_server.cli import admin
+from thanx_server.cli import admin, sandbox
 from thanx_server.cli.output import clean_errors, emit
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
+app.add_typer(sandbox.app, name="sandbox")
 
 
 MigrateOption = Annotated[
@@ -74,6 +75,9 @@ def _demo_banner(ctx: DemoContext, settings: Settings) -> str:
         f"  client id:    {ctx.client_id}",
         f"  access token: {ctx.access_token}",
         "  merchants:    " + ", ".join(f"{h}={m.id}" for h, m in ctx.merchants.items()),
+        "  operator (steers the whole sandbox: /sandbox/..., thanx-server sandbox ...):",
+        f"    client id:    {ctx.operator_client_id}",
+        f"    access token: {ctx.operator_access_token}",
         "",
         "Try:",
         f"  curl -s {headers} {base}/partner/merchants",
@@ -81,6 +85,12 @@ def _demo_banner(ctx: DemoContext, settings: Settings) -> str:
     for label, path_and_args in ctx.hints:
         lines.append(f"  # {label}")
         lines.append(f"  curl -s {headers} {path_and_args.replace('{base}', base)}")
+    operator = (
+        f"-H 'Authorization: Bearer {ctx.operator_access_token}' "
+        f"-H 'X-ClientId: {ctx.operator_client_id}'"
+    )
+    lines.append("  # Who steers the sandbox (as the operator)")
+    lines.append(f"  curl -s {operator} {base}/sandbox/whoami")
     return "\n".join(lines) + "\n"
 
 
@@ -97,6 +107,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             "client_id": ctx.client_id,
             "access_token": ctx.access_token,
             "merchants": {handle: m.id for handle, m in ctx.merchants.items()},
+            "operator": {
+                "client_id": ctx.operator_client_id,
+                "access_token": ctx.operator_access_token,
+            },
             "created": ctx.created,
         }
         emit(data, as_json=True, human=str)

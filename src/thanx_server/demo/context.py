@@ -16,5 +16,8 @@ class DemoContext:
     merchants: dict[str, Merchant] = field(default_factory=dict)
     client_id: str = ""
     access_token: str = ""
+    # The demo operator credential (steers the whole sandbox: /sandbox/..., issue 13).
+    operator_client_id: str = ""
+    operator_access_token: str = ""
     created: int = 0
     hints: list[tuple[str, str]] = field(default_factory=list)

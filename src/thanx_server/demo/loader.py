@@ -25,11 +25,13 @@ from thanx_server.kit.ids import new_id
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.merchant import service as merchant_service
+from thanx_server.operators import service as operator_service
 from thanx_server.partner import service as partner_service
 from thanx_server.template import service as template_service
 from thanx_server.user import service as user_service
 
 DEMO_PARTNER = "Demo Partner"
+DEMO_OPERATOR = "Demo Operator"
 CREDENTIALS_FILE = "demo-credentials.json"
 
 
@@ -113,29 +115,50 @@ async def _users(session: AsyncSession, ctx: DemoContext) -> None:
 
 
 async def _partner(session: AsyncSession, ctx: DemoContext) -> None:
-    """The demo partner: every scope, both merchants. Its token is kept in the data dir, because
-    the database only holds a digest and `make run` prints the token every time."""
+    """The demo partner (every scope, `sandbox` included; both merchants) and the demo operator.
+    Their tokens are kept in the data dir, because the database only holds digests and
+    `make run` prints the tokens every time."""
     path = ctx.data_dir / CREDENTIALS_FILE
-    saved = json.loads(path.read_text()) if path.exists() else None
+    saved = json.loads(path.read_text()) if path.exists() else {}
     partner = await partner_service.find_partner(session, DEMO_PARTNER)
-    if partner is not None and saved is not None:
+    if partner is not None and "client_id" in saved:
         ctx.client_id, ctx.access_token = saved["client_id"], saved["access_token"]
-        return
-    if partner is not None:
-        partner.name = f"{DEMO_PARTNER} (replaced)"
-        await session.flush()
-    issued = await partner_service.create_partner(
-        session,
-        name=DEMO_PARTNER,
-        scopes=ALL_SCOPES,
-        merchant_ids=[m.id for m in ctx.merchants.values()],
-    )
-    ctx.created += 1
-    ctx.client_id, ctx.access_token = issued.client_id, issued.access_token
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"client_id": ctx.client_id, "access_token": ctx.access_token}, fh)
+    else:
+        if partner is not None:
+            partner.name = f"{DEMO_PARTNER} (replaced)"
+            await session.flush()
+        issued = await partner_service.create_partner(
+            session,
+            name=DEMO_PARTNER,
+            scopes=ALL_SCOPES,
+            merchant_ids=[m.id for m in ctx.merchants.values()],
+        )
+        ctx.created += 1
+        ctx.client_id, ctx.access_token = issued.client_id, issued.access_token
+    operator = await operator_service.find_active_by_name(session, DEMO_OPERATOR)
+    kept = saved.get("operator")
+    if operator is not None and kept and kept.get("client_id") == operator.client_id:
+        ctx.operator_client_id, ctx.operator_access_token = kept["client_id"], kept["access_token"]
+    else:
+        if operator is not None:  # its token was lost with the file: replace it
+            operator.revoked_at = utcnow()
+            await session.flush()
+        made = await operator_service.create_operator(session, name=DEMO_OPERATOR)
+        ctx.created += 1
+        ctx.operator_client_id, ctx.operator_access_token = made.client_id, made.access_token
+    wanted = {
+        "client_id": ctx.client_id,
+        "access_token": ctx.access_token,
+        "operator": {
+            "client_id": ctx.operator_client_id,
+            "access_token": ctx.operator_access_token,
+        },
+    }
+    if saved != wanted:
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(wanted, fh)
 
 
 TEMPLATES = {

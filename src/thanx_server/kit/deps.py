@@ -11,6 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.db import Database
+from thanx_server.kit.errors import NotFound
 from thanx_server.kit.middleware import RequestSession
 from thanx_server.settings import Settings
 
@@ -29,3 +31,21 @@ async def _settings(request: Request) -> Settings:
 
 DbSession = Annotated[AsyncSession, Depends(_db_session)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+
+
+async def _database(request: Request) -> Database:
+    """The process's ``Database`` (its session factories), for the few endpoints whose work runs
+    in transactions of its own, as a worker's does (sandbox controls that run due work)."""
+    database: Database = request.app.state.database
+    return database
+
+
+AppDatabase = Annotated[Database, Depends(_database)]
+
+
+async def sandbox_only(request: Request) -> None:
+    """Router dependency of sandbox-only routes: outside a sandbox they do not exist (404),
+    checked before authentication and body validation."""
+    settings: Settings = request.app.state.settings
+    if not settings.is_sandbox:
+        raise NotFound()

@@ -30,8 +30,12 @@ def _envelope_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
+    """An error response of an operation: the envelope, with what the status means there."""
     return {"model": ErrorEnvelope, "description": description}
+
+
+_error = error_doc
 
 
 PARTNER_ERRORS: dict[int | str, dict[str, Any]] = {

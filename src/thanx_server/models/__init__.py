@@ -6,6 +6,7 @@ from thanx_server.models.communication import CommunicationSetting
 from thanx_server.models.feedback import Feedback
 from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOutcome
 from thanx_server.models.merchant import Location, Merchant
+from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
@@ -26,6 +27,7 @@ __all__ = [
     "Location",
     "Membership",
     "Merchant",
+    "OperatorCredential",
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
