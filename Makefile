@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check fmt bench clean
+.PHONY: run test test-fast check fmt bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -19,7 +19,11 @@ run: $(STAMP)
 
 ## Run the test suite: SQLite always, PostgreSQL too when reachable (required when CI=true).
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The in-process tier only (no server, worker or CLI processes, no fault proxy), both engines.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not live" $(PYTEST_ARGS)
 
 ## Format check, lint and strict typing.
 check: $(STAMP)

@@ -1,68 +1,58 @@
-"""The admin feedback commands and the engagement demo data, through a real subprocess."""
+"""The admin feedback commands and the engagement demo data, through the CLI in this process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.test_cli import cli, cli_json
+from tests.cli import Cli
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.settings import Settings
 
 
 async def test_admin_feedback_commands_walk_a_record_through_the_customer_states(
-    fresh_db_url: str, tmp_path: Path
+    cli: Cli,
 ) -> None:
-    cli_json(fresh_db_url, tmp_path, "demo")
-    [fresh] = cli_json(fresh_db_url, tmp_path, "admin", "feedback", "list", "--state", "unviewed")
+    await cli.json("demo")
+    [fresh] = await cli.json("admin", "feedback", "list", "--state", "unviewed")
     fid = fresh["id"]
 
-    viewed = cli_json(fresh_db_url, tmp_path, "admin", "feedback", "view", "--id", fid)
-    rated = cli_json(
-        fresh_db_url, tmp_path, "admin", "feedback", "rate", "--id", fid, "--rating", "7"
-    )
-    reviewed = cli_json(
-        fresh_db_url, tmp_path, "admin", "feedback", "review", "--id", fid, "--text", "Tasty"
-    )
-    again = cli(
-        fresh_db_url, tmp_path, "admin", "feedback", "rate", "--id", fid, "--rating", "3", ok=False
-    )
+    viewed = await cli.json("admin", "feedback", "view", "--id", fid)
+    rated = await cli.json("admin", "feedback", "rate", "--id", fid, "--rating", "7")
+    reviewed = await cli.json("admin", "feedback", "review", "--id", fid, "--text", "Tasty")
+    again = await cli("admin", "feedback", "rate", "--id", fid, "--rating", "3", ok=False)
 
     assert viewed["state"] == "viewed"
     assert (rated["state"], rated["rating"]) == ("rated", 7)
     assert (reviewed["state"], reviewed["review"]) == ("reviewed", "Tasty")
-    assert again.returncode == 1
+    assert again.exit_code == 1
     assert again.stderr.startswith("error: ")
     assert "reviewed" in again.stderr
-    listed = cli_json(fresh_db_url, tmp_path, "admin", "feedback", "list", "--state", "reviewed")
+    listed = await cli.json("admin", "feedback", "list", "--state", "reviewed")
     assert fid in {f["id"] for f in listed}
 
 
-async def test_admin_feedback_steps_are_refused_outside_a_sandbox(
-    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cli_json(fresh_db_url, tmp_path, "demo")
-    [fresh] = cli_json(fresh_db_url, tmp_path, "admin", "feedback", "list", "--state", "unviewed")
-    monkeypatch.setenv("THANX_ENVIRONMENT", "production")
+async def test_admin_feedback_steps_are_refused_outside_a_sandbox(cli: Cli) -> None:
+    await cli.json("demo")
+    [fresh] = await cli.json("admin", "feedback", "list", "--state", "unviewed")
 
-    refused = cli(
-        fresh_db_url, tmp_path, "admin", "feedback", "view", "--id", fresh["id"], ok=False
-    )
+    refused = await cli(
+        "admin", "feedback", "view", "--id", fresh["id"], ok=False,
+        env={"THANX_ENVIRONMENT": "production"},
+    )  # fmt: skip
 
-    assert refused.returncode == 1
+    assert refused.exit_code == 1
     assert "sandbox" in refused.stderr
-    monkeypatch.delenv("THANX_ENVIRONMENT")
-    [still] = cli_json(fresh_db_url, tmp_path, "admin", "feedback", "list", "--state", "unviewed")
+    [still] = await cli.json("admin", "feedback", "list", "--state", "unviewed")
     assert still["id"] == fresh["id"]
 
 
 async def test_demo_data_has_subscribers_tags_purchases_and_feedback_in_every_state(
-    fresh_db_url: str, tmp_path: Path
+    cli: Cli, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    demo = cli_json(fresh_db_url, tmp_path, "demo")
+    demo = await cli.json("demo")
     headers = {"Authorization": f"Bearer {demo['access_token']}", "X-ClientId": demo["client_id"]}
     database = Database.from_engine(create_engine(fresh_db_url))
     app = create_app(Settings(data_dir=tmp_path), database=database)

@@ -14,7 +14,7 @@ import pytest
 from tests.live import live_server
 
 
-@pytest.mark.slow
+@pytest.mark.live
 async def test_sigterm_drains_an_in_flight_request(fresh_db_url: str, tmp_path: Path) -> None:
     with live_server(fresh_db_url, tmp_path) as server:
         merchant_id = server.merchants["pizzatown"]

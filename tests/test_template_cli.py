@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 
-from tests.test_cli import cli, cli_json, live_client  # noqa: F401  (live_client is a fixture)
+from tests.cli import Cli
+from tests.test_cli import live_client  # noqa: F401  (a fixture)
 
 
 async def test_templates_created_by_the_operator_reach_partners_unless_draft(
-    fresh_db_url: str,
-    tmp_path: Path,
+    cli: Cli,
     live_client: httpx.AsyncClient,  # noqa: F811
 ) -> None:
-    merchant = cli_json(
-        fresh_db_url, tmp_path, "admin", "merchant", "create", "--name", "Cafe", "--handle", "cafe"
-    )
-    published = cli_json(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    merchant = await cli.json("admin", "merchant", "create", "--name", "Cafe", "--handle", "cafe")
+    published = await cli.json(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "Free Coffee", "--description", "One free coffee, any size",
         "--redemption-venue", "in_store",
     )  # fmt: skip
-    draft = cli_json(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    draft = await cli.json(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "10% Off", "--discount-type", "percent", "--discount-value", "10", "--draft",
     )  # fmt: skip
-    partner = cli_json(
-        fresh_db_url, tmp_path, "admin", "partner", "create", "--name", "Acme",
+    partner = await cli.json(
+        "admin", "partner", "create", "--name", "Acme",
         "--scope", "rewards.issue", "--merchant", merchant["id"],
     )  # fmt: skip
 
-    listed = cli_json(fresh_db_url, tmp_path, "admin", "template", "list")
+    listed = await cli.json("admin", "template", "list")
     assert [(t["id"], t["published"]) for t in listed] == [
         (published["id"], True),
         (draft["id"], False),
@@ -42,9 +38,9 @@ async def test_templates_created_by_the_operator_reach_partners_unless_draft(
     response = await live_client.get("/partner/reward_templates", headers=headers)
     assert [t["id"] for t in response.json()["reward_templates"]] == [published["id"]]
 
-    invalid = cli(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    invalid = await cli(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "Free", "--discount-type", "amount", ok=False,
     )  # fmt: skip
-    assert invalid.returncode == 1
+    assert invalid.exit_code == 1
     assert invalid.stderr.startswith("error: discount_value:")
