@@ -174,6 +174,20 @@ def cli(fresh_db_url: str, tmp_path: Path) -> Cli:
     return Cli(fresh_db_url, tmp_path)
 
 
+@pytest.fixture
+async def cli_client(fresh_db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over the same database as ``cli``: what the CLI writes is what it reads."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    app = create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0), database=database)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            yield client
+    finally:
+        await database.dispose()
+
+
 # --- Rate limits, Redis and real API processes (issue #5) -------------------------------------
 
 REDIS_URL = os.environ.get("THANX_TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.cli import Cli
-from thanx_server.app import create_app
-from thanx_server.kit.db import Database, create_engine
-from thanx_server.settings import Settings
-
-
-@pytest.fixture
-async def live_client(fresh_db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The app over the CLI's database: what the CLI writes is what it reads."""
-    database = Database.from_engine(create_engine(fresh_db_url))
-    app = create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0), database=database)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        yield c
-    await database.dispose()
 
 
 async def test_partner_created_with_json_can_call_the_api(
-    cli: Cli, live_client: httpx.AsyncClient
+    cli: Cli, cli_client: httpx.AsyncClient
 ) -> None:
     merchant = await cli.json(
         "admin", "merchant", "create", "--name", "Taco Hut", "--handle", "tacohut"
@@ -43,9 +27,9 @@ async def test_partner_created_with_json_can_call_the_api(
         "X-ClientId": created["client_id"],
     }
 
-    merchants = await live_client.get("/partner/merchants", headers=headers)
-    scopes = await live_client.get("/partner/scopes", headers=headers)
-    locations = await live_client.get("/partner/locations", headers=headers)
+    merchants = await cli_client.get("/partner/merchants", headers=headers)
+    scopes = await cli_client.get("/partner/scopes", headers=headers)
+    locations = await cli_client.get("/partner/locations", headers=headers)
 
     assert merchants.json() == {
         "merchants": [{"id": merchant["id"], "name": "Taco Hut", "handle": "tacohut"}]
@@ -58,7 +42,7 @@ async def test_partner_created_with_json_can_call_the_api(
     assert created["access_token"] not in json.dumps(listed)  # ...but the token is shown once only
 
     await cli.json("admin", "partner", "revoke", "--client-id", created["client_id"])
-    after = await live_client.get("/partner/merchants", headers=headers)
+    after = await cli_client.get("/partner/merchants", headers=headers)
     assert after.status_code == 401
 
 

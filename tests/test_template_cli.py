@@ -5,12 +5,10 @@ from __future__ import annotations
 import httpx
 
 from tests.cli import Cli
-from tests.test_cli import live_client  # noqa: F401  (a fixture)
 
 
 async def test_templates_created_by_the_operator_reach_partners_unless_draft(
-    cli: Cli,
-    live_client: httpx.AsyncClient,  # noqa: F811
+    cli: Cli, cli_client: httpx.AsyncClient
 ) -> None:
     merchant = await cli.json("admin", "merchant", "create", "--name", "Cafe", "--handle", "cafe")
     published = await cli.json(
@@ -35,7 +33,7 @@ async def test_templates_created_by_the_operator_reach_partners_unless_draft(
     assert draft["discount"] == {"type": "percent", "value": 10.0}
     headers = {"Authorization": f"Bearer {partner['access_token']}",
                "X-ClientId": partner["client_id"]}  # fmt: skip
-    response = await live_client.get("/partner/reward_templates", headers=headers)
+    response = await cli_client.get("/partner/reward_templates", headers=headers)
     assert [t["id"] for t in response.json()["reward_templates"]] == [published["id"]]
 
     invalid = await cli(
