@@ -144,9 +144,9 @@ def assert_pagination(
 
 
 # The fixture's data is arranged once per test and only read by each example, so sharing the
-# function-scoped fixture across examples is sound.
+# function-scoped fixture across examples is sound. Few examples per list: seven lists, two engines.
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(page=st.integers(1, 6), per_page=st.integers(1, 30))
 async def test_pages_partition_the_collection_in_a_stable_order(
@@ -163,7 +163,7 @@ async def test_pages_partition_the_collection_in_a_stable_order(
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     params=st.one_of(
