@@ -7,7 +7,7 @@ LOCK := requirements.lock
 # The tool that writes $(LOCK); only `make lock` installs it.
 UV_VERSION := 0.13.8
 
-.PHONY: run test check fmt bench clean lock
+.PHONY: run test test-fast check fmt bench clean lock
 
 # The environment is exactly $(LOCK): a new venv (so nothing a previous lock brought stays), every
 # package at its pinned version and hash (pip refuses a file whose hash is not listed), pip and
@@ -36,7 +36,11 @@ run: $(STAMP)
 
 ## Run the test suite: SQLite always, PostgreSQL too when reachable (required when CI=true).
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The in-process tier only (no server, worker or CLI processes, no fault proxy), both engines.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not live" $(PYTEST_ARGS)
 
 ## Format check, lint, strict typing and the import layers (pyproject.toml, [tool.importlinter]).
 check: $(STAMP)

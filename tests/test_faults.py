@@ -21,6 +21,8 @@ from thanx_server.kit.db import Database, create_engine
 from thanx_server.models import EndUserToken
 from thanx_server.settings import Settings
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 async def proxied(

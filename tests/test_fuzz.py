@@ -26,7 +26,7 @@ CHECKS = ",".join(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.live
 def test_fuzz_every_operation(db_kind: str, fresh_db_url: str, tmp_path: Path) -> None:
     with live_server(fresh_db_url, tmp_path) as server:
         headers = [

@@ -36,8 +36,6 @@ from thanx_server.kit.ids import new_ids
 from thanx_server.models import IssuanceJob, IssuanceOutcome, Membership, Reward, User
 from thanx_server.settings import Settings
 
-pytestmark = pytest.mark.slow
-
 
 @dataclass
 class LiveWorld:
@@ -266,6 +264,7 @@ async def wait_for(predicate: Any, *, within: float, interval: float = 0.005) ->
         await asyncio.sleep(interval)
 
 
+@pytest.mark.live
 async def test_worker_killed_mid_job_is_replaced_without_double_issue(
     live: LiveWorld, fresh_db_url: str, tmp_path: Path
 ) -> None:
@@ -305,6 +304,7 @@ async def test_worker_killed_mid_job_is_replaced_without_double_issue(
     assert await live.indexes_covered(job_id) == job.total_count
 
 
+@pytest.mark.live
 async def test_four_workers_drain_twenty_jobs_without_doing_anything_twice(
     live: LiveWorld, fresh_db_url: str, tmp_path: Path, db_kind: str
 ) -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.factories import Factory
+from tests.databases import POSTGRES_URL
+from tests.factories import Factory, assert_error
+from tests.live import free_port
+from thanx_server.app import create_app
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.settings import Settings
 
 
 @pytest.mark.parametrize("path", ["/partner/merchants", "/partner/metadata/merchants"])
@@ -88,7 +96,34 @@ async def test_responses_echo_a_request_id(client: httpx.AsyncClient) -> None:
     assert echoed.headers["x-request-id"] == "abc-123"
 
 
-async def test_readyz_checks_the_database(client: httpx.AsyncClient) -> None:
+async def test_readyz_is_ready_when_the_database_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready"}
+
+
+async def test_readyz_is_503_when_the_database_does_not_answer(
+    db_kind: str, tmp_path: Path
+) -> None:
+    """The app on a database nothing answers for: an SQLite file in a directory that does not
+    exist, a PostgreSQL port nothing listens on. The process is up; it is not ready."""
+    if db_kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'thanx.db'}"
+    else:
+        url = make_url(POSTGRES_URL).set(port=free_port()).render_as_string(hide_password=False)
+    database = Database.from_engine(create_engine(url))
+    app = create_app(
+        Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False),
+        database=database,
+    )
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            ready = await client.get("/readyz")
+            alive = await client.get("/healthz")
+    finally:
+        await database.dispose()
+
+    assert_error(ready, 503, "SERVICE_UNAVAILABLE")
+    assert alive.status_code == 200

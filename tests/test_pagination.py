@@ -1,61 +1,179 @@
-"""Pagination (CONTRACT row 7): bounds, totals, stable order, pages past the end."""
+"""Pagination (CONTRACT row 7): bounds, totals, stable order, pages past the end, on every list.
+
+Every paginated list runs the properties below. They share one ``kit/pagination.paginate``, but
+not one statement: some are built per call, the hot ones once at import (``Paged``), and a small
+list carries its total in the page itself, so a page past its end needs a count of its own; each
+list also has its own filters. A property checked on one list says nothing about the others.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory
 from thanx_server.kit.pagination import MAX_PER_PAGE, Page, PageResult
 
-LOCATIONS = 23
+RECORDS = 23  # a prime: no per_page from 2 to 22 divides it, so last pages are partial
 
 
-@pytest.fixture
-async def many_locations(factory: Factory) -> tuple[Credential, list[str]]:
+@dataclass
+class Listing:
+    """One paginated list, arranged with ``RECORDS`` records only ``cred`` can see."""
+
+    path: str
+    key: str
+    cred: Credential
+    ids: list[str]
+    params: dict[str, str] = field(default_factory=dict)
+    consumer: bool = False  # the Consumer API also spells the page count ``total_page``
+
+    async def get(self, client: httpx.AsyncClient, **paging: object) -> httpx.Response:
+        return await client.get(
+            self.path, params={**self.params, **paging}, headers=self.cred.headers()
+        )
+
+
+Arrange = Callable[[Factory, AsyncSession, httpx.AsyncClient, int], Awaitable[Listing]]
+
+
+async def _locations(factory: Factory, _: AsyncSession, __: httpx.AsyncClient, n: int) -> Listing:
     merchant = await factory.merchant()
-    ids = [(await factory.location(merchant)).id for _ in range(LOCATIONS)]
-    return await factory.partner([merchant]), ids
+    ids = [(await factory.location(merchant)).id for _ in range(n)]
+    return Listing("/partner/locations", "locations", await factory.partner([merchant]), ids)
+
+
+async def _users(factory: Factory, _: AsyncSession, __: httpx.AsyncClient, n: int) -> Listing:
+    merchant = await factory.merchant()
+    ids = [(await factory.member(merchant))[0].id for _ in range(n)]
+    return Listing("/partner/users", "users", await factory.partner([merchant]), ids)
+
+
+async def _rewards(
+    factory: Factory, session: AsyncSession, _: httpx.AsyncClient, n: int
+) -> Listing:
+    merchant = await factory.merchant()
+    user, _membership = await factory.member(merchant)
+    template = await lf.template(session, merchant)
+    campaign, variant = await lf.campaign(session, merchant, template)
+    ids = [(await lf.reward(session, user, campaign, template, variant)).id for _ in range(n)]
+    cred = await factory.partner([merchant])
+    return Listing("/rewards", "rewards", cred, ids, {"user_id": user.id}, consumer=True)
+
+
+async def _feedbacks(factory: Factory, _: AsyncSession, __: httpx.AsyncClient, n: int) -> Listing:
+    merchant = await factory.merchant()
+    user, _membership = await factory.member(merchant)
+    ids = [await factory.feedback(merchant, user, "unviewed") for _ in range(n)]
+    return Listing("/partner/feedbacks", "feedbacks", await factory.partner([merchant]), ids)
+
+
+async def _templates(factory: Factory, _: AsyncSession, __: httpx.AsyncClient, n: int) -> Listing:
+    merchant = await factory.merchant()
+    ids = [(await factory.template(merchant)).id for _ in range(n)]
+    cred = await factory.partner([merchant])
+    return Listing("/partner/reward_templates", "reward_templates", cred, ids)
+
+
+async def _campaigns(factory: Factory, _: AsyncSession, __: httpx.AsyncClient, n: int) -> Listing:
+    merchant = await factory.merchant()
+    template = await factory.template(merchant)
+    cred = await factory.partner([merchant])
+    ids = []
+    for _ in range(n):
+        view = await factory.campaign(merchant, template=template, partner_id=cred.partner_id)
+        ids.append(view.campaign.id)
+    return Listing("/partner/campaigns", "campaigns", cred, ids)
+
+
+async def _tags(factory: Factory, _: AsyncSession, client: httpx.AsyncClient, n: int) -> Listing:
+    merchant = await factory.merchant()
+    user, _membership = await factory.member(merchant)
+    cred = await factory.partner([merchant])
+    for i in range(n):
+        response = await client.put(
+            "/partner/tags",
+            json={"merchant_id": merchant.id, "user_ids": [user.id], "key": f"k{i}", "values": []},
+            headers=cred.headers(),
+        )
+        assert response.status_code == 200, response.text
+    listing = Listing("/partner/tags", "tags", cred, [], {"user_ids": user.id})
+    listing.ids = [t["id"] for t in (await listing.get(client, per_page=100)).json()["tags"]]
+    assert len(listing.ids) == n
+    return listing
+
+
+LISTS: dict[str, Arrange] = {
+    "locations": _locations,
+    "users": _users,
+    "rewards": _rewards,
+    "feedbacks": _feedbacks,
+    "reward_templates": _templates,
+    "campaigns": _campaigns,
+    "tags": _tags,
+}
+
+
+@pytest.fixture(params=list(LISTS))
+async def listing(
+    request: pytest.FixtureRequest,
+    factory: Factory,
+    session: AsyncSession,
+    client: httpx.AsyncClient,
+) -> Listing:
+    return await LISTS[request.param](factory, session, client, RECORDS)
+
+
+@pytest.fixture(params=list(LISTS))
+async def empty_listing(
+    request: pytest.FixtureRequest,
+    factory: Factory,
+    session: AsyncSession,
+    client: httpx.AsyncClient,
+) -> Listing:
+    """The same list with no records: parameter checks need none."""
+    return await LISTS[request.param](factory, session, client, 0)
+
+
+def assert_pagination(
+    listing: Listing, body: dict[str, Any], page: int, per_page: int, total: int
+) -> None:
+    expected = {"current_page": page, "per_page": per_page, "total_pages": total}
+    if listing.consumer:
+        expected["total_page"] = total
+    assert body["pagination"] == expected
 
 
 # The fixture's data is arranged once per test and only read by each example, so sharing the
-# function-scoped fixture across examples is sound.
+# function-scoped fixture across examples is sound. Few examples per list: seven lists, two engines.
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(page=st.integers(1, 6), per_page=st.integers(1, 30))
 async def test_pages_partition_the_collection_in_a_stable_order(
-    client: httpx.AsyncClient,
-    many_locations: tuple[Credential, list[str]],
-    page: int,
-    per_page: int,
+    client: httpx.AsyncClient, listing: Listing, page: int, per_page: int
 ) -> None:
-    cred, ids = many_locations
-    response = await client.get(
-        "/partner/locations", params={"page": page, "per_page": per_page}, headers=cred.headers()
-    )
-    assert response.status_code == 200
+    response = await listing.get(client, page=page, per_page=per_page)
+    assert response.status_code == 200, response.text
     body = response.json()
-    assert body["pagination"] == {
-        "current_page": page,
-        "per_page": per_page,
-        "total_pages": math.ceil(LOCATIONS / per_page),
-    }
-    # Newest first, id as tie-break: the page is exactly this slice of the full order.
-    full = (
-        await client.get("/partner/locations", params={"per_page": 100}, headers=cred.headers())
-    ).json()["locations"]
-    assert sorted(loc["id"] for loc in full) == sorted(ids)
-    expected = full[(page - 1) * per_page : page * per_page]
-    assert body["locations"] == expected
+    assert_pagination(listing, body, page, per_page, math.ceil(RECORDS / per_page))
+    # The page is exactly this slice of the full order (newest first, id as tie-break).
+    full = (await listing.get(client, per_page=100)).json()[listing.key]
+    assert sorted(item["id"] for item in full) == sorted(listing.ids)
+    assert body[listing.key] == full[(page - 1) * per_page : page * per_page]
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     params=st.one_of(
@@ -67,27 +185,22 @@ async def test_pages_partition_the_collection_in_a_stable_order(
     )
 )
 async def test_out_of_range_paging_is_400_naming_the_field(
-    client: httpx.AsyncClient,
-    many_locations: tuple[Credential, list[str]],
-    params: dict[str, object],
+    client: httpx.AsyncClient, empty_listing: Listing, params: dict[str, object]
 ) -> None:
-    cred, _ = many_locations
-    response = await client.get("/partner/locations", params=params, headers=cred.headers())
-    assert response.status_code == 400
+    response = await empty_listing.get(client, **params)
+    assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_FAILED"
     assert next(iter(params)) in error["message"]
 
 
-async def test_page_past_the_end_is_empty(
-    client: httpx.AsyncClient, many_locations: tuple[Credential, list[str]]
+async def test_page_past_the_end_is_empty_and_still_counts(
+    client: httpx.AsyncClient, listing: Listing
 ) -> None:
-    cred, _ = many_locations
-    body = (
-        await client.get("/partner/locations", params={"page": 99}, headers=cred.headers())
-    ).json()
-    assert body["locations"] == []
-    assert body["pagination"] == {"current_page": 99, "per_page": 10, "total_pages": 3}
+    for page, per_page in ((99, 10), (2, RECORDS), (RECORDS + 1, 1)):
+        body = (await listing.get(client, page=page, per_page=per_page)).json()
+        assert body[listing.key] == []
+        assert_pagination(listing, body, page, per_page, math.ceil(RECORDS / per_page))
 
 
 @given(

@@ -214,7 +214,7 @@ def test_storage_must_be_memory_or_redis() -> None:
         Settings(rate_limit_storage="memcached://127.0.0.1:11211")
 
 
-@pytest.mark.slow
+@pytest.mark.live
 async def test_two_api_processes_share_one_limit_through_redis(
     fresh_db_url: str, redis_url: str, rate_limit_key_prefix: str, start_api: StartApi
 ) -> None:

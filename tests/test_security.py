@@ -107,7 +107,7 @@ def _stop(api: ApiProcess) -> str:
     return api.output()
 
 
-@pytest.mark.slow
+@pytest.mark.live
 async def test_logs_of_a_real_process_never_carry_tokens_or_emails(
     fresh_db_url: str, start_api: StartApi
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.live import live_server
 
 
-@pytest.mark.slow
+@pytest.mark.live
 async def test_sigterm_drains_an_in_flight_request(fresh_db_url: str, tmp_path: Path) -> None:
     with live_server(fresh_db_url, tmp_path) as server:
         merchant_id = server.merchants["pizzatown"]
@@ -40,10 +40,17 @@ async def test_sigterm_drains_an_in_flight_request(fresh_db_url: str, tmp_path: 
                     },
                 )
             )
-            await first_half_sent.wait()
+            # Bounded, and watching the request too: if it ends (or fails) before its body is
+            # consumed, the event is never set, and an unbounded wait would hang the run.
+            half_sent = asyncio.create_task(first_half_sent.wait())
+            await asyncio.wait(
+                {half_sent, request}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            )
+            half_sent.cancel()
+            assert first_half_sent.is_set(), f"the body was never sent; the request: {request!r}"
             await asyncio.sleep(0.2)
             server.process.send_signal(signal.SIGTERM)
-            response = await request
+            response = await asyncio.wait_for(request, 60)
 
         assert response.status_code == 200, response.text
         assert response.json()["token_type"] == "Bearer"

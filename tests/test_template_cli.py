@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 
-from tests.test_cli import cli, cli_json, live_client  # noqa: F401  (live_client is a fixture)
+from tests.cli import Cli
 
 
 async def test_templates_created_by_the_operator_reach_partners_unless_draft(
-    fresh_db_url: str,
-    tmp_path: Path,
-    live_client: httpx.AsyncClient,  # noqa: F811
+    cli: Cli, cli_client: httpx.AsyncClient
 ) -> None:
-    merchant = cli_json(
-        fresh_db_url, tmp_path, "admin", "merchant", "create", "--name", "Cafe", "--handle", "cafe"
-    )
-    published = cli_json(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    merchant = await cli.json("admin", "merchant", "create", "--name", "Cafe", "--handle", "cafe")
+    published = await cli.json(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "Free Coffee", "--description", "One free coffee, any size",
         "--redemption-venue", "in_store",
     )  # fmt: skip
-    draft = cli_json(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    draft = await cli.json(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "10% Off", "--discount-type", "percent", "--discount-value", "10", "--draft",
     )  # fmt: skip
-    partner = cli_json(
-        fresh_db_url, tmp_path, "admin", "partner", "create", "--name", "Acme",
+    partner = await cli.json(
+        "admin", "partner", "create", "--name", "Acme",
         "--scope", "rewards.issue", "--merchant", merchant["id"],
     )  # fmt: skip
 
-    listed = cli_json(fresh_db_url, tmp_path, "admin", "template", "list")
+    listed = await cli.json("admin", "template", "list")
     assert [(t["id"], t["published"]) for t in listed] == [
         (published["id"], True),
         (draft["id"], False),
@@ -39,12 +33,12 @@ async def test_templates_created_by_the_operator_reach_partners_unless_draft(
     assert draft["discount"] == {"type": "percent", "value": 10.0}
     headers = {"Authorization": f"Bearer {partner['access_token']}",
                "X-ClientId": partner["client_id"]}  # fmt: skip
-    response = await live_client.get("/partner/reward_templates", headers=headers)
+    response = await cli_client.get("/partner/reward_templates", headers=headers)
     assert [t["id"] for t in response.json()["reward_templates"]] == [published["id"]]
 
-    invalid = cli(
-        fresh_db_url, tmp_path, "admin", "template", "create", "--merchant", merchant["id"],
+    invalid = await cli(
+        "admin", "template", "create", "--merchant", merchant["id"],
         "--name", "Free", "--discount-type", "amount", ok=False,
     )  # fmt: skip
-    assert invalid.returncode == 1
+    assert invalid.exit_code == 1
     assert invalid.stderr.startswith("error: discount_value:")
