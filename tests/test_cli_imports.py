@@ -14,6 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each check starts a fresh interpreter: the live tier.
+pytestmark = pytest.mark.live
+
 WEB = ("fastapi", "starlette", "uvicorn")
 
 # Runs each command of argv (one per line, words separated by spaces) through the Typer app in
