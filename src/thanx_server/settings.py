@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(default=5, ge=1)
     rate_limit_per_15_minutes: int = Field(default=2000, ge=1)
     rate_limit_storage: str = "memory://"
+    # Overall time one rate-limit check may spend on Redis (connect + commands + retries); past
+    # it the process counts on its own for a while and logs once (fail open, kit/ratelimit.py).
+    rate_limit_redis_budget_ms: int = Field(default=50, ge=1, le=5000)
     # Prefix of every rate-limit key in Redis: lets several deployments (or test runs) share one.
     rate_limit_key_prefix: str = Field(default="thanx", min_length=1, max_length=64)
 
