@@ -537,7 +537,7 @@ def template_create(
     discount_value: Annotated[
         str | None, typer.Option(help="Amount or percent (not for free_item).")
     ] = None,
-    redemption_venue: Annotated[str, typer.Option(help="all, in_store or online.")] = "all",
+    redemption_venue: Annotated[str, typer.Option(help="all, instore or online.")] = "all",
     redeem_type: Annotated[str, typer.Option(help="manual or automatic.")] = "manual",
     redeem_window: Annotated[
         int | None, typer.Option(help="Minutes an activated reward stays usable.")

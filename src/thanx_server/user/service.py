@@ -319,4 +319,6 @@ async def update_settings(
         merchant_id=membership.merchant_id,
         changes=dict(changes),
     )
+    # The user resource shows these settings: partners syncing with updated_after must see it.
+    await repository.touch_users(session, [membership.user_id], at=row.updated_at)
     return _settings_view(membership, row)
