@@ -1,10 +1,15 @@
 """The database going away and coming back while the server runs (PostgreSQL behind a TCP proxy).
 
-Never touches the machine's PostgreSQL itself: only the proxy between the app and it is cut.
+Never touches the machine's PostgreSQL itself: only the proxy between the app and it is broken,
+in each way a network breaks (tests/proxy.py): refused, reset, accept-then-close and blackholed
+(a partition: packets dropped, not refused). With the default ``THANX_DB_*`` timeouts
+(kit/db.DbTimeouts) every request answers 503 within 5 s and the app recovers by itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tests.factories import assert_error
-from tests.proxy import TcpProxy
+from tests.proxy import Mode, TcpProxy
 from thanx_server.app import create_app
 from thanx_server.demo.loader import load_demo
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.models import EndUserToken
 from thanx_server.settings import Settings
 
@@ -33,12 +38,17 @@ async def proxied(
     url = make_url(fresh_db_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
+    settings = Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False)
     database = Database.from_engine(
-        create_engine(url.set(port=proxy.port).render_as_string(hide_password=False), pool_size=3)
+        create_engine(
+            url.set(port=proxy.port).render_as_string(hide_password=False),
+            pool_size=3,
+            timeouts=DbTimeouts.from_settings(settings),  # the defaults, as the server uses them
+        )
     )
     async with database.write_sessions() as session, session.begin():
         demo = await load_demo(session, tmp_path)
-    app = create_app(Settings(data_dir=tmp_path, rate_limit_enabled=False), database=database)
+    app = create_app(settings, database=database)
     headers = {"Authorization": f"Bearer {demo.access_token}", "X-ClientId": demo.client_id}
     merchant = next(iter(demo.merchants.values()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -91,3 +101,41 @@ async def test_unreachable_database_is_503_and_recovers_without_restart(
     )
     assert minted.status_code == 200
     assert await _count_tokens(fresh_db_url) == 1
+
+
+@pytest.mark.parametrize("fault", ["refuse", "reset", "close", "blackhole"])
+async def test_a_broken_database_network_is_503_within_5_s_and_recovers(
+    proxied: tuple[TcpProxy, httpx.AsyncClient, dict[str, str], dict[str, object]],
+    fresh_db_url: str,
+    fault: Mode,
+) -> None:
+    proxy, client, headers, ids = proxied
+    assert (await client.get("/partner/merchants", headers=headers)).status_code == 200
+
+    await proxy.set_mode(fault)
+
+    async def timed(method: str, path: str, **kw: object) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        response = await client.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+        return response, time.monotonic() - started
+
+    # Concurrent calls: each on its own pooled connection (pool of 3) or waiting for one.
+    results = await asyncio.gather(
+        timed("GET", "/partner/merchants"),
+        timed("GET", "/partner/locations"),
+        timed("POST", "/partner/oauth/token", json={**ids, "email": "jane.smith@example.com"}),
+        timed("GET", "/partner/users"),
+    )
+    results.append(await timed("GET", "/readyz"))
+    for response, elapsed in results:
+        assert_error(response, 503, "SERVICE_UNAVAILABLE")
+        assert elapsed < 5.0, f"{response.request.url.path} took {elapsed:.2f} s"
+
+    await proxy.set_mode("pass")
+
+    recovered = [
+        (await client.get("/partner/merchants", headers=headers)).status_code for _ in range(3)
+    ]
+    assert recovered[-1] == 200, recovered
+    # Nothing of the refused write landed.
+    assert await _count_tokens(fresh_db_url) == 0

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     database_url: str = ""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False
+    # Bounds on waiting for PostgreSQL, in seconds (kit/db.DbTimeouts), for the API and the
+    # workers: a partitioned database answers 503 within about connect/statement + checkout,
+    # never hangs. 0 turns one off.
+    db_connect_timeout: float = Field(default=1.5, ge=0, le=600)
+    db_checkout_timeout: float = Field(default=2.0, ge=0, le=600)
+    db_statement_timeout: float = Field(default=2.5, ge=0, le=3600)
+    db_idle_in_transaction_timeout: float = Field(default=10.0, ge=0, le=3600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import structlog
 
 from thanx_server.issuance import tasks
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.worker")
@@ -65,7 +65,12 @@ class IssuanceWorker:
 async def run_standalone(settings: Settings) -> None:
     """``thanx-server worker``: one worker loop until SIGTERM/SIGINT."""
     database = Database.from_engine(
-        create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
+        create_engine(
+            settings.effective_database_url,
+            pool_size=2,
+            echo=settings.db_echo,
+            timeouts=DbTimeouts.from_settings(settings),
+        )
     )
     worker = IssuanceWorker(database, settings)
     loop = asyncio.get_running_loop()
