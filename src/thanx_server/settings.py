@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     def _positive_window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
+        # purchased_at + window must stay inside the calendar (kit/wire.py keeps a year spare).
+        if value > timedelta(days=365):
+            raise ValueError("must be at most 365 days")
         return value
 
     @field_validator("log_level")

@@ -8,7 +8,7 @@ uvicorn). ``tests/test_cli_imports.py`` holds that line.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -56,6 +56,13 @@ token_app = typer.Typer(
 app.add_typer(token_app, name="token")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _decimal(text: str, name: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        fail(f"{name}: not a number: {text!r}")
 
 
 def _run(work: Any) -> Any:
@@ -181,7 +188,7 @@ def user_create(
             birth_date=date.fromisoformat(birth_date) if birth_date else None,
             zip_code=zip_code,
             tier=tier,
-            points_balance=Decimal(points),
+            points_balance=_decimal(points, "points"),
         )
         return {
             "id": user.id,
