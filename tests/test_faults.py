@@ -12,12 +12,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from tests.conftest import StartApi
 from tests.factories import assert_error
 from tests.proxy import Mode, TcpProxy
 from thanx_server.app import create_app
@@ -139,3 +141,71 @@ async def test_a_broken_database_network_is_503_within_5_s_and_recovers(
     assert recovered[-1] == 200, recovered
     # Nothing of the refused write landed.
     assert await _count_tokens(fresh_db_url) == 0
+
+
+async def test_the_real_server_under_uvloop_bounds_a_blackholed_redis_and_database(
+    db_kind: str,
+    fresh_db_url: str,
+    tmp_path: Path,
+    redis_url: str,
+    rate_limit_key_prefix: str,
+    start_api: StartApi,
+) -> None:
+    """The same faults against a real ``serve`` process: uvicorn runs it on uvloop (installed,
+    so its ``loop="auto"`` picks it), not the asyncio loop of the in-process tests."""
+    pytest.importorskip("uvloop")
+    if db_kind != "postgresql":
+        pytest.skip("an embedded SQLite file has no network to lose")
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        async with database.write_sessions() as session, session.begin():
+            demo = await load_demo(session, tmp_path)
+    finally:
+        await database.dispose()
+    url = make_url(fresh_db_url)
+    db_proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    redis = urlsplit(redis_url)
+    redis_proxy = TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
+    await db_proxy.start()
+    await redis_proxy.start()
+    try:
+        api = await start_api(
+            {
+                "THANX_DATABASE_URL": url.set(port=db_proxy.port).render_as_string(
+                    hide_password=False
+                ),
+                "THANX_RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_proxy.port}",
+                "THANX_RATE_LIMIT_KEY_PREFIX": f"{rate_limit_key_prefix}-uvloop",
+                "THANX_RATE_LIMIT_PER_SECOND": "1000",
+                "THANX_EMBEDDED_WORKER": "false",
+                "THANX_AUTH_CACHE_SECONDS": "60",
+            }
+        )
+        headers = {"Authorization": f"Bearer {demo.access_token}", "X-ClientId": demo.client_id}
+        async with httpx.AsyncClient(base_url=api.url, trust_env=False, timeout=30) as client:
+
+            async def timed(path: str) -> tuple[int, float]:
+                started = time.monotonic()
+                response = await client.get(path, headers=headers)
+                return response.status_code, time.monotonic() - started
+
+            assert (await timed("/partner/scopes"))[0] == 200  # the credential is now cached
+
+            await redis_proxy.set_mode("blackhole")
+            results = await asyncio.gather(*(timed("/partner/scopes") for _ in range(8)))
+            assert [status for status, _ in results] == [200] * 8
+            assert max(elapsed for _, elapsed in results) < 1.0, results
+
+            await redis_proxy.set_mode("pass")
+            await db_proxy.set_mode("blackhole")
+            results = await asyncio.gather(*(timed("/partner/merchants") for _ in range(4)))
+            assert [status for status, _ in results] == [503] * 4
+            assert max(elapsed for _, elapsed in results) < 5.0, results
+
+            await db_proxy.set_mode("pass")
+            recovered = [(await timed("/partner/merchants"))[0] for _ in range(3)]
+            assert recovered[-1] == 200, recovered
+        assert "ratelimit.storage_unavailable" in api.output()
+    finally:
+        await db_proxy.close()
+        await redis_proxy.close()
