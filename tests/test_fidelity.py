@@ -11,7 +11,6 @@ reference's own words rather than the implementation's.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -197,4 +196,3 @@ async def test_communication_settings_move_a_members_updated_at(
     assert await _synced_ids(client, cred, merchant, since) == [member.id]
     shown = await client.get(f"/partner/users/{member.id}", headers=cred.headers())
     assert shown.json()["user"]["communication_settings"] == {"marketing_general_email": False}
-    await asyncio.sleep(0)
