@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
 from thanx_server.domain.amounts import BALANCE_MAX
-from thanx_server.kit.jsonbody import MAX_DEPTH
+from thanx_server.kit.jsonbody import MAX_DEPTH, body_problem
 from thanx_server.kit.time import isoformat_z, utcnow
 from thanx_server.kit.wire import EARLIEST, LATEST
 from thanx_server.models import Membership, Purchase, Tag, User
@@ -498,3 +498,34 @@ async def test_a_user_with_a_valid_name_is_unchanged_by_the_guard(
     assert response.status_code == 200, response.text
     name = await session.scalar(select(User.first_name).where(User.id == world.user_id))
     assert name == "Zoë"
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(alphabet=st.sampled_from('[]{}"\\ab\x00\u00e9'), max_size=6),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.text(alphabet=st.sampled_from('[]{}"\\k'), max_size=3), children,
+                        max_size=3),
+    ),
+    max_leaves=60,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, wrap=st.integers(0, 40), indent=st.sampled_from([None, 2]))
+def test_the_depth_rule_counts_exactly_what_json_nests(
+    value: Any, wrap: int, indent: int | None
+) -> None:
+    """The byte-level depth count agrees with the parsed document's depth, whatever brackets,
+    quotes and backslashes the strings hold."""
+    for _ in range(wrap):
+        value = [value]
+    raw = json.dumps(value, indent=indent).encode()
+    refused = body_problem(raw)
+    too_deep = refused is not None and "nested deeper" in refused
+    assert too_deep == (_depth(value) > MAX_DEPTH), raw[:200]
