@@ -21,7 +21,7 @@ from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.metrics import count_connections, forget_this_process
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 settings.effective_database_url,
                 pool_size=settings.db_pool_size,
                 echo=settings.db_echo,
+                timeouts=DbTimeouts.from_settings(settings),
             )
         )
         app.state.database = db
