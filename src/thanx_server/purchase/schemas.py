@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.kit.wire import InstantIn, WireDateTime, WireDecimal
-from thanx_server.purchase.service import RecordedPurchase
+
+if TYPE_CHECKING:
+    from thanx_server.purchase.service import RecordedPurchase
 
 
 class PurchaseFields(BaseModel):

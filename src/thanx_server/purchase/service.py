@@ -15,12 +15,16 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.feedback import service as feedback_service
+from thanx_server.idempotency import service as idempotency
+from thanx_server.idempotency.service import StoredResponse
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
+from thanx_server.purchase.schemas import PurchaseEnvelope, PurchaseFields, PurchaseOut
 from thanx_server.user import repository as user_repository
 
 POINTS_PER_UNIT = Decimal("1")
@@ -78,6 +82,64 @@ async def record_purchase(
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
     return RecordedPurchase(purchase=purchase, feedback=feedback)
+
+
+async def create_purchase(
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    data: PurchaseFields,
+    idempotency_key: str | None,
+    path: str,
+    idempotency_ttl: timedelta,
+    feedback_window: timedelta,
+) -> StoredResponse:
+    """POST /purchases: the 201, or with ``X-Idempotency-Key`` the replay of the first answer.
+
+    As for issuance (CONTRACT row 9): the purchase, its points and its feedback record are written
+    in the savepoint that stores the key, so a retried purchase never adds points twice, even
+    when the retry races the original.
+    """
+    key = idempotency.check_key(idempotency_key)
+    scope = principal.merchants(principal.merchant(data.merchant_id))
+    now = utcnow()
+
+    async def perform() -> StoredResponse:
+        recorded = await record_purchase(
+            session,
+            scope,
+            user_id=data.user_id,
+            amount=data.amount,
+            purchased_at=data.purchased_at,
+            location_id=data.location_id,
+            card_id=data.card_id,
+            products=data.products,
+            feedback_window=feedback_window,
+        )
+        envelope = PurchaseEnvelope(purchase=PurchaseOut.from_recorded(recorded))
+        return StoredResponse(201, envelope.model_dump(mode="json"))
+
+    if key is None:
+        return await perform()
+    request_hash = idempotency.fingerprint("POST", path, {"purchase": data.model_dump(mode="json")})
+    stored = await idempotency.lookup(
+        session,
+        credential_id=principal.credential_id,
+        key=key,
+        request_hash=request_hash,
+        now=now,
+    )
+    if stored is not None:
+        return stored
+    return await idempotency.perform_once(
+        session,
+        credential_id=principal.credential_id,
+        key=key,
+        request_hash=request_hash,
+        perform=perform,
+        now=now,
+        ttl=idempotency_ttl,
+    )
 
 
 async def find_by_card(session: AsyncSession, *, merchant_id: str, card_id: str) -> Purchase | None:
