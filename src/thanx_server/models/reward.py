@@ -42,6 +42,10 @@ class Reward(Base):
     fine_print: Mapped[str | None] = mapped_column(Text)
     instructions: Mapped[str | None] = mapped_column(Text)
     coupon_code: Mapped[str | None] = mapped_column(String(100))
+    # Where an active reward will be redeemed (PATCH /rewards/{id}, reference C.7).
+    location_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("locations.id", ondelete="SET NULL")
+    )
     available_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
     used_at: Mapped[datetime | None]

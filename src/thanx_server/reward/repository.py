@@ -17,7 +17,7 @@ from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list_param
-from thanx_server.models import Campaign, CampaignVariant, Reward, RewardTemplate
+from thanx_server.models import Campaign, CampaignVariant, Location, Reward, RewardTemplate
 
 LISTED_STATES = LISTED_REWARD_STATES
 
@@ -91,3 +91,10 @@ async def grantable_variant(
         )
     ).first()
     return (row[0], row[1], row[2]) if row else None
+
+
+async def location_of(session: AsyncSession, scope: MerchantScope, location_id: str) -> str | None:
+    """The id of a location of the scope's merchant, or None."""
+    return await session.scalar(
+        select(Location.id).where(Location.id == location_id, scope.clause(Location.merchant_id))
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.domain.states import RewardState
 from thanx_server.kit.pagination import ConsumerPagination
@@ -64,6 +64,9 @@ class RewardOut(BaseModel):
     used_at: WireDateTime | None
     retire_at: WireDateTime | None
     images: Images
+    location_id: str | None = Field(
+        description="Where the active reward is to be redeemed (PATCH /rewards/{id}); else null."
+    )
 
     @classmethod
     def of(cls, reward: Reward) -> RewardOut:
@@ -93,6 +96,7 @@ class RewardOut(BaseModel):
             used_at=reward.used_at,
             retire_at=reward.retire_at,
             images=Images(**{slot: ImagePair(**(images.get(slot) or {})) for slot in IMAGE_SLOTS}),
+            location_id=reward.location_id,
         )
 
 
@@ -110,3 +114,13 @@ class GrantRequest(BaseModel):
     user_id: str | None = Field(
         default=None, max_length=64, description="Required with a partner credential."
     )
+
+
+class RewardUpdateFields(BaseModel):
+    location_id: StrictStr = Field(
+        max_length=64, description="A location of the reward's merchant."
+    )
+
+
+class RewardUpdateIn(BaseModel):
+    reward: RewardUpdateFields

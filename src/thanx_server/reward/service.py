@@ -144,6 +144,28 @@ async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     return reward
 
 
+async def update(
+    session: AsyncSession, user: UserPrincipal, reward_id: str, *, location_id: str
+) -> Reward:
+    """Set the redemption location of an active reward (reference C.7): a location of the
+    reward's own merchant. Only an ``active`` reward has a redemption under way."""
+    reward = await _own_reward(session, user, reward_id)
+    current = _state(reward, utcnow())
+    if current == RewardState.AVAILABLE:
+        raise RewardNotActive("Activate this reward before choosing where to redeem it.")
+    if current != RewardState.ACTIVE:
+        _refuse(current, RewardState.ACTIVE)
+    location = await repository.location_of(
+        session, MerchantScope.one(reward.merchant_id), location_id
+    )
+    if location is None:
+        raise NotFound(f"reward.location_id: no location '{location_id}' of this reward's merchant")
+    reward.location_id = location
+    reward.updated_at = utcnow()
+    await session.flush()
+    return reward
+
+
 async def grant(
     session: AsyncSession,
     principal: UserPrincipal | PartnerPrincipal,
