@@ -29,6 +29,7 @@ from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.operators.service import OperatorCache
+from thanx_server.points import endpoints as points_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
@@ -51,6 +52,7 @@ ROUTERS = (
     feedback_endpoints.router,
     feedback_endpoints.sandbox_router,
     purchase_endpoints.router,
+    points_endpoints.router,
     template_endpoints.router,
     campaign_endpoints.router,
     issuance_endpoints.router,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from thanx_server.cli.admin_points import points_app
 from thanx_server.cli.output import clean_errors, emit, fail
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ operator_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(operator_app, name="operator")
+app.add_typer(points_app, name="points")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import ColumnElement, case, literal, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
 # (tier, lifetime points from which it applies), lowest first.
 TIER_THRESHOLDS: tuple[tuple[str, Decimal], ...] = (
     ("bronze", Decimal("0")),
@@ -26,3 +29,15 @@ def tier_for(earned: Decimal) -> str:
         if earned >= threshold:
             chosen = name
     return chosen
+
+
+def tier_after(
+    earned: ColumnElement[Decimal], tier: InstrumentedAttribute[str] | ColumnElement[str]
+) -> ColumnElement[str]:
+    """SQL for ``tier_for`` that never moves a member down: the higher of the member's current
+    tier (an operator may have set one) and the tier ``earned`` points reach."""
+    whens = []
+    for name, threshold in reversed(TIER_THRESHOLDS[1:]):
+        higher = [n for n, _ in TIER_THRESHOLDS[TIERS.index(name) :]]
+        whens.append((or_(earned >= threshold, tier.in_(higher)), literal(name)))
+    return case(*whens, else_=tier)

@@ -8,6 +8,7 @@ from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOu
 from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.points import PointsExperience, PointsProduct
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
 from thanx_server.models.subscriber import Subscriber
@@ -31,6 +32,8 @@ __all__ = [
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
+    "PointsExperience",
+    "PointsProduct",
     "Purchase",
     "Reward",
     "RewardTemplate",

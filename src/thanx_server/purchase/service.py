@@ -1,9 +1,10 @@
 """Rules for purchases a partner reports (reference B.7.1).
 
 A purchase is recorded for a member of the merchant (at one of its locations, when given), earns
-one point per currency unit (to the cent, in ``Decimal``), and opens a feedback opportunity that
-expires ``feedback_window`` after ``purchased_at``. Everything happens in the request's
-transaction, so the answer (201) means it is done.
+the points experience's ``conversion`` points per currency unit (one without an experience; to
+the cent, in ``Decimal``), moves the member's tier (domain/loyalty.py), and opens a feedback
+opportunity that expires ``feedback_window`` after ``purchased_at``. Everything happens in the
+request's transaction, so the answer (201) means it is done.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class RecordedPurchase:
     feedback: Feedback
 
 
-def points_for(amount: Decimal) -> Decimal:
-    return (amount * POINTS_PER_UNIT).quantize(CENT, rounding=ROUND_DOWN)
+def points_for(amount: Decimal, conversion: Decimal = POINTS_PER_UNIT) -> Decimal:
+    """Points a purchase earns: ``conversion`` points per currency unit, rounded down to 0.01."""
+    return (amount * conversion).quantize(CENT, rounding=ROUND_DOWN)
 
 
 async def record_purchase(
@@ -65,7 +67,8 @@ async def record_purchase(
         session, scope, location_id
     ):
         raise NotFound("purchase.location_id: no such location of this merchant")
-    points = points_for(amount)
+    rate = await repository.conversion(session, scope)
+    points = points_for(amount, rate if rate is not None else POINTS_PER_UNIT)
     purchase = Purchase(
         merchant_id=merchant_id,
         user_id=user_id,
