@@ -30,6 +30,7 @@ from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.operators.service import OperatorCache
 from thanx_server.points import endpoints as points_endpoints
+from thanx_server.promotion import endpoints as promotion_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
@@ -53,6 +54,7 @@ ROUTERS = (
     feedback_endpoints.sandbox_router,
     purchase_endpoints.router,
     points_endpoints.router,
+    promotion_endpoints.router,
     template_endpoints.router,
     campaign_endpoints.router,
     issuance_endpoints.router,

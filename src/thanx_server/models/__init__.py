@@ -9,6 +9,7 @@ from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
 from thanx_server.models.points import PointsExperience, PointsProduct
+from thanx_server.models.promotion import Promotion, PromotionCode, PromotionCodeBatch
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
 from thanx_server.models.subscriber import Subscriber
@@ -34,6 +35,9 @@ __all__ = [
     "PartnerMerchant",
     "PointsExperience",
     "PointsProduct",
+    "Promotion",
+    "PromotionCode",
+    "PromotionCodeBatch",
     "Purchase",
     "Reward",
     "RewardTemplate",
