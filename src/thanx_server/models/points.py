@@ -4,10 +4,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.merchant import Merchant
 
 
 class PointsExperience(Base):
@@ -54,3 +55,12 @@ class PointsProduct(Base):
     # Locations where the reward can be redeemed; empty: all of the merchant's.
     valid_location_ids: Mapped[list[str]]
     created_at: Mapped[datetime] = created_at_column()
+
+    # Whether the merchant is Olo-integrated (then the product shows ``olo_uid``).
+    merchant_olo: Mapped[bool] = column_property(
+        select(Merchant.olo_integrated)
+        .where(Merchant.id == merchant_id)
+        .correlate_except(Merchant)
+        .scalar_subquery(),
+        expire_on_flush=False,
+    )

@@ -3,12 +3,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    select,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from thanx_server.domain.states import RewardState
 from thanx_server.kit.time import utcnow
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.merchant import Merchant
 
 
 class Reward(Base):
@@ -42,6 +53,11 @@ class Reward(Base):
     fine_print: Mapped[str | None] = mapped_column(Text)
     instructions: Mapped[str | None] = mapped_column(Text)
     coupon_code: Mapped[str | None] = mapped_column(String(100))
+    coupon_code_type: Mapped[str | None] = mapped_column(String(20))
+    coupon_code_display: Mapped[str | None] = mapped_column(String(100))
+    uses_dynamic_coupon_codes: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     # Where an active reward will be redeemed (PATCH /rewards/{id}, reference C.7).
     location_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("locations.id", ondelete="SET NULL")
@@ -59,6 +75,16 @@ class Reward(Base):
         UniqueConstraint("issuance_job_id", "identifier_index"),
         # GET /rewards: a user's rewards by state, newest first.
         Index("ix_rewards_user_state_created", "user_id", "state", "created_at"),
+    )
+
+    # Whether the reward's merchant is Olo-integrated (then the reward shows ``olo_uid``): read
+    # with the reward in the same SELECT; not expired by a flush (it does not change with it).
+    merchant_olo: Mapped[bool] = column_property(
+        select(Merchant.olo_integrated)
+        .where(Merchant.id == merchant_id)
+        .correlate_except(Merchant)
+        .scalar_subquery(),
+        expire_on_flush=False,
     )
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from thanx_server.kit.pagination import ConsumerPagination
-from thanx_server.kit.wire import WireDateTime, WireDecimal
+from thanx_server.kit.wire import WireDateTime, WireDecimal, omit_none
 from thanx_server.models import PointsExperience, PointsProduct, RewardTemplate
-from thanx_server.reward.schemas import IMAGE_SLOTS, ImagePair, Images, Redeem
+from thanx_server.reward.schemas import IMAGE_SLOTS, ImagePair, Images, Redeem, olo_uid
 
 
 class Currency(BaseModel):
@@ -68,6 +68,8 @@ class BalanceEnvelope(BaseModel):
 
 class PointsProductOut(BaseModel):
     id: str
+    # Only for Olo-integrated merchants (left out otherwise).
+    olo_uid: str | None = omit_none()
     points_experience_id: str
     merchant_id: str
     name: str = Field(description="The reward the product gives.")
@@ -85,6 +87,7 @@ class PointsProductOut(BaseModel):
         index = (template.images or {}).get("index") or {}
         return cls(
             id=product.id,
+            olo_uid=olo_uid(product.id) if product.merchant_olo else None,
             points_experience_id=product.points_experience_id,
             merchant_id=product.merchant_id,
             name=template.name,

@@ -32,6 +32,7 @@ from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import PointsExperience, PointsProduct, Reward, RewardTemplate
 from thanx_server.points import repository
 from thanx_server.points.errors import PointsExchangeFailure
+from thanx_server.reward.issue import coupon_values
 from thanx_server.template import repository as template_repository
 
 EARN_TYPE = "points_exchange"
@@ -118,6 +119,7 @@ async def exchange(session: AsyncSession, user: UserPrincipal, product_id: str) 
     )
     session.add(reward)
     await session.flush()
+    await session.refresh(reward)  # merchant_olo, read by the answer
     return reward
 
 
@@ -136,6 +138,7 @@ def product_reward_values(
         "images": dict(template.images or {}),
         "fine_print": template.fine_print,
         "instructions": template.instructions,
+        **coupon_values(template),
         "available_at": now,
         "retire_at": None,
         "created_at": now,

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.domain.states import RewardState
 from thanx_server.kit.pagination import ConsumerPagination
-from thanx_server.kit.wire import WireDateTime
+from thanx_server.kit.wire import WireDateTime, omit_none
 from thanx_server.models import Reward
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
@@ -47,8 +47,16 @@ class Images(BaseModel):
     advertising: ImagePair
 
 
+def olo_uid(entity_id: str) -> str:
+    """The id an Olo-integrated merchant's POS knows a reward or product by (Olo's
+    ``externalreference``): stable, derived from ours."""
+    return f"thanx-{entity_id}"
+
+
 class RewardOut(BaseModel):
     id: str
+    # Only for Olo-integrated merchants (left out otherwise): use it instead of `id` with Olo.
+    olo_uid: str | None = omit_none()
     user_id: str
     merchant_id: str
     campaign_id: str | None
@@ -75,6 +83,7 @@ class RewardOut(BaseModel):
         code = reward.coupon_code if reward.state in _CODE_SHOWN else None
         return cls(
             id=reward.id,
+            olo_uid=olo_uid(reward.id) if reward.merchant_olo else None,
             user_id=reward.user_id,
             merchant_id=reward.merchant_id,
             campaign_id=reward.campaign_id,
@@ -87,8 +96,12 @@ class RewardOut(BaseModel):
                 window=redeem.get("window"),
                 venue=str(redeem.get("venue") or "all"),
             ),
-            coupon_code=CouponCode(code=code, type="text" if code else None),
-            uses_dynamic_coupon_codes=False,
+            coupon_code=CouponCode(
+                code=code,
+                type=(reward.coupon_code_type or "text") if code else None,
+                display=reward.coupon_code_display if code else None,
+            ),
+            uses_dynamic_coupon_codes=reward.uses_dynamic_coupon_codes,
             fine_print=reward.fine_print,
             instructions=reward.instructions,
             available_at=reward.available_at,

@@ -25,6 +25,7 @@ from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.errors import (
+    CouponCodesExhausted,
     RewardAlreadyUsed,
     RewardExpired,
     RewardNotActive,
@@ -111,7 +112,10 @@ async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str)
 
 
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
+    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries).
+    A reward of a dynamic coupon pool gets one unused code of the pool, claimed by one guarded
+    UPDATE (no code is handed out twice, even to concurrent activations); an empty pool refuses
+    the activation."""
     reward = await _own_reward(session, user, reward_id)
     now = utcnow()
     current = _state(reward, now)
@@ -122,6 +126,13 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
         raise RewardNotYetAvailable(
             f"This reward can be used from {reward.available_at.isoformat()}."
         )
+    if reward.uses_dynamic_coupon_codes and reward.coupon_code is None:
+        code = await repository.claim_coupon_code(
+            session, template_id=reward.reward_template_id, reward_id=reward.id, now=now
+        )
+        if code is None:
+            raise CouponCodesExhausted()
+        reward.coupon_code = code
     reward.state = RewardState.ACTIVE
     reward.activated_at = now
     reward.updated_at = now
@@ -191,4 +202,5 @@ async def grant(
     reward.earn_type = "grant"
     session.add(reward)
     await session.flush()
+    await session.refresh(reward)  # merchant_olo, read by the answer
     return reward
