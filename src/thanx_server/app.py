@@ -27,6 +27,7 @@ from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
+from thanx_server.media import endpoints as media_endpoints
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.operators.service import OperatorCache
 from thanx_server.points import endpoints as points_endpoints
@@ -59,6 +60,7 @@ ROUTERS = (
     campaign_endpoints.router,
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
+    media_endpoints.router,
 )
 
 DESCRIPTION = """\

@@ -20,6 +20,7 @@ from thanx_server.campaign import service as campaign_service
 from thanx_server.campaign.schemas import CampaignIn, VariantIn
 from thanx_server.demo.context import DemoContext
 from thanx_server.demo.engagement import engagement_step
+from thanx_server.demo.loyalty import loyalty_step
 from thanx_server.issuance import service as issuance_service
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.time import utcnow
@@ -269,11 +270,20 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
 
 DemoStep = Callable[[AsyncSession, DemoContext], Awaitable[None]]
 
-DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner, _campaigns, engagement_step]
+DEMO_STEPS: list[DemoStep] = [
+    _merchants,
+    _users,
+    _partner,
+    _campaigns,
+    engagement_step,
+    loyalty_step,
+]
 
 
-async def load_demo(session: AsyncSession, data_dir: Path) -> DemoContext:
-    ctx = DemoContext(data_dir=data_dir)
+async def load_demo(
+    session: AsyncSession, data_dir: Path, *, base_url: str = "http://127.0.0.1:8000"
+) -> DemoContext:
+    ctx = DemoContext(data_dir=data_dir, base_url=base_url.rstrip("/"))
     for step in DEMO_STEPS:
         await step(session, ctx)
     return ctx

@@ -149,6 +149,11 @@ def product_reward_values(
 # --- Operator side (admin CLI, demo data) ------------------------------------------------------
 
 
+async def experience_of(session: AsyncSession, scope: MerchantScope) -> PointsExperience | None:
+    """The points experience of the scope's one merchant (operator side), if it has one."""
+    return await repository.experience_of_merchant(session, scope)
+
+
 async def create_experience(
     session: AsyncSession,
     *,

@@ -109,3 +109,9 @@ async def count_added(
 
 def add(session: AsyncSession, row: Promotion | PromotionCodeBatch) -> None:
     session.add(row)
+
+
+async def find_by_name(session: AsyncSession, scope: MerchantScope, name: str) -> Promotion | None:
+    return await session.scalar(
+        select(Promotion).where(scope.clause(Promotion.merchant_id), Promotion.name == name)
+    )

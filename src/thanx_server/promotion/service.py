@@ -26,6 +26,7 @@ from thanx_server.idempotency.service import StoredResponse
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_codes, new_id
 from thanx_server.kit.pagination import Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Promotion, PromotionCode, PromotionCodeBatch
 from thanx_server.models.promotion import CODE_LENGTH
@@ -292,3 +293,32 @@ async def list_codes(
         session, promotion, batch_id=batch_id, page=page, total=total
     )
     return PageResult(items=items, total=total, page=page)
+
+
+# --- Operator side (demo data) ------------------------------------------------------------------
+
+
+async def find_by_name(session: AsyncSession, *, merchant_id: str, name: str) -> Promotion | None:
+    return await repository.find_by_name(session, MerchantScope.one(merchant_id), name)
+
+
+async def create_for_operator(
+    session: AsyncSession, *, merchant_id: str, name: str, description: str | None, code_count: int
+) -> Promotion:
+    """A promotion with its first codes, made by the operator side (demo data)."""
+    now = utcnow()
+    promotion = Promotion(
+        id=new_id(),
+        merchant_id=merchant_id,
+        name=name,
+        description=description,
+        start_at=now,
+        code_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(session, promotion)
+    await session.flush()
+    if code_count:
+        await _generate(session, promotion, code_count, now)
+    return promotion
