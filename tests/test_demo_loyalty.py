@@ -46,6 +46,9 @@ async def test_demo_has_points_promotions_images_and_varied_dates(
         async with engine.connect() as conn:
             joined = list((await conn.execute(select(Membership.joined_at))).scalars())
             images = list((await conn.execute(select(RewardTemplate.images))).scalars())
+            texts = (
+                await conn.execute(select(RewardTemplate.fine_print, RewardTemplate.instructions))
+            ).all()
             steps = (await conn.execute(select(Feedback.viewed_at, Feedback.rated_at))).all()
     finally:
         await engine.dispose()
@@ -54,6 +57,7 @@ async def test_demo_has_points_promotions_images_and_varied_dates(
     assert max(ages) > 365
     assert len(ages) >= 5  # joined on different days, not all today
     assert all(i["index"]["small"].endswith("-small.svg") for i in images)
+    assert len({t.fine_print for t in texts}) == len({t.instructions for t in texts}) == len(texts)
     spread = [(v, r) for v, r in steps if v is not None and r is not None]
     assert spread
     assert all(_aware(r) - _aware(v) > timedelta(minutes=1) for v, r in spread)
