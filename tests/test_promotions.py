@@ -166,6 +166,8 @@ async def test_creation_validates_and_writes_nothing_when_refused(
         (promo(merchant, reward_template_id="nope"), 404, "RESOURCE_NOT_FOUND", "reward_template"),
         (promo(merchant, start_at=isoformat_z(now), end_at=isoformat_z(now - timedelta(days=1))),
          400, "VALIDATION_FAILED", "promotion.end_at"),
+        (promo(merchant, end_at=isoformat_z(now - timedelta(days=1))),
+         400, "VALIDATION_FAILED", "promotion.end_at"),
     ]  # fmt: skip
     for body, status, code, names in cases:
         response = await client.post("/partner/promotions", json=body, headers=cred.headers())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column
@@ -56,11 +56,17 @@ class PointsProduct(Base):
     valid_location_ids: Mapped[list[str]]
     created_at: Mapped[datetime] = created_at_column()
 
-    # Whether the merchant is Olo-integrated (then the product shows ``olo_uid``).
-    merchant_olo: Mapped[bool] = column_property(
-        select(Merchant.olo_integrated)
-        .where(Merchant.id == merchant_id)
-        .correlate_except(Merchant)
-        .scalar_subquery(),
-        expire_on_flush=False,
-    )
+    # Whether the merchant is Olo-integrated (then it shows ``olo_uid``): a correlated
+    # column_property, assigned below the class (it joins on this class's merchant_id).
+    if TYPE_CHECKING:
+        merchant_olo: bool
+
+
+# Read in the same SELECT as the product; a flush does not expire it (it does not change with it).
+PointsProduct.merchant_olo = column_property(  # type: ignore[assignment]  # mapped after the class
+    select(Merchant.olo_integrated)
+    .where(Merchant.id == PointsProduct.merchant_id)
+    .correlate_except(Merchant)
+    .scalar_subquery(),
+    expire_on_flush=False,
+)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -77,15 +77,10 @@ class Reward(Base):
         Index("ix_rewards_user_state_created", "user_id", "state", "created_at"),
     )
 
-    # Whether the reward's merchant is Olo-integrated (then the reward shows ``olo_uid``): read
-    # with the reward in the same SELECT; not expired by a flush (it does not change with it).
-    merchant_olo: Mapped[bool] = column_property(
-        select(Merchant.olo_integrated)
-        .where(Merchant.id == merchant_id)
-        .correlate_except(Merchant)
-        .scalar_subquery(),
-        expire_on_flush=False,
-    )
+    # Whether the merchant is Olo-integrated (then it shows ``olo_uid``): a correlated
+    # column_property, assigned below the class (it joins on this class's merchant_id).
+    if TYPE_CHECKING:
+        merchant_olo: bool
 
 
 class EndUserToken(Base):
@@ -108,3 +103,13 @@ class EndUserToken(Base):
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# Read in the same SELECT as the reward; a flush does not expire it (it does not change with it).
+Reward.merchant_olo = column_property(  # type: ignore[assignment]  # mapped after the class
+    select(Merchant.olo_integrated)
+    .where(Merchant.id == Reward.merchant_id)
+    .correlate_except(Merchant)
+    .scalar_subquery(),
+    expire_on_flush=False,
+)

@@ -128,8 +128,10 @@ async def create_promotion(
         raise CodeLimitExceeded(
             f"promotion.code_count: at most {MAX_CODES_AT_CREATION:,} codes at creation"
         )
-    if fields.start_at and fields.end_at and fields.end_at < fields.start_at:
-        raise ValidationFailed("promotion.end_at: must not be before promotion.start_at")
+    if fields.end_at and fields.end_at < (fields.start_at or utcnow()):
+        raise ValidationFailed(
+            "promotion.end_at: must not be before promotion.start_at (default: now)"
+        )
     if fields.reward_template_id is not None and not await template_repository.get_published(
         session, scope, fields.reward_template_id
     ):
