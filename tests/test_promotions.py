@@ -291,3 +291,59 @@ async def test_identical_generates_racing_with_one_key_make_one_batch(
             assert len(await codes_of(check, created["id"])) == 2000
     finally:
         await database.dispose()
+
+
+async def test_a_large_creation_count_is_drawn_by_workers_under_a_lease(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above one call's worth (shrunk to 1,000 here) the answer comes at once with the count
+    pending; workers draw it a chunk per transaction. A lease held by another live worker is
+    left alone; once drawn, the pool holds exactly the count asked for."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from thanx_server.promotion import service as promotion_service
+    from thanx_server.promotion import tasks as promotion_tasks
+
+    monkeypatch.setattr(promotion_service, "CHUNK", 1000)
+    database = Database.from_engine(create_engine(fresh_db_url))
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, rate_limit_enabled=False)
+    transport = httpx.ASGITransport(app=create_app(settings, database=database))
+    lease = timedelta(seconds=60)
+    try:
+        async with database.write_sessions() as setup, setup.begin():
+            factory = Factory(setup)
+            merchant = await factory.merchant()
+            cred = await factory.partner([merchant], scopes=["promos.write", "promos.read"])
+        async with httpx.AsyncClient(transport=transport, base_url="http://w") as client:
+            created = await create(client, cred, promo(merchant, code_count=2500))
+            assert (created["code_count"], created["pending_code_count"]) == (0, 2500)
+            async with database.write_sessions() as session, session.begin():
+                await session.execute(
+                    update(Promotion).values(
+                        lease_owner="someone-else",
+                        lease_expires_at=datetime.now(UTC) + timedelta(minutes=5),
+                    )
+                )
+            assert await promotion_tasks.drain(database, owner="me", lease=lease) == 0
+            async with database.write_sessions() as session, session.begin():
+                await session.execute(
+                    update(Promotion).values(
+                        lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)
+                    )
+                )  # that worker died: its lease expired
+            assert await promotion_tasks.drain(database, owner="me", lease=lease) == 1
+            assert await promotion_tasks.drain(database, owner="me", lease=lease) == 0
+            got = (
+                await client.get(f"/partner/promotions/{created['id']}", headers=cred.headers())
+            ).json()["promotion"]
+        assert (got["code_count"], got["pending_code_count"]) == (2500, 0)
+        async with database.read_sessions() as check:
+            codes = await codes_of(check, created["id"])
+            row = await check.get(Promotion, created["id"])
+        assert len(codes) == len(set(codes)) == 2500
+        assert row is not None
+        assert (row.lease_owner, row.pending_batch_id) == (None, None)
+    finally:
+        await database.dispose()

@@ -18,6 +18,7 @@ import structlog
 
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, create_engine
+from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.worker")
@@ -39,6 +40,11 @@ class IssuanceWorker:
             try:
                 worked = await tasks.run_once(
                     self.database, self.config, should_stop=self.stop.is_set
+                ) or await promotion_tasks.run_once(
+                    self.database,
+                    owner=self.config.owner,
+                    lease=self.config.lease,
+                    should_stop=self.stop.is_set,
                 )
                 if not worked:
                     await self._housekeeping()

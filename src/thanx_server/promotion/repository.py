@@ -115,3 +115,81 @@ async def find_by_name(session: AsyncSession, scope: MerchantScope, name: str) -
     return await session.scalar(
         select(Promotion).where(scope.clause(Promotion.merchant_id), Promotion.name == name)
     )
+
+
+# --- Worker side (promotion/tasks.py) ---------------------------------------------------------
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Promotion.codes_pending > 0,
+        or_(Promotion.lease_expires_at.is_(None), Promotion.lease_expires_at < now),
+    )
+
+
+async def get_for_worker(session: AsyncSession, promotion_id: str) -> Promotion | None:
+    """The promotion a worker holds the lease of (its merchant comes with it)."""
+    return await session.get(Promotion, promotion_id, populate_existing=True)
+
+
+async def any_pending(session: AsyncSession, now: datetime) -> bool:
+    found = await session.scalar(select(Promotion.id).where(_claimable(now)).limit(1))
+    return found is not None
+
+
+async def claim_pending(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+) -> Promotion | None:
+    """Take the lease of one promotion with codes to draw (oldest first). PostgreSQL skips rows
+    other workers are claiming; SQLite's claimers take turns on its write lock."""
+    pick = (
+        select(Promotion.id)
+        .where(_claimable(now))
+        .order_by(Promotion.created_at, Promotion.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = await session.scalar(
+        update(Promotion)
+        .where(Promotion.id == pick, _claimable(now))
+        .values(lease_owner=owner, lease_expires_at=lease_until)
+        .returning(Promotion.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed is None:
+        return None
+    return await session.get(Promotion, claimed, populate_existing=True)
+
+
+async def advance(
+    session: AsyncSession,
+    promotion_id: str,
+    *,
+    owner: str,
+    pending: int,
+    drawn: int,
+    now: datetime,
+    lease_until: datetime,
+) -> bool:
+    """Count a chunk as drawn, only if this worker still holds the lease at ``pending`` (a
+    worker that lost it writes nothing). The last chunk hands the lease back."""
+    left = pending - drawn
+    result = await session.execute(
+        update(Promotion)
+        .where(
+            Promotion.id == promotion_id,
+            Promotion.lease_owner == owner,
+            Promotion.codes_pending == pending,
+        )
+        .values(
+            codes_pending=left,
+            code_count=Promotion.code_count + drawn,
+            updated_at=now,
+            lease_owner=owner if left else None,
+            lease_expires_at=lease_until if left else None,
+            pending_batch_id=Promotion.pending_batch_id if left else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1

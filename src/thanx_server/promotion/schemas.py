@@ -26,7 +26,8 @@ class PromotionFields(BaseModel):
     code_count: Annotated[StrictInt, Field(ge=0)] = Field(
         default=0,
         description=f"Single-use codes generated at creation (0 to {MAX_CODES_AT_CREATION:,}; "
-        "more: 422 CODE_LIMIT_EXCEEDED).",
+        "more: 422 CODE_LIMIT_EXCEEDED). Up to 100,000 are in the pool when the answer comes; "
+        "beyond that workers generate them (see `pending_code_count`).",
     )
 
 
@@ -45,6 +46,9 @@ class PromotionOut(BaseModel):
     start_at: WireDateTime | None
     end_at: WireDateTime | None
     code_count: int = Field(description="Codes in the promotion's pool.")
+    pending_code_count: int = Field(
+        description="Codes of a large creation count that workers are still generating."
+    )
     created_at: WireDateTime
     updated_at: WireDateTime
 

@@ -7,6 +7,9 @@
   unique per merchant (the table's primary key). A batch is written by one set-based INSERT per
   100,000 codes; a collision with an existing code (about one in 10^8 batches at a million
   codes) rolls that chunk's savepoint back and draws it again.
+* A creation ``code_count`` above one call's 100,000 is one batch drawn by workers, 100,000
+  codes per transaction under a lease (``promotion/tasks.py``); ``pending_code_count`` says how
+  many are still to come.
 * ``X-Idempotency-Key`` on create and on generate: the effects and the key in one savepoint
   (``idempotency.perform_once``), exactly as issuance and purchases.
 """
@@ -66,6 +69,7 @@ def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:
         start_at=promotion.start_at,
         end_at=promotion.end_at,
         code_count=promotion.code_count,
+        pending_code_count=promotion.codes_pending,
         created_at=promotion.created_at,
         updated_at=promotion.updated_at,
     )
@@ -155,9 +159,8 @@ async def create_promotion(
         )
         repository.add(session, promotion)
         await session.flush()
-        if fields.code_count:
-            await _generate(session, promotion, fields.code_count, now)
-            await session.refresh(promotion)
+        await _first_codes(session, promotion, fields.code_count, now)
+        await session.refresh(promotion)
         body = PromotionEnvelope(promotion=promotion_out(promotion, now))
         return StoredResponse(201, body.model_dump(mode="json"))
 
@@ -209,6 +212,29 @@ async def generate_codes(
     )  # fmt: skip
 
 
+async def _first_codes(
+    session: AsyncSession, promotion: Promotion, count: int, now: datetime
+) -> None:
+    """Up to one call's worth (``CHUNK``) in the request; a larger creation count is one batch
+    whose codes workers draw, ``CHUNK`` per transaction (promotion/tasks.py)."""
+    if count <= 0:
+        return
+    if count <= CHUNK:
+        await _generate(session, promotion, count, now)
+        return
+    batch = PromotionCodeBatch(
+        id=new_id(),
+        promotion_id=promotion.id,
+        merchant_id=promotion.merchant_id,
+        count=count,
+        created_at=now,
+    )
+    repository.add(session, batch)
+    promotion.codes_pending = count
+    promotion.pending_batch_id = batch.id
+    await session.flush()
+
+
 async def _generate(
     session: AsyncSession, promotion: Promotion, count: int, now: datetime
 ) -> PromotionCodeBatch:
@@ -222,14 +248,15 @@ async def _generate(
     repository.add(session, batch)
     await session.flush()
     for start in range(0, count, CHUNK):
-        await _insert_chunk(session, promotion, batch.id, min(CHUNK, count - start), now)
+        await insert_chunk(session, promotion, batch.id, min(CHUNK, count - start), now)
     await repository.count_added(session, promotion, count, now)
     return batch
 
 
-async def _insert_chunk(
+async def insert_chunk(
     session: AsyncSession, promotion: Promotion, batch_id: str, size: int, now: datetime
 ) -> None:
+    """``size`` new codes of the batch in one INSERT (drawn again on a collision)."""
     for _attempt in range(COLLISION_RETRIES):
         codes = _distinct_codes(size)
         try:
@@ -321,6 +348,5 @@ async def create_for_operator(
     )
     repository.add(session, promotion)
     await session.flush()
-    if code_count:
-        await _generate(session, promotion, code_count, now)
+    await _first_codes(session, promotion, code_count, now)
     return promotion
