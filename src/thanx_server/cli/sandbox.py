@@ -56,3 +56,143 @@ def status(as_json: JsonFlag = False) -> None:
                 f"environment: {d['environment']}\nactive operator credentials: {d['operators']}"
             ),
         )
+
+
+# --- the clock --------------------------------------------------------------------------------
+
+clock_app = typer.Typer(
+    help="The instance's clock: show, freeze, resume, set, advance.", no_args_is_help=True
+)
+app.add_typer(clock_app, name="clock")
+
+
+def _emit_clock(view: Any, as_json: bool) -> None:
+    from thanx_server.sandbox.clock.schemas import ClockEnvelope, ClockOut
+
+    data = ClockEnvelope(clock=ClockOut.of(view)).model_dump(mode="json")
+
+    def human(d: dict[str, Any]) -> str:
+        c = d["clock"]
+        lines = [
+            f"sandbox time: {c['now']} ({'frozen' if c['frozen'] else 'running'}, "
+            f"{c['offset_seconds']:+} s from real time)"
+        ]
+        if c["ran"]:
+            lines.append(f"due work run: {c['ran']}")
+        lines.extend(f"warning: {w}" for w in c["warnings"])
+        return "\n".join(lines)
+
+    emit(data, as_json=as_json, human=human)
+
+
+def _clock_in_transaction(work: Any, as_json: bool) -> None:
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+    with clean_errors():
+        _emit_clock(run_in_transaction(Settings(), work, upgrade=True), as_json)
+
+
+@clock_app.command("show")
+def clock_show(as_json: JsonFlag = False) -> None:
+    """The sandbox's time, and whether it is frozen."""
+    from thanx_server.sandbox.clock import service
+
+    _clock_in_transaction(service.read, as_json)
+
+
+@clock_app.command("freeze")
+def clock_freeze(as_json: JsonFlag = False) -> None:
+    """Stop the clock where it stands."""
+    from thanx_server.sandbox.clock import service
+
+    _clock_in_transaction(service.freeze, as_json)
+
+
+@clock_app.command("resume")
+def clock_resume(
+    real: Annotated[
+        bool, typer.Option("--real", help="Back to the machine's time (not on from here).")
+    ] = False,
+    allow_backwards: Annotated[
+        bool, typer.Option("--allow-backwards", help="Needed with --real when the clock is ahead.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let the clock run again (from where it stands, or from real time with --real)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.sandbox.clock import service
+
+    async def work(session: AsyncSession) -> Any:
+        return await service.resume(session, real=real, allow_backwards=allow_backwards)
+
+    _clock_in_transaction(work, as_json)
+
+
+def _move(build: Any, as_json: bool) -> None:
+    """Set and advance run due work in transactions of their own, as a worker does."""
+    import asyncio
+
+    from thanx_server.cli.runtime import database_for
+    from thanx_server.kit import migrate
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+    settings = Settings()
+
+    async def run() -> Any:
+        db = database_for(settings)
+        try:
+            await migrate.upgrade_if_needed(db.engine)
+            return await build(db, settings)
+        finally:
+            await db.dispose()
+
+    with clean_errors():
+        _emit_clock(asyncio.run(run()), as_json)
+
+
+@clock_app.command("set")
+def clock_set(
+    to: Annotated[str, typer.Argument(help="An ISO 8601 instant (no offset: UTC).")],
+    allow_backwards: Annotated[
+        bool, typer.Option("--allow-backwards", help="Needed to move the clock back.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Move the clock to an instant; forward, what falls due on the way runs first."""
+    from pydantic import ValidationError
+
+    from thanx_server.sandbox.clock import service
+    from thanx_server.sandbox.clock.schemas import SetIn
+
+    try:
+        body = SetIn(to=to, allow_backwards=allow_backwards)
+    except ValidationError as exc:
+        fail(f"to: {exc.errors()[0]['msg']}")
+    _move(
+        lambda db, settings: service.set_to(
+            db, settings, to=body.to, allow_backwards=body.allow_backwards
+        ),
+        as_json,
+    )
+
+
+@clock_app.command("advance")
+def clock_advance(
+    by: Annotated[str, typer.Argument(help="How far: 90m, 1d12h, 2w, PT1H or seconds.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Move the clock forward; returns once everything that fell due has run, in time order."""
+    from pydantic import ValidationError
+
+    from thanx_server.sandbox.clock import service
+    from thanx_server.sandbox.clock.schemas import AdvanceIn
+
+    try:
+        body = AdvanceIn(by=by)
+    except ValidationError as exc:
+        fail(f"by: {exc.errors()[0]['msg']}")
+    _move(lambda db, settings: service.advance(db, settings, by=body.by), as_json)

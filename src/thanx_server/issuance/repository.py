@@ -153,9 +153,15 @@ async def any_runnable(session: AsyncSession, now: datetime) -> bool:
 
 
 async def claim_next(
-    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    started_at: datetime | None = None,
 ) -> Any:
-    """Claim the oldest runnable job: pending, or processing with an expired/released lease."""
+    """Claim the oldest runnable job: pending, or processing with an expired/released lease.
+    ``now`` is lease time (real); ``started_at`` business time (the sandbox clock), if other."""
     job_id = await session.scalar(_lock_for_claim(session, _runnable(now)))
     if job_id is None:
         return None
@@ -167,7 +173,7 @@ async def claim_next(
             lease_owner=owner,
             lease_expires_at=lease_until,
             attempts=IssuanceJob.attempts + 1,
-            started_at=func.coalesce(IssuanceJob.started_at, now),
+            started_at=func.coalesce(IssuanceJob.started_at, started_at or now),
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

@@ -38,6 +38,7 @@ from thanx_server.issuance.schemas import (
     SummaryOut,
     SummaryWithFailures,
 )
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
@@ -116,7 +117,7 @@ async def new_job(
         raise ValidationFailed(
             f"variant_id: '{variant_id}' is not a variant of campaign '{campaign_id}'"
         )
-    now = utcnow()
+    now = business_now()
     if campaign_state(scope_campaign, now) == CampaignState.ENDED:
         raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")
     return IssuanceJob(
@@ -211,7 +212,7 @@ async def revoke_job(
     job = await repository.get_job(session, scope, job_id)
     if job is None:
         raise NotFound(f"id: no issuance job '{job_id}'")
-    now = utcnow()
+    now = business_now()
     # The guarded UPDATE settles concurrent revokes: only one moves the job, the other is a 422.
     if not JOB_STATES.can_move(job.state, JobState.REVOKED) or not await repository.mark_revoked(
         session, job.id, now

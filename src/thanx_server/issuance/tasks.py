@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from thanx_server.domain.identifiers import match_key_email, normalize_phone
 from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
+from thanx_server.kit import clock
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_id, new_ids
 from thanx_server.kit.scoping import MerchantScope
@@ -100,9 +101,27 @@ def _never() -> bool:
 
 
 async def run_once(
-    db: Database, config: WorkerConfig, *, should_stop: Callable[[], bool] = _never
+    db: Database,
+    config: WorkerConfig,
+    *,
+    should_stop: Callable[[], bool] = _never,
+    clock_loader: clock.ClockLoader | None = None,
 ) -> bool:
-    """Claim and process one job. False when there was nothing to do."""
+    """Claim and process one job. False when there was nothing to do.
+
+    ``clock_loader`` (a sandbox's worker): the job runs on the sandbox clock as it stood at the
+    claim; without one, on the caller's clock (the machine's, or the one a clock move runs due
+    work on). Leases use real time; what the job writes (rewards' dates, its own
+    ``started_at``/``completed_at``) business time."""
+    if clock_loader is None:
+        return await _run_once(db, config, should_stop)
+    async with db.read_sessions() as session:
+        state = await clock_loader(session)
+    with clock.using(state):
+        return await _run_once(db, config, should_stop)
+
+
+async def _run_once(db: Database, config: WorkerConfig, should_stop: Callable[[], bool]) -> bool:
     job = await claim(db, config)
     if job is None:
         return False
@@ -111,10 +130,13 @@ async def run_once(
     return True
 
 
-async def drain(db: Database, config: WorkerConfig) -> int:
-    """Process jobs until none is runnable; returns how many were claimed (tests, benchmarks)."""
+async def drain(
+    db: Database, config: WorkerConfig, *, clock_loader: clock.ClockLoader | None = None
+) -> int:
+    """Process jobs until none is runnable; returns how many were claimed (tests, benchmarks,
+    the sandbox clock's advance)."""
     count = 0
-    while await run_once(db, config):
+    while await run_once(db, config, clock_loader=clock_loader):
         count += 1
     return count
 
@@ -128,7 +150,11 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
     async with db.write_sessions() as session, session.begin():
         now = utcnow()
         row = await repository.claim_next(
-            session, owner=config.owner, now=now, lease_until=now + config.lease
+            session,
+            owner=config.owner,
+            now=now,
+            lease_until=now + config.lease,
+            started_at=clock.business_now(),
         )
     if row is None:
         return None
@@ -193,7 +219,7 @@ async def process(
     if not chunk.finished:
         async with db.write_sessions() as session, session.begin():
             if not await repository.complete(
-                session, job_id=job.id, owner=config.owner, now=utcnow()
+                session, job_id=job.id, owner=config.owner, now=clock.business_now()
             ):
                 log.warning("issuance.lease_lost", job_id=job.id, at=job.processed_count)
                 return
@@ -225,7 +251,7 @@ def _context_fault(
 async def _fail(db: Database, config: WorkerConfig, job: ClaimedJob, reason: str) -> None:
     async with db.write_sessions() as session, session.begin():
         done = await repository.fail(
-            session, job_id=job.id, owner=config.owner, reason=reason, now=utcnow()
+            session, job_id=job.id, owner=config.owner, reason=reason, now=clock.business_now()
         )
     if done:
         log.warning("issuance.job_failed", job_id=job.id, reason=reason)
@@ -277,6 +303,7 @@ class _Chunker:
                 lease_until=now + config.lease,
             ):
                 return False
+            business = clock.business_now()
             keys = [_key(job.identifiers[i]) for i in range(start, end)]
             members = MerchantScope.one(job.merchant_id)
             by_email = await user_repository.members_by_email(
@@ -286,7 +313,7 @@ class _Chunker:
             outcomes, rewards, served = self._outcomes(start, keys, by_email, by_phone)
             if rewards:
                 assert self.template is not None
-                shared = reward_values(self.campaign, self.template, self.variant.id, now=now)
+                shared = reward_values(self.campaign, self.template, self.variant.id, now=business)
                 shared["issuance_job_id"] = job.id
                 await repository.insert_rewards(session, shared=shared, rows=rewards)
             await repository.insert_outcomes(session, job_id=job.id, rows=outcomes)
@@ -300,7 +327,7 @@ class _Chunker:
                 successes=successes,
                 failures=failures,
                 finished=finished,
-                now=now,
+                now=business,
             )
         # Only now, with the chunk committed, is it part of the job's history.
         self.issued |= served

@@ -7,6 +7,7 @@ the database is already at the newest revision.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +45,28 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_upgrade)
 
 
-def head_revision() -> str:
-    """The newest revision of the history, read from the file names without loading Alembic.
+_REVISION = re.compile(r'^revision: str = "([^"]+)"', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision: str \| None = "([^"]+)"', re.MULTILINE)
 
-    Each migration file is ``<revision>_<slug>.py`` (Alembic's default file template) with a
-    zero-padded numeric revision, and the history is one line; so the head is the greatest
-    prefix. ``tests/test_migrations.py`` checks both against Alembic's own reading.
+
+def head_revision() -> str:
+    """The newest revision of the history, read from the files without loading Alembic.
+
+    Each migration file is ``<revision>_<slug>.py`` (Alembic's default file template) and
+    declares ``revision`` and ``down_revision`` on lines of their own; the history is one line,
+    so the head is the one revision no other names as its ``down_revision``.
+    ``tests/test_migrations.py`` checks both against Alembic's own reading.
     """
-    return max(p.name.split("_", 1)[0] for p in VERSIONS.glob("[0-9]*_*.py"))
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in VERSIONS.glob("*_*.py"):
+        text_ = path.read_text(encoding="utf-8")
+        revisions.update(_REVISION.findall(text_))
+        parents.update(_DOWN_REVISION.findall(text_))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migration history has {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
 
 
 async def is_current(engine: AsyncEngine) -> bool:

@@ -16,9 +16,9 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.feedback import service as feedback_service
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
 from thanx_server.user import repository as user_repository
@@ -53,7 +53,7 @@ async def record_purchase(
 ) -> RecordedPurchase:
     """Record the purchase of a member of the scope's one merchant."""
     (merchant_id,) = scope.merchant_ids
-    if purchased_at > utcnow() + FUTURE_TOLERANCE:
+    if purchased_at > business_now() + FUTURE_TOLERANCE:
         raise ValidationFailed("purchase.purchased_at: is in the future")
     if not await user_repository.members_among(session, scope, [user_id]):
         raise NotFound("purchase.user_id: no such member of this merchant")

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.domain.states import REWARD_STATES, RewardState, reward_state
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import Forbidden, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.errors import (
@@ -69,7 +69,7 @@ async def list_rewards(
         user_id=target_user,
         scope=scope,
         states=list(states) or list(LISTED_STATES),
-        now=utcnow(),
+        now=business_now(),
         page=page,
     )
 
@@ -105,7 +105,7 @@ def _refuse(current: RewardState, target: RewardState) -> None:
 
 async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     reward = await _own_reward(session, user, reward_id)
-    if _state(reward, utcnow()) == RewardState.RETIRED:
+    if _state(reward, business_now()) == RewardState.RETIRED:
         raise NotFound()
     return reward
 
@@ -113,7 +113,7 @@ async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str)
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
     reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    now = business_now()
     current = _state(reward, now)
     if current == RewardState.ACTIVE:
         return reward
@@ -132,7 +132,7 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
 async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
     reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    now = business_now()
     _refuse(_state(reward, now), RewardState.USED)
     window = (reward.redeem or {}).get("window")
     if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
@@ -164,7 +164,7 @@ async def grant(
     reward = Reward(
         id=new_id(),
         user_id=target_user,
-        **reward_values(campaign, template, variant.id, now=utcnow()),
+        **reward_values(campaign, template, variant.id, now=business_now()),
     )
     reward.earn_type = "grant"
     session.add(reward)

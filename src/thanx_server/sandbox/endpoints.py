@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from thanx_server.auth.dependencies import Controller
+from thanx_server.sandbox.clock import endpoints as clock_endpoints
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.schemas import ControllerOut, WhoamiOut
 
@@ -23,4 +24,4 @@ async def whoami(principal: Controller) -> WhoamiOut:
     )
 
 
-ROUTERS: tuple[APIRouter, ...] = (router,)
+ROUTERS: tuple[APIRouter, ...] = (router, clock_endpoints.router)

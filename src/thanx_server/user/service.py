@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.identifiers import require_email, require_phone
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
@@ -231,7 +231,7 @@ async def update_user(
         if isinstance(values.get(name), str):
             values[name] = values[name].strip() or None
     birth_date = values.get("birth_date")
-    if isinstance(birth_date, date) and birth_date > utcnow().date():
+    if isinstance(birth_date, date) and birth_date > business_now().date():
         raise ValidationFailed("user.birth_date: is in the future")
     for name, value in values.items():
         setattr(user, name, value)
