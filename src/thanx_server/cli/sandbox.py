@@ -196,3 +196,149 @@ def clock_advance(
     except ValidationError as exc:
         fail(f"by: {exc.errors()[0]['msg']}")
     _move(lambda db, settings: service.advance(db, settings, by=body.by), as_json)
+
+
+# --- reset, snapshots, the baseline ------------------------------------------------------------
+
+
+def _as_operator() -> Any:
+    from thanx_server.auth.service import OPERATOR, ControlPrincipal
+
+    return ControlPrincipal(kind=OPERATOR, credential_id="cli", client_id="cli")
+
+
+@app.command("reset")
+def reset(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None,
+    credentials: Annotated[
+        bool, typer.Option("--credentials", help="Put credentials back to the baseline too.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Back to the baseline (everything, or one merchant); credentials kept unless asked."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.sandbox.state import service
+    from thanx_server.sandbox.state.schemas import ResetOut, RestoredOut
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+
+    async def work(session: AsyncSession) -> Any:
+        restored = await service.reset_for(
+            session, _as_operator(), merchant_id=merchant, credentials=credentials
+        )
+        return ResetOut(reset=RestoredOut.of(restored)).model_dump(mode="json")
+
+    with clean_errors():
+        emit(
+            run_in_transaction(Settings(), work, upgrade=True),
+            as_json=as_json,
+            human=lambda d: (
+                f"reset {d['reset']['merchant_ids'] or 'everything'} to baseline "
+                f"{d['reset']['baseline_version']}: {d['reset']['rows']} rows in "
+                f"{d['reset']['duration_ms']} ms"
+            ),
+        )
+
+
+@app.command("baseline")
+def baseline(as_json: JsonFlag = False) -> None:
+    """Save the instance as it is now as what `sandbox reset` goes back to."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.sandbox.state import service
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+
+    async def work(session: AsyncSession) -> Any:
+        return {"baseline_version": await service.save_baseline(session)}
+
+    with clean_errors():
+        emit(
+            run_in_transaction(Settings(), work, upgrade=True),
+            as_json=as_json,
+            human=lambda d: f"baseline saved (version {d['baseline_version']})",
+        )
+
+
+snapshot_app = typer.Typer(help="JSON snapshots: export and restore exactly.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+
+
+@snapshot_app.command("export")
+def snapshot_export(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write; - for stdout.")
+    ] = "-",
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None,
+    credentials: Annotated[
+        bool, typer.Option("--credentials", help="Include credentials (digests only).")
+    ] = False,
+) -> None:
+    """Write the whole state (or one merchant's) as a JSON snapshot."""
+    import json
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.sandbox.state import service
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+
+    async def work(session: AsyncSession) -> Any:
+        return await service.export_snapshot(
+            session, scope=MerchantScope.operator(merchant), credentials=credentials
+        )
+
+    with clean_errors():
+        text = json.dumps(run_in_transaction(Settings(), work, upgrade=True), indent=1)
+        if output == "-":
+            typer.echo(text)
+        else:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+
+
+@snapshot_app.command("restore")
+def snapshot_restore(
+    source: Annotated[str, typer.Argument(help="A snapshot file; - for stdin.")],
+    credentials: Annotated[
+        bool, typer.Option("--credentials", help="Put its credentials back too.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put a snapshot back exactly (same ids)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.sandbox.state import service
+    from thanx_server.sandbox.state.schemas import RestoredOut, RestoreOut
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        document = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        fail(f"{source}: {exc}")
+
+    async def work(session: AsyncSession) -> Any:
+        restored = await service.restore_snapshot(session, document, credentials=credentials)
+        return RestoreOut(restored=RestoredOut.of(restored)).model_dump(mode="json")
+
+    with clean_errors():
+        emit(
+            run_in_transaction(Settings(), work, upgrade=True),
+            as_json=as_json,
+            human=lambda d: f"restored {d['restored']['rows']} rows",
+        )

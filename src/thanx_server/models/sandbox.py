@@ -4,6 +4,7 @@ worker of an instance sees the same controls."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Integer
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,3 +29,19 @@ class SandboxClock(Base):
     offset_us: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+BASELINE_ROW_ID = 1
+
+
+class SandboxBaseline(Base):
+    """The start state ``POST /sandbox/reset`` goes back to: a snapshot document (row ``id = 1``;
+    no row: an empty instance). Saved by loading fixtures or by ``/sandbox/baseline``;
+    ``version`` grows with each save, so processes can cache the decoded rows by it."""
+
+    __tablename__ = "sandbox_baselines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    saved_at: Mapped[datetime]

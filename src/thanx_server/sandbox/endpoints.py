@@ -8,6 +8,7 @@ from thanx_server.auth.dependencies import Controller
 from thanx_server.sandbox.clock import endpoints as clock_endpoints
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.schemas import ControllerOut, WhoamiOut
+from thanx_server.sandbox.state import endpoints as state_endpoints
 
 router = control_router()
 
@@ -24,4 +25,4 @@ async def whoami(principal: Controller) -> WhoamiOut:
     )
 
 
-ROUTERS: tuple[APIRouter, ...] = (router, clock_endpoints.router)
+ROUTERS: tuple[APIRouter, ...] = (router, clock_endpoints.router, state_endpoints.router)
