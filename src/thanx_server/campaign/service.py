@@ -62,8 +62,15 @@ async def create_partner_campaign(
 
 
 async def create_campaign(
-    session: AsyncSession, *, merchant_id: str, partner_id: str | None, data: CampaignIn
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    partner_id: str | None,
+    data: CampaignIn,
+    fixed_ids: Sequence[str] = (),
 ) -> CampaignView:
+    """``fixed_ids`` (sandbox fixtures): the campaign's id, then its variants', in order;
+    the ids not given are drawn."""
     scope = MerchantScope.one(merchant_id)
     merchant = await merchant_repository.get_merchant_in(session, scope)
     if merchant is None:
@@ -85,8 +92,9 @@ async def create_campaign(
     if errors:
         raise ValidationFailed("; ".join(errors[:5]) + _more(len(errors)))
     now = business_now()
+    chosen = iter(fixed_ids)
     campaign = Campaign(
-        id=new_id(),
+        id=next(chosen, None) or new_id(),
         merchant_id=merchant_id,
         partner_id=partner_id,
         name=name,
@@ -104,7 +112,7 @@ async def create_campaign(
         control = is_control(variant_in.name)
         variants.append(
             CampaignVariant(
-                id=new_id(),
+                id=next(chosen, None) or new_id(),
                 campaign_id=campaign.id,
                 name="Control" if control else variant_in.name.strip(),
                 reward_template_id=None if control else variant_in.reward_template_id,

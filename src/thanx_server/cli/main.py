@@ -7,6 +7,7 @@ stack, the others never do.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -127,6 +128,13 @@ def serve(
         bool, typer.Option("--demo", help="Load demo data and print how to call the API.")
     ] = False,
     migrate: MigrateOption = None,
+    fixtures: Annotated[
+        Path | None,
+        typer.Option(
+            "--fixtures",
+            help="Load this fixtures file (YAML or JSON) first; it becomes the reset baseline.",
+        ),
+    ] = None,
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -144,6 +152,10 @@ def serve(
             upgrade_database(settings)
         if with_demo:
             typer.echo(_demo_banner(_demo(settings), settings))
+        if fixtures is not None:
+            from thanx_server.cli.sandbox import load_fixtures_file
+
+            load_fixtures_file(settings, fixtures)
     uvicorn.run(
         "thanx_server.app:app_from_env",
         factory=True,

@@ -342,3 +342,50 @@ def snapshot_restore(
             as_json=as_json,
             human=lambda d: f"restored {d['restored']['rows']} rows",
         )
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+fixtures_app = typer.Typer(help="Declarative fixtures (YAML or JSON).", no_args_is_help=True)
+app.add_typer(fixtures_app, name="fixtures")
+
+
+def load_fixtures_file(settings: Any, path: Any) -> dict[str, Any]:
+    """Load a fixtures file in one transaction (``serve --fixtures`` and ``fixtures load``)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.sandbox.fixtures import service
+
+    if not settings.is_sandbox:
+        fail("fixtures exist only in a sandbox (THANX_ENVIRONMENT=sandbox)")
+    fixtures = service.read_file(path)
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        loaded = await service.load(session, fixtures)
+        return {"fixtures": loaded.model_dump(mode="json")}
+
+    return run_in_transaction(settings, work, upgrade=True)
+
+
+@fixtures_app.command("load")
+def fixtures_load(
+    path: Annotated[str, typer.Argument(help="The fixtures file (YAML or JSON).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace the instance's data with the file's and make it the reset baseline."""
+    from pathlib import Path
+
+    from thanx_server.settings import Settings
+
+    with clean_errors():
+        emit(
+            load_fixtures_file(Settings(), Path(path)),
+            as_json=as_json,
+            human=lambda d: (
+                f"loaded {len(d['fixtures']['merchants'])} merchants, "
+                f"{len(d['fixtures']['partners'])} partner credentials, "
+                f"{len(d['fixtures']['operators'])} operator credentials "
+                f"(baseline {d['fixtures']['baseline_version']})"
+            ),
+        )

@@ -32,8 +32,14 @@ async def list_locations(
 
 
 async def create_merchant(
-    session: AsyncSession, *, name: str, handle: str, time_zone: str
+    session: AsyncSession,
+    *,
+    name: str,
+    handle: str,
+    time_zone: str,
+    fixed_id: str | None = None,
 ) -> Merchant:
+    """``fixed_id``: an id chosen by the caller (sandbox fixtures), else one is drawn."""
     name = name.strip()
     if not name:
         raise ValidationFailed("name: must not be blank")
@@ -46,6 +52,8 @@ async def create_merchant(
     if await repository.get_merchant_by_handle(session, handle) is not None:
         raise BadRequest(f"handle: '{handle}' is already taken")
     merchant = Merchant(name=name, handle=handle, time_zone=time_zone)
+    if fixed_id is not None:
+        merchant.id = fixed_id
     repository.add(session, merchant)
     await session.flush()
     return merchant
@@ -61,6 +69,7 @@ async def create_location(
     state: str | None = None,
     zip_code: str | None = None,
     phone: str | None = None,
+    fixed_id: str | None = None,
 ) -> Location:
     if await repository.get_merchant(session, merchant_id) is None:
         raise NotFound(f"merchant_id: no merchant '{merchant_id}'")
@@ -73,6 +82,8 @@ async def create_location(
         zip=zip_code,
         phone=phone,
     )
+    if fixed_id is not None:
+        location.id = fixed_id
     repository.add(session, location)
     await session.flush()
     return location

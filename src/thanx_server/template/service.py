@@ -56,6 +56,7 @@ async def create_template(
     redeem_window: int | None = None,
     image_url: str | None = None,
     published: bool = True,
+    fixed_id: str | None = None,
 ) -> RewardTemplate:
     """Create a template (operator side). ``published=False`` makes a draft partners cannot see."""
     name = name.strip()
@@ -92,6 +93,8 @@ async def create_template(
         images=images,
         published=published,
     )  # fmt: skip
+    if fixed_id is not None:  # sandbox fixtures
+        template.id = fixed_id
     repository.add(session, template)
     await session.flush()
     return template

@@ -40,6 +40,7 @@ async def create_member(
     zip_code: str | None = None,
     tier: str = "bronze",
     points_balance: Decimal = Decimal("0"),
+    fixed_id: str | None = None,
 ) -> tuple[User, Membership]:
     """Create a user (or find the one with this email/phone) and enrol them at ``merchant_id``."""
     if email is None and phone is None:
@@ -68,6 +69,8 @@ async def create_member(
             birth_date=birth_date,
             zip_code=zip_code,
         )
+        if fixed_id is not None:  # sandbox fixtures: the new user's id
+            user.id = fixed_id
         session.add(user)
         await session.flush()
     membership = await repository.get_membership(session, user.id, merchant_id)

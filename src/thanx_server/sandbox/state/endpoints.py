@@ -1,4 +1,5 @@
-"""``/sandbox/reset``, ``/sandbox/snapshot`` (export, restore) and ``/sandbox/baseline``."""
+"""``/sandbox/reset``, ``/sandbox/snapshot`` (export, restore), ``/sandbox/baseline`` and
+``/sandbox/fixtures``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fastapi import Body, Query
 
 from thanx_server.auth.dependencies import Controller
 from thanx_server.kit.deps import DbSession
+from thanx_server.sandbox.fixtures import service as fixtures_service
+from thanx_server.sandbox.fixtures.schemas import LoadedEnvelope
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.state import service
 from thanx_server.sandbox.state.schemas import (
@@ -65,3 +68,18 @@ async def save_baseline(principal: Controller, session: DbSession) -> BaselineOu
     """The instance as it is now becomes what /sandbox/reset goes back to."""
     principal.require_operator("saving the baseline")
     return BaselineOut(baseline_version=await service.save_baseline(session))
+
+
+@router.post("/sandbox/fixtures", response_model=LoadedEnvelope, operation_id="sandboxFixturesLoad")
+async def load_fixtures(
+    principal: Controller,
+    session: DbSession,
+    document: Annotated[
+        dict[str, Any], Body(description="A fixtures document (the fixtures file, as JSON).")
+    ],
+) -> LoadedEnvelope:
+    """Replace the instance's data with the fixtures' (fixed ids, client ids and tokens) and make
+    it the baseline /sandbox/reset goes back to (an operator's)."""
+    principal.require_operator("loading fixtures")
+    loaded = await fixtures_service.load(session, fixtures_service.validate(document))
+    return LoadedEnvelope(fixtures=loaded)
