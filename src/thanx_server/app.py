@@ -21,7 +21,6 @@ from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
-from thanx_server.kit.clock_middleware import ClockMiddleware
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
@@ -33,7 +32,7 @@ from thanx_server.operators.service import OperatorCache
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
-from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
+from thanx_server.sandbox.middleware import SandboxMiddleware
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
@@ -142,8 +141,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # is logged with it; the input rules (body size, media type, control characters) come before
     # the transaction, so a refused request never opens a database session.
     if settings.is_sandbox:
-        # Issue 13: the sandbox clock for the request (business_now()) and X-Sandbox-Time.
-        app.add_middleware(ClockMiddleware, load=load_sandbox_clock, skip=CLOCKLESS_PATHS)
+        # Issue 13: the sandbox clock for the request (business_now(), X-Sandbox-Time) and the
+        # fault rules (sandbox/middleware.py).
+        app.add_middleware(SandboxMiddleware, skip=CLOCKLESS_PATHS)
     app.add_middleware(TransactionMiddleware)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)

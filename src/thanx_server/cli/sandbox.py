@@ -389,3 +389,113 @@ def fixtures_load(
                 f"(baseline {d['fixtures']['baseline_version']})"
             ),
         )
+
+
+# --- fault rules -------------------------------------------------------------------------------
+
+faults_app = typer.Typer(
+    help="Fault rules: errors, latency, dropped connections.", no_args_is_help=True
+)
+app.add_typer(faults_app, name="faults")
+
+
+def _operator_session(work: Any, as_json: bool, human: Any) -> None:
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+    with clean_errors():
+        emit(run_in_transaction(Settings(), work, upgrade=True), as_json=as_json, human=human)
+
+
+@faults_app.command("add")
+def faults_add(
+    operation_id: Annotated[str, typer.Argument(help="The operation id (see /openapi.json).")],
+    merchant: Annotated[str | None, typer.Option(help="Only calls naming this merchant.")] = None,
+    action: Annotated[str, typer.Option(help="error, latency or drop.")] = "error",
+    status: Annotated[int, typer.Option(help="error: the HTTP status.")] = 500,
+    code: Annotated[str | None, typer.Option(help="error: the Thanx error code.")] = None,
+    message: Annotated[str | None, typer.Option(help="error: the message.")] = None,
+    retry_after: Annotated[int | None, typer.Option(help="error: Retry-After seconds.")] = None,
+    latency_ms: Annotated[int | None, typer.Option(help="latency: milliseconds.")] = None,
+    times: Annotated[int | None, typer.Option(help="Only the first N calls.")] = None,
+    fraction: Annotated[float | None, typer.Option(help="A seeded fraction of calls.")] = None,
+    seed: Annotated[int, typer.Option(help="The fraction's seed.")] = 0,
+    expires_in: Annotated[int | None, typer.Option(help="Seconds until it expires.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a fault rule (an operator's: it applies to every caller)."""
+    from pydantic import ValidationError
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.app import create_app
+    from thanx_server.sandbox.faults import service
+    from thanx_server.sandbox.faults.endpoints import operation_ids
+    from thanx_server.sandbox.faults.schemas import FaultEnvelope, FaultIn, FaultOut
+
+    try:
+        body = FaultIn.model_validate(
+            {
+                "operation_id": operation_id,
+                "merchant_id": merchant,
+                "action": action,
+                "status": status,
+                "code": code,
+                "message": message,
+                "retry_after": retry_after,
+                "latency_ms": latency_ms,
+                "times": times,
+                "fraction": fraction,
+                "seed": seed,
+                "expires_in": expires_in,
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(f"{'.'.join(str(p) for p in error['loc']) or 'rule'}: {error['msg']}")
+    # The operation ids are the app's routes' (the only command here that loads the web stack).
+    operations = operation_ids(list(create_app().routes))
+
+    async def work(session: AsyncSession) -> Any:
+        rule = await service.create_rule(session, _as_operator(), body, operations=operations)
+        return FaultEnvelope(fault=FaultOut.of(rule)).model_dump(mode="json")
+
+    _operator_session(work, as_json, lambda d: f"{d['fault']['id']}  {d['fault']['operation_id']}")
+
+
+@faults_app.command("list")
+def faults_list(as_json: JsonFlag = False) -> None:
+    """Every rule, with how often each was asked and fired."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.sandbox.faults import service
+    from thanx_server.sandbox.faults.schemas import FaultList, FaultOut
+
+    async def work(session: AsyncSession) -> Any:
+        rules = await service.list_rules(session, _as_operator())
+        return FaultList(faults=[FaultOut.of(r) for r in rules]).model_dump(mode="json")
+
+    _operator_session(
+        work,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{f['id']}  {f['operation_id']}  {f['action']}  hits {f['hits']}/{f['seen']}"
+                for f in d["faults"]
+            )
+            or "no fault rules"
+        ),
+    )
+
+
+@faults_app.command("clear")
+def faults_clear(as_json: JsonFlag = False) -> None:
+    """Remove every rule."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.sandbox.faults import service
+
+    async def work(session: AsyncSession) -> Any:
+        return {"removed": await service.clear_rules(session, _as_operator())}
+
+    _operator_session(work, as_json, lambda d: f"removed {d['removed']} rules")

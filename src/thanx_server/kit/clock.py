@@ -6,7 +6,7 @@ timeouts, idempotency retention, credential bookkeeping. It is always the machin
 windows, campaign states, token expiry, the feedback window, scheduled work, record timestamps.
 Outside a sandbox (or before anything set a clock) it is the machine's clock too; in a sandbox it
 follows the instance's clock, whose state lives in the database (``sandbox/clock``) and is put in
-place per request by ``kit/clock_middleware.py`` and per claim by the workers (``using``).
+place per request by ``sandbox/middleware.py`` and per claim by the workers (``using``).
 
 The state is held in a context variable as a mutable ``ClockHolder``, so a control that moves the
 clock inside a request (``/sandbox/clock/...``) updates what the rest of the request, and the

@@ -10,7 +10,7 @@ from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
-from thanx_server.models.sandbox import SandboxBaseline, SandboxClock
+from thanx_server.models.sandbox import SandboxBaseline, SandboxClock, SandboxFaultRule
 from thanx_server.models.subscriber import Subscriber
 from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
@@ -37,6 +37,7 @@ __all__ = [
     "RewardTemplate",
     "SandboxBaseline",
     "SandboxClock",
+    "SandboxFaultRule",
     "Subscriber",
     "Tag",
     "User",

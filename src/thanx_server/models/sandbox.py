@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer
+from sqlalchemy import BigInteger, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from thanx_server.models.base import Base
+from thanx_server.models.base import Base, created_at_column, id_column
 
 CLOCK_ROW_ID = 1
 
@@ -45,3 +45,31 @@ class SandboxBaseline(Base):
     version: Mapped[int] = mapped_column(Integer)
     document: Mapped[dict[str, Any]]
     saved_at: Mapped[datetime]
+
+
+class SandboxFaultRule(Base):
+    """A fault rule (issue 13, item 4): requests of one operation (optionally of one merchant)
+    answered with an error, delayed, or dropped; the first ``times`` calls, or a seeded
+    ``fraction`` of them, or all. ``owner_client_id``: the partner credential whose requests it
+    applies to (None: an operator's rule, everyone's). ``seen`` counts the calls it was asked
+    about (the seeded draw's index), ``hits`` those it fired on."""
+
+    __tablename__ = "sandbox_fault_rules"
+
+    id: Mapped[str] = id_column()
+    operation_id: Mapped[str] = mapped_column(String(100), index=True)
+    merchant_id: Mapped[str | None] = mapped_column(String(64))
+    owner_client_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str | None] = mapped_column(String(500))
+    retry_after: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    times: Mapped[int | None] = mapped_column(Integer)
+    fraction: Mapped[float | None] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()

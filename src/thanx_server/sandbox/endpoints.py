@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from thanx_server.auth.dependencies import Controller
 from thanx_server.sandbox.clock import endpoints as clock_endpoints
+from thanx_server.sandbox.faults import endpoints as faults_endpoints
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.schemas import ControllerOut, WhoamiOut
 from thanx_server.sandbox.state import endpoints as state_endpoints
@@ -25,4 +26,9 @@ async def whoami(principal: Controller) -> WhoamiOut:
     )
 
 
-ROUTERS: tuple[APIRouter, ...] = (router, clock_endpoints.router, state_endpoints.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    router,
+    clock_endpoints.router,
+    state_endpoints.router,
+    faults_endpoints.router,
+)

@@ -17,14 +17,14 @@ _READ = select(SandboxClock.frozen_at, SandboxClock.offset_us, SandboxClock.vers
 )
 
 
-def _state(frozen_at: datetime | None, offset_us: int) -> ClockState:
+def state_of(frozen_at: datetime | None, offset_us: int) -> ClockState:
     return ClockState(frozen_at=frozen_at, offset=timedelta(microseconds=offset_us))
 
 
 async def load_state(session: AsyncSession) -> ClockState:
     """The instance's clock (the machine's while no control ever moved it)."""
     row = (await session.execute(_READ)).first()
-    return REAL if row is None else _state(row.frozen_at, row.offset_us)
+    return REAL if row is None else state_of(row.frozen_at, row.offset_us)
 
 
 async def read(session: AsyncSession) -> tuple[ClockState, int]:
@@ -32,7 +32,7 @@ async def read(session: AsyncSession) -> tuple[ClockState, int]:
     row = (await session.execute(_READ)).first()
     if row is None:
         return REAL, 0
-    return _state(row.frozen_at, row.offset_us), row.version
+    return state_of(row.frozen_at, row.offset_us), row.version
 
 
 def _offset_us(state: ClockState) -> int:

@@ -25,6 +25,7 @@ from thanx_server.kit.clock import REAL, business_now, replace_state
 from thanx_server.kit.errors import ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import isoformat_z, utcnow
+from thanx_server.sandbox.faults import repository as faults_repository
 from thanx_server.sandbox.state import repository
 from thanx_server.sandbox.state.errors import SnapshotInconsistent, SnapshotInvalid
 from thanx_server.sandbox.state.tables import (
@@ -219,12 +220,14 @@ async def reset_for(
 
 
 async def reset(session: AsyncSession, *, scope: MerchantScope, credentials: bool) -> Restored:
-    """Back to the baseline: everything (and the clock back to real time), or some merchants."""
+    """Back to the baseline: everything (and the clock back to real time, no fault rules), or
+    some merchants."""
     started = time.perf_counter()
     version, rows = await _baseline(session)
     written = await _put_back(session, rows, scope, credentials=credentials)
     if scope.everything:
         await repository.reset_clock(session)
+        await faults_repository.clear(session)
         replace_state(REAL)
     return Restored(
         merchant_ids=None if scope.everything else scope.merchant_ids,
