@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from thanx_server.domain.identifiers import match_key_email, normalize_phone
 from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
+from thanx_server.issuance.magic import JOB_FAILURE_REASON, MAGIC_EMAIL_DOMAIN, magic_outcome
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_id, new_ids
@@ -66,6 +67,8 @@ class WorkerConfig:
     lease: timedelta
     chunk_size: int
     max_attempts: int
+    # In a sandbox, magic identifiers (issuance/magic.py) force failures.
+    sandbox: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, owner: str | None = None) -> WorkerConfig:
@@ -74,6 +77,7 @@ class WorkerConfig:
             lease=timedelta(seconds=settings.worker_lease_seconds),
             chunk_size=settings.issuance_chunk_size,
             max_attempts=settings.worker_max_attempts,
+            sandbox=settings.is_sandbox,
         )
 
 
@@ -200,7 +204,10 @@ async def process(
         return
     assert campaign is not None
     assert variant is not None
-    chunk = _Chunker(job, campaign, variant, template, issued)
+    if config.sandbox and _fails_job(job.identifiers):
+        await _fail(db, config, job, JOB_FAILURE_REASON)
+        return
+    chunk = _Chunker(job, campaign, variant, template, issued, sandbox=config.sandbox)
     while job.processed_count < job.total_count:
         if should_stop():
             await _release(db, config, job)
@@ -280,7 +287,10 @@ class _Chunker:
         variant: CampaignVariant,
         template: RewardTemplate | None,
         issued: set[str],
+        *,
+        sandbox: bool = False,
     ) -> None:
+        self.sandbox = sandbox
         self.job = job
         self.campaign = campaign
         self.variant = variant
@@ -357,6 +367,13 @@ class _Chunker:
         ids = iter(new_ids(len(keys)) if issues_rewards else ())
         for offset, (kind, key) in enumerate(keys):
             index = start + offset
+            magic = magic_outcome(kind, key) if self.sandbox else None
+            if magic == "duplicate":
+                outcomes.append((index, kind, None, None, DUPLICATE))
+                continue
+            if magic is not None:
+                outcomes.append((index, kind, None, None, USER_NOT_FOUND))
+                continue
             user_id = (by_email if kind == "email" else by_phone).get(key) if key else None
             if user_id is None:
                 outcomes.append((index, kind, None, None, USER_NOT_FOUND))
@@ -369,6 +386,18 @@ class _Chunker:
                 else:  # a Control variant: the holdout is recorded, nothing is issued
                     outcomes.append((index, kind, user_id, None, None))
         return outcomes, rewards, served
+
+
+def _fails_job(identifiers: list[Any]) -> bool:
+    """A sandbox job naming a magic ``job-fails`` identifier (a cheap look first: most are not
+    near the magic domain or phone range)."""
+    for identifier in identifiers:
+        value = str(identifier.get("value", ""))
+        if (MAGIC_EMAIL_DOMAIN in value.lower() or "555" in value) and magic_outcome(
+            *_key(identifier)
+        ) == "job_fails":
+            return True
+    return False
 
 
 def _key(identifier: Any) -> tuple[str, str | None]:
