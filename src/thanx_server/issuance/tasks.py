@@ -145,12 +145,27 @@ async def drain(
     return count
 
 
-async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
+async def step(db: Database, config: WorkerConfig, job_id: str, *, chunks: int) -> bool:
+    """A sandbox's step: claim this job (whatever holds it back from workers), run at most
+    ``chunks`` chunks, give the lease back. False when the job cannot run (finished, or
+    another worker holds it)."""
+    job = await claim(db, config, job_id=job_id)
+    if job is None:
+        return False
+    with structlog.contextvars.bound_contextvars(job_id=job.id):
+        await process(db, config, job, max_chunks=chunks)
+    return True
+
+
+async def claim(
+    db: Database, config: WorkerConfig, *, job_id: str | None = None
+) -> ClaimedJob | None:
     # Look before locking: on SQLite the claim's BEGIN IMMEDIATE takes the database's write lock,
     # which an idle worker polling every second would otherwise take from the API's writers.
-    async with db.read_sessions() as session:
-        if not await repository.any_runnable(session, utcnow()):
-            return None
+    if job_id is None:
+        async with db.read_sessions() as session:
+            if not await repository.any_runnable(session, utcnow()):
+                return None
     async with db.write_sessions() as session, session.begin():
         now = utcnow()
         row = await repository.claim_next(
@@ -159,6 +174,7 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
             now=now,
             lease_until=now + config.lease,
             started_at=clock.business_now(),
+            job_id=job_id,
         )
     if row is None:
         return None
@@ -185,7 +201,12 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
 
 
 async def process(
-    db: Database, config: WorkerConfig, job: ClaimedJob, *, should_stop: Callable[[], bool] = _never
+    db: Database,
+    config: WorkerConfig,
+    job: ClaimedJob,
+    *,
+    should_stop: Callable[[], bool] = _never,
+    max_chunks: int | None = None,
 ) -> None:
     started = time.perf_counter()
     if job.attempts > config.max_attempts:
@@ -208,10 +229,12 @@ async def process(
         await _fail(db, config, job, JOB_FAILURE_REASON)
         return
     chunk = _Chunker(job, campaign, variant, template, issued, sandbox=config.sandbox)
+    ran = 0
     while job.processed_count < job.total_count:
-        if should_stop():
+        if should_stop() or (max_chunks is not None and ran >= max_chunks):
             await _release(db, config, job)
             return
+        ran += 1
         end = min(job.processed_count + config.chunk_size, job.total_count)
         try:
             held = await chunk.run(db, config, start=job.processed_count, end=end)

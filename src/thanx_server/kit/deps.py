@@ -50,6 +50,19 @@ async def _database(request: Request) -> Database:
 AppDatabase = Annotated[Database, Depends(_database)]
 
 
+async def _sandbox_database(request: Request) -> Database | None:
+    """In a sandbox, ``AppDatabase`` (the request's session closed first); elsewhere None. For
+    a read that also counts something for the sandbox in a transaction of its own (a job's
+    polls), which must commit even though the read's own session never does."""
+    settings: Settings = request.app.state.settings
+    if not settings.is_sandbox:
+        return None
+    return await _database(request)
+
+
+SandboxDatabase = Annotated[Database | None, Depends(_sandbox_database)]
+
+
 async def sandbox_only(request: Request) -> None:
     """Router dependency of sandbox-only routes: outside a sandbox they do not exist (404),
     checked before authentication and body validation."""

@@ -10,7 +10,13 @@ from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
-from thanx_server.models.sandbox import SandboxBaseline, SandboxClock, SandboxFaultRule
+from thanx_server.models.sandbox import (
+    SandboxBaseline,
+    SandboxClock,
+    SandboxFaultRule,
+    SandboxJobControl,
+    SandboxProgression,
+)
 from thanx_server.models.subscriber import Subscriber
 from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
@@ -38,6 +44,8 @@ __all__ = [
     "SandboxBaseline",
     "SandboxClock",
     "SandboxFaultRule",
+    "SandboxJobControl",
+    "SandboxProgression",
     "Subscriber",
     "Tag",
     "User",

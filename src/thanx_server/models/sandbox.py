@@ -73,3 +73,31 @@ class SandboxFaultRule(Base):
     hits: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
+
+
+class SandboxProgression(Base):
+    """A partner credential's default job progression (issue 13, item 3); no row: ``immediate``.
+    Applied to the jobs it creates from then on (a ``SandboxJobControl`` each)."""
+
+    __tablename__ = "sandbox_progressions"
+
+    credential_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    polls: Mapped[int | None] = mapped_column(Integer)
+    delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class SandboxJobControl(Base):
+    """How one issuance job progresses in a sandbox; no row: ``immediate`` (a worker runs it).
+    ``paused`` and ``step``: no worker claims it (``POST /sandbox/jobs/{id}/step`` runs chunks);
+    ``after_polls``: claimable once ``polls_left`` reached 0 (each GET of the job counts);
+    ``delay``: claimable from ``run_after`` on the sandbox clock."""
+
+    __tablename__ = "sandbox_job_controls"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    polls_left: Mapped[int | None] = mapped_column(Integer)
+    run_after: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()

@@ -17,6 +17,7 @@ from thanx_server.issuance import repository as issuance_repository
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit.db import Database
 from thanx_server.kit.time import utcnow
+from thanx_server.sandbox.jobs import repository as progression
 from thanx_server.settings import Settings
 
 
@@ -31,8 +32,9 @@ class DueWork(Protocol):
 
 
 class IssuanceJobs:
-    """Issuance jobs waiting for a worker are due now: ``advance`` drains them, so when it
-    answers every job that was waiting has finished."""
+    """Issuance jobs waiting for a worker are due now, delayed ones (``sandbox/jobs``) at their
+    ``run_after``: ``advance`` drains them, so when it answers every job that was due has
+    finished. Paused and stepped jobs are never due."""
 
     name = "issuance_jobs"
 
@@ -40,7 +42,9 @@ class IssuanceJobs:
         self, session: AsyncSession, *, now: datetime, until: datetime
     ) -> datetime | None:
         # Leases are infrastructure time: runnable means claimable by a worker right now.
-        return now if await issuance_repository.any_runnable(session, utcnow()) else None
+        if await issuance_repository.any_runnable(session, utcnow()):
+            return now
+        return await progression.earliest_delay(session, after=now, until=until)
 
     async def run(self, db: Database, settings: Settings) -> int:
         return await issuance_tasks.drain(db, issuance_tasks.WorkerConfig.from_settings(settings))

@@ -140,8 +140,10 @@ async def _move(
     ran = 0
     current = start
     for _ in range(MAX_STEPS):
-        async with db.read_sessions() as session:
-            found = await due.earliest(session, now=current, until=target)
+        # What is due is judged on the clock as it stands in the move (a delayed job's turn).
+        with using(ClockState(frozen_at=current)):
+            async with db.read_sessions() as session:
+                found = await due.earliest(session, now=current, until=target)
         if found is None:
             break
         at, work = found

@@ -26,6 +26,7 @@ from thanx_server.kit.errors import ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import isoformat_z, utcnow
 from thanx_server.sandbox.faults import repository as faults_repository
+from thanx_server.sandbox.jobs import repository as jobs_repository
 from thanx_server.sandbox.state import repository
 from thanx_server.sandbox.state.errors import SnapshotInconsistent, SnapshotInvalid
 from thanx_server.sandbox.state.tables import (
@@ -228,6 +229,7 @@ async def reset(session: AsyncSession, *, scope: MerchantScope, credentials: boo
     if scope.everything:
         await repository.reset_clock(session)
         await faults_repository.clear(session)
+        await jobs_repository.clear(session)
         replace_state(REAL)
     return Restored(
         merchant_ids=None if scope.everything else scope.merchant_ids,

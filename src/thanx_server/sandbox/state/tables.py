@@ -23,7 +23,15 @@ FORMAT_VERSION = 1
 CREDENTIALS = frozenset(
     {"operator_credentials", "partners", "partner_credentials", "partner_merchants"}
 )
-CONTROL = frozenset({"sandbox_clock", "sandbox_baselines", "sandbox_fault_rules"})
+CONTROL = frozenset(
+    {
+        "sandbox_clock",
+        "sandbox_baselines",
+        "sandbox_fault_rules",
+        "sandbox_progressions",
+        "sandbox_job_controls",
+    }
+)
 
 ORDERED: tuple[Table, ...] = tuple(t for t in Base.metadata.sorted_tables if t.name not in CONTROL)
 BY_NAME: dict[str, Table] = {t.name: t for t in ORDERED}
