@@ -499,3 +499,83 @@ def faults_clear(as_json: JsonFlag = False) -> None:
         return {"removed": await service.clear_rules(session, _as_operator())}
 
     _operator_session(work, as_json, lambda d: f"removed {d['removed']} rules")
+
+
+# --- the request journal -----------------------------------------------------------------------
+
+journal_app = typer.Typer(help="The request journal: find, count, export.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
+
+
+def _journal_rows(
+    operation: str | None, status: int | None, client: str | None, limit: int | None
+) -> Any:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.cli.runtime import run_in_transaction
+    from thanx_server.sandbox.journal import service
+    from thanx_server.sandbox.journal.schemas import JournalEntryOut, JournalPage
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+
+    async def work(session: AsyncSession) -> Any:
+        count, rows = await service.search(
+            session,
+            _as_operator(),
+            None,
+            client_id=client,
+            operation_id=operation,
+            status=status,
+            since=None,
+            until=None,
+            limit=limit,
+        )
+        page = JournalPage(count=count, entries=[JournalEntryOut.of(r) for r in rows])
+        return page.model_dump(mode="json")
+
+    return run_in_transaction(Settings(), work, upgrade=True)
+
+
+@journal_app.command("list")
+def journal_list(
+    operation: Annotated[str | None, typer.Option(help="Only this operation id.")] = None,
+    status: Annotated[int | None, typer.Option(help="Only this HTTP status.")] = None,
+    client: Annotated[str | None, typer.Option(help="Only this client id.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recorded requests, newest first, and how many match."""
+    with clean_errors():
+        emit(
+            _journal_rows(operation, status, client, limit),
+            as_json=as_json,
+            human=lambda d: "\n".join(
+                [f"{d['count']} matching"]
+                + [
+                    f"{e['at']}  {e['status']}  {e['method']} {e['path']}  "
+                    f"{e['operation_id'] or '-'}  {e['client_id'] or '-'}"
+                    for e in d["entries"]
+                ]
+            ),
+        )
+
+
+@journal_app.command("export")
+def journal_export(
+    output: Annotated[str, typer.Option("--output", "-o", help="File; - for stdout.")] = "-",
+    operation: Annotated[str | None, typer.Option(help="Only this operation id.")] = None,
+    status: Annotated[int | None, typer.Option(help="Only this HTTP status.")] = None,
+    client: Annotated[str | None, typer.Option(help="Only this client id.")] = None,
+) -> None:
+    """Every matching recorded request as JSON lines, oldest first."""
+    import json
+    from pathlib import Path
+
+    with clean_errors():
+        entries = _journal_rows(operation, status, client, None)["entries"]
+        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in reversed(entries))
+        if output == "-":
+            typer.echo(text, nl=False)
+        else:
+            Path(output).write_text(text, encoding="utf-8")

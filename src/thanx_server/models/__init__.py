@@ -15,6 +15,7 @@ from thanx_server.models.sandbox import (
     SandboxClock,
     SandboxFaultRule,
     SandboxJobControl,
+    SandboxJournalEntry,
     SandboxProgression,
 )
 from thanx_server.models.subscriber import Subscriber
@@ -45,6 +46,7 @@ __all__ = [
     "SandboxClock",
     "SandboxFaultRule",
     "SandboxJobControl",
+    "SandboxJournalEntry",
     "SandboxProgression",
     "Subscriber",
     "Tag",

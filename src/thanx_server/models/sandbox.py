@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String
+from sqlalchemy import BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.models.base import Base, created_at_column, id_column
@@ -101,3 +101,27 @@ class SandboxJobControl(Base):
     polls_left: Mapped[int | None] = mapped_column(Integer)
     run_after: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
+
+
+class SandboxJournalEntry(Base):
+    """One API request as the request journal keeps it (issue 13, item 5). Bodies are capped
+    and their secrets redacted before they are written; ``client_id`` is the partner credential
+    that sent it (None: an end-user token or nobody)."""
+
+    __tablename__ = "sandbox_journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    sandbox_at: Mapped[datetime]
+    client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    auth: Mapped[str | None] = mapped_column(String(16))
+    operation_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    query: Mapped[str | None] = mapped_column(String(2000))
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,7 @@ from thanx_server.auth.dependencies import Controller
 from thanx_server.sandbox.clock import endpoints as clock_endpoints
 from thanx_server.sandbox.faults import endpoints as faults_endpoints
 from thanx_server.sandbox.jobs import endpoints as jobs_endpoints
+from thanx_server.sandbox.journal import endpoints as journal_endpoints
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.schemas import ControllerOut, WhoamiOut
 from thanx_server.sandbox.state import endpoints as state_endpoints
@@ -33,4 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     state_endpoints.router,
     faults_endpoints.router,
     jobs_endpoints.router,
+    journal_endpoints.router,
 )

@@ -11,15 +11,19 @@
    or one level down) are matched against them (``faults/service.decide``), and the fault
    applied: an error in the contract's envelope (with ``Retry-After`` when set), latency, or a
    dropped connection (a response cut short: headers promising a body that never comes).
+3. With the journal on (``THANX_JOURNAL_ENABLED``), every API request but the sandbox's own
+   controls is captured (``_Capture``) and handed to the process's ``JournalRecorder``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
+import structlog
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Match
@@ -28,11 +32,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from thanx_server.kit.clock import REAL, ClockHolder, ClockState, bind, unbind
 from thanx_server.kit.db import Database
 from thanx_server.kit.request_guard import replayed
-from thanx_server.kit.time import isoformat_z
+from thanx_server.kit.time import isoformat_z, utcnow
 from thanx_server.models.sandbox import CLOCK_ROW_ID, SandboxClock, SandboxFaultRule
 from thanx_server.sandbox.clock.repository import state_of
 from thanx_server.sandbox.faults import service as faults
 from thanx_server.sandbox.faults.service import Fault
+from thanx_server.sandbox.journal.recorder import JournalRecorder
+from thanx_server.sandbox.journal.recorder import entry as journal_entry
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CLOCK_HEADER = b"x-sandbox-time"
@@ -75,12 +81,19 @@ class SandboxMiddleware:
                 clock, any_rules = await load(session)
         holder = ClockHolder(clock)
         token = bind(holder)
+        recorder: JournalRecorder | None = getattr(scope["app"].state, "journal", None)
+        journal = None
+        if recorder is not None and not scope["path"].startswith("/sandbox"):
+            journal = _Capture(receive, recorder.settings.journal_body_chars)
+            receive = journal.receive
 
         async def send_with_time(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((CLOCK_HEADER, isoformat_z(holder.state.now()).encode()))
                 message = {**message, "headers": headers}
+            if journal is not None:
+                journal.sent(message)
             await send(message)
 
         try:
@@ -95,6 +108,12 @@ class SandboxMiddleware:
             await self.app(scope, receive, send_with_time)
         finally:
             unbind(token)
+            if (
+                journal is not None
+                and recorder is not None
+                and recorder.add(database, journal.entry(scope, holder.state.now()))
+            ):
+                await recorder.flush()  # the answer has gone out already
 
 
 def _operation_id(scope: Scope) -> str | None:
@@ -174,3 +193,43 @@ async def _answer(fault: Fault, send: Send) -> None:
         headers.append((b"retry-after", str(fault.retry_after).encode()))
     await send({"type": "http.response.start", "status": fault.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class _Capture:
+    """What the journal keeps of one request: its body, its answer's status and body (enough
+    of both to redact and cap), its duration."""
+
+    def __init__(self, receive: Receive, cap: int) -> None:
+        self._receive = receive
+        self.keep = max(cap * 2, 65536)
+        self.cap = cap
+        self.request = bytearray()
+        self.response = bytearray()
+        self.status = 500
+        self.at = utcnow()
+        self.started = time.perf_counter()
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and len(self.request) < self.keep:
+            self.request += message.get("body", b"")[: self.keep - len(self.request)]
+        return message
+
+    def sent(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and len(self.response) < self.keep:
+            self.response += message.get("body", b"")[: self.keep - len(self.response)]
+
+    def entry(self, scope: Scope, sandbox_at: Any) -> dict[str, Any]:
+        return journal_entry(
+            at=self.at,
+            sandbox_at=sandbox_at,
+            scope=scope,
+            status=self.status,
+            duration_ms=(time.perf_counter() - self.started) * 1000,
+            request_id=structlog.contextvars.get_contextvars().get("request_id"),
+            request_body=bytes(self.request),
+            response_body=bytes(self.response),
+            cap=self.cap,
+        )

@@ -30,6 +30,7 @@ CONTROL = frozenset(
         "sandbox_fault_rules",
         "sandbox_progressions",
         "sandbox_job_controls",
+        "sandbox_journal",
     }
 )
 
