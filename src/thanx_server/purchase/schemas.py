@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from pydantic import BaseModel, Field, StrictStr
 
+from thanx_server.domain.amounts import Amount
 from thanx_server.kit.wire import InstantIn, WireDateTime, WireDecimal
 from thanx_server.purchase.service import RecordedPurchase
 
@@ -13,7 +12,7 @@ from thanx_server.purchase.service import RecordedPurchase
 class PurchaseFields(BaseModel):
     merchant_id: StrictStr
     user_id: StrictStr
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)
+    amount: Amount
     purchased_at: InstantIn
     location_id: StrictStr | None = None
     card_id: StrictStr | None = Field(default=None, max_length=64)

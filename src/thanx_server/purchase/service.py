@@ -15,9 +15,10 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.domain.amounts import BALANCE_MAX
 from thanx_server.feedback import service as feedback_service
 from thanx_server.kit.clock import business_now
-from thanx_server.kit.errors import NotFound, ValidationFailed
+from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
@@ -62,6 +63,15 @@ async def record_purchase(
     ):
         raise NotFound("purchase.location_id: no such location of this merchant")
     points = points_for(amount)
+    # The first write, guarded: past the balance bound nothing is written (domain/amounts.py).
+    if not await repository.add_points(
+        session, scope, user_id=user_id, points=points, balance_max=BALANCE_MAX
+    ):
+        raise InvalidState(
+            f"purchase.amount: the member's points balance would pass the maximum {BALANCE_MAX}"
+        )
+    now = business_now()
+    await user_repository.touch_users(session, [user_id], at=now)
     purchase = Purchase(
         merchant_id=merchant_id,
         user_id=user_id,
@@ -74,7 +84,6 @@ async def record_purchase(
     )
     repository.add(session, purchase)
     await session.flush()
-    await repository.add_points(session, scope, user_id=user_id, points=points)
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
     return RecordedPurchase(purchase=purchase, feedback=feedback)
