@@ -35,7 +35,7 @@ from thanx_server.kit.deps import DbSession
 from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Merchant
-from thanx_server.settings import Settings
+from thanx_server.settings import Environment, Settings
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -305,6 +305,9 @@ async def test_a_failing_redis_costs_each_call_at_most_the_budget_and_recovers(
     await proxy.start()
     cred = await factory.partner([await factory.merchant()])
     settings = Settings(
+        # Production: no sandbox middleware, whose per-request clock read would share the test's
+        # one connection between the ten concurrent calls; what is tested here is the limiter.
+        environment=Environment.PRODUCTION,
         data_dir=tmp_path,
         embedded_worker=False,
         auth_cache_seconds=60,

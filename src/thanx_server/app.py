@@ -37,6 +37,8 @@ from thanx_server.promotion import endpoints as promotion_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
+from thanx_server.sandbox.journal.recorder import JournalRecorder
+from thanx_server.sandbox.middleware import SandboxMiddleware
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
@@ -64,6 +66,11 @@ ROUTERS = (
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
     media_endpoints.router,
+)
+
+# Paths that read no business time: they need no clock (and health checks no database).
+CLOCKLESS_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 
 DESCRIPTION = """\
@@ -101,6 +108,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         usage = CredentialUsage()
         app.state.credential_usage = usage
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
+        journal_flusher = (
+            asyncio.create_task(journal.run(), name="journal-flush") if journal else None
+        )
         # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
         # process. Frozen out of the collector, a full collection no longer walks it: measured
         # ~95 ms per full collection on the reference machine before, which was the p99 tail.
@@ -123,6 +133,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await usage.flush(db.write_sessions)
             if limiter is not None:
                 await limiter.aclose()
+            if journal is not None and journal_flusher is not None:
+                journal_flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await journal_flusher
+                await journal.aclose()
             if owned:
                 await db.dispose()
             forget_this_process()
@@ -139,6 +154,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.user_token_cache = UserTokenCache(settings.auth_cache_seconds)
     app.state.operator_cache = OperatorCache(settings.auth_cache_seconds)
     app.state.rate_limiter = limiter
+    # Issue 13: the sandbox's request journal (sandbox/journal), one recorder per process.
+    journal = (
+        JournalRecorder(settings) if settings.is_sandbox and settings.journal_enabled else None
+    )
+    app.state.journal = journal
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
@@ -146,6 +166,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Added innermost first. The request id wraps everything, so every refusal and commit failure
     # is logged with it; the input rules (body size, media type, control characters) come before
     # the transaction, so a refused request never opens a database session.
+    if settings.is_sandbox:
+        # Issue 13: the sandbox clock for the request (business_now(), X-Sandbox-Time) and the
+        # fault rules (sandbox/middleware.py).
+        app.add_middleware(SandboxMiddleware, skip=CLOCKLESS_PATHS)
     app.add_middleware(TransactionMiddleware)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     # X-Idempotency-Key records are kept this long; the contract promises at least 24 hours.
     idempotency_ttl: timedelta = Field(default=timedelta(hours=24), ge=timedelta(hours=24))
 
+    # The sandbox's request journal (issue 13): on in a sandbox unless turned off; entries kept
+    # at most this many and this long; request/response bodies cut at this many characters;
+    # entries written in batches this often (and visible to controls after it).
+    journal_enabled: bool = True
+    journal_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    journal_max_age: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    journal_body_chars: int = Field(default=4096, ge=0, le=1_000_000)
+    journal_flush_seconds: float = Field(default=0.5, gt=0, le=60)
+
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth import repository
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.domain.identifiers import match_key_email, normalize_phone
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import AuthenticationFailed, NotFound, ValidationFailed
 from thanx_server.kit.ids import hash_secret, new_secret
 from thanx_server.kit.scoping import MerchantScope
@@ -87,7 +88,7 @@ async def mint_token(
     given = sum(value is not None for value in (user_id, email, phone))
     if len(matched) != given or len(set(matched)) != 1:
         raise NotFound(UNKNOWN_USER)
-    now = utcnow()
+    now = business_now()
     ttl = timedelta(seconds=expires_in) if expires_in is not None else default_ttl
     secret = new_secret()
     session.add(
@@ -136,7 +137,7 @@ async def authenticate_user(
         )
         if cache is not None:
             cache.put(digest, principal)
-    if principal.expires_at is not None and principal.expires_at <= utcnow():
+    if principal.expires_at is not None and principal.expires_at <= business_now():
         raise AuthenticationFailed("This access token has expired.")
     return principal
 

@@ -24,11 +24,11 @@ from thanx_server.campaign import repository
 from thanx_server.campaign.schemas import CampaignIn
 from thanx_server.domain.states import CAMPAIGN_STATES, CampaignState
 from thanx_server.domain.states import campaign_state as state_at
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
 from thanx_server.template import repository as template_repository
@@ -62,8 +62,15 @@ async def create_partner_campaign(
 
 
 async def create_campaign(
-    session: AsyncSession, *, merchant_id: str, partner_id: str | None, data: CampaignIn
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    partner_id: str | None,
+    data: CampaignIn,
+    fixed_ids: Sequence[str] = (),
 ) -> CampaignView:
+    """``fixed_ids`` (sandbox fixtures): the campaign's id, then its variants', in order;
+    the ids not given are drawn."""
     scope = MerchantScope.one(merchant_id)
     merchant = await merchant_repository.get_merchant_in(session, scope)
     if merchant is None:
@@ -84,9 +91,10 @@ async def create_campaign(
     errors.extend(await _variant_errors(session, scope, data))
     if errors:
         raise ValidationFailed("; ".join(errors[:5]) + _more(len(errors)))
-    now = utcnow()
+    now = business_now()
+    chosen = iter(fixed_ids)
     campaign = Campaign(
-        id=new_id(),
+        id=next(chosen, None) or new_id(),
         merchant_id=merchant_id,
         partner_id=partner_id,
         name=name,
@@ -104,7 +112,7 @@ async def create_campaign(
         control = is_control(variant_in.name)
         variants.append(
             CampaignVariant(
-                id=new_id(),
+                id=next(chosen, None) or new_id(),
                 campaign_id=campaign.id,
                 name="Control" if control else variant_in.name.strip(),
                 reward_template_id=None if control else variant_in.reward_template_id,
@@ -174,7 +182,7 @@ async def list_campaigns(
         raise ValidationFailed(
             f"states: '{unknown[0]}' is not one of {', '.join(CAMPAIGN_STATES.states)}"
         )
-    now = utcnow()
+    now = business_now()
     result = await repository.list_partner_campaigns(
         session, principal.merchants(merchant_id), states=sorted(set(states)), now=now, page=page
     )
@@ -190,7 +198,7 @@ async def get_campaign(
     if found is None:
         raise NotFound(f"id: no campaign '{campaign_id}'")
     campaign, variants = found
-    return CampaignView(campaign, variants, campaign_state(campaign, utcnow()))
+    return CampaignView(campaign, variants, campaign_state(campaign, business_now()))
 
 
 async def find_campaign_by_name(
@@ -200,4 +208,4 @@ async def find_campaign_by_name(
     if campaign is None:
         return None
     variants = await repository.variants_of(session, [campaign.id])
-    return CampaignView(campaign, variants[campaign.id], campaign_state(campaign, utcnow()))
+    return CampaignView(campaign, variants[campaign.id], campaign_state(campaign, business_now()))

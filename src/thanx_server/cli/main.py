@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -130,6 +131,13 @@ def serve(
         bool, typer.Option("--demo", help="Load demo data and print how to call the API.")
     ] = False,
     migrate: MigrateOption = None,
+    fixtures: Annotated[
+        Path | None,
+        typer.Option(
+            "--fixtures",
+            help="Load this fixtures file (YAML or JSON) first; it becomes the reset baseline.",
+        ),
+    ] = None,
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -148,6 +156,10 @@ def serve(
             upgrade_database(settings)
         if with_demo:
             typer.echo(_demo_banner(_demo(settings), settings))
+        if fixtures is not None:
+            from thanx_server.cli.sandbox import load_fixtures_file
+
+            load_fixtures_file(settings, fixtures)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several API processes: /metrics sums them through files in one directory
         # (prometheus-client's multiprocess mode), emptied so no earlier run's counts remain.

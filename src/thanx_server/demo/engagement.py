@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.demo.context import DemoContext
 from thanx_server.domain.states import FeedbackState
 from thanx_server.feedback import service as feedback_service
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.merchant import service as merchant_service
 from thanx_server.purchase import service as purchase_service
 from thanx_server.subscriber import service as subscriber_service
@@ -89,7 +89,7 @@ async def _tags(session: AsyncSession, ctx: DemoContext) -> None:
 
 
 async def _purchases(session: AsyncSession, ctx: DemoContext) -> None:
-    now = utcnow()
+    now = business_now()
     for card_id, handle, email, amount, days_ago, state in PURCHASES:
         merchant_id = ctx.merchants[handle].id
         if await purchase_service.find_by_card(session, merchant_id=merchant_id, card_id=card_id):

@@ -22,6 +22,7 @@ from thanx_server.demo.context import DemoContext
 from thanx_server.demo.engagement import engagement_step
 from thanx_server.demo.loyalty import loyalty_step
 from thanx_server.issuance import service as issuance_service
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
@@ -188,7 +189,7 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
     """Templates (two published, one draft), a campaign with a treatment and a Control variant,
     and one issuance job per merchant, so `make run` can show issuing and polling at once."""
     partner = await partner_service.find_partner(session, DEMO_PARTNER)
-    now = utcnow().replace(microsecond=0)
+    now = business_now().replace(microsecond=0)
     for handle, merchant in ctx.merchants.items():
         templates = []
         for name, description, discount, value, published, fine, steps in TEMPLATES[handle]:

@@ -27,10 +27,10 @@ from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.domain.states import FEEDBACK_STATES, FeedbackState
 from thanx_server.feedback import repository
 from thanx_server.feedback.repository import FeedbackRow
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 
 STATES = FEEDBACK_STATES.states
@@ -147,7 +147,7 @@ async def list_in_scope(
     result = await repository.list_feedbacks(
         session,
         scope,
-        now=utcnow(),
+        now=business_now(),
         user_id=user_id,
         location_id=location_id,
         states=wanted,
@@ -158,7 +158,7 @@ async def list_in_scope(
 
 
 async def _get(session: AsyncSession, scope: MerchantScope, feedback_id: str) -> FeedbackRow:
-    row = await repository.get_feedback(session, scope, feedback_id, now=utcnow())
+    row = await repository.get_feedback(session, scope, feedback_id, now=business_now())
     if row is None:
         raise NotFound()
     return row
@@ -183,7 +183,7 @@ async def respond_in_scope(
 ) -> FeedbackView:
     text = _clean_text(response, "feedback.response")
     await _get(session, scope, feedback_id)  # 404 before anything else
-    now = utcnow()
+    now = business_now()
     done = await repository.transition(
         session,
         scope,
@@ -227,7 +227,7 @@ async def _customer_step(
         session,
         scope,
         feedback_id,
-        now=utcnow(),
+        now=business_now(),
         target=target,
         unexpired=True,
         values=values,
@@ -247,7 +247,7 @@ async def customer_view(
         scope,
         feedback_id,
         target=FeedbackState.VIEWED,
-        values={"viewed_at": utcnow()},
+        values={"viewed_at": business_now()},
     )
 
 
@@ -258,7 +258,7 @@ async def customer_rate(
     if not MIN_RATING <= rating <= MAX_RATING:
         raise ValidationFailed(f"feedback.rating: must be from {MIN_RATING} to {MAX_RATING}")
     row = await _get(session, scope, feedback_id)
-    now = utcnow()
+    now = business_now()
     return await _customer_step(
         session,
         scope,
@@ -278,7 +278,7 @@ async def customer_review(
         scope,
         feedback_id,
         target=FeedbackState.REVIEWED,
-        values={"review": text, "reviewed_at": utcnow()},
+        values={"review": text, "reviewed_at": business_now()},
     )
 
 
@@ -296,7 +296,7 @@ async def spread_demo_steps(session: AsyncSession, scope: MerchantScope) -> int:
     purchase and now (within the record's window), as real customers would take them. Records
     already spread are left alone, so loading the demo again changes nothing. Returns how many
     records moved."""
-    now = utcnow()
+    now = business_now()
     moved = 0
     for feedback, purchased_at in await repository.with_purchase_times(session, scope):
         steps = [getattr(feedback, name) for name, _ in DEMO_STEP_FRACTIONS]

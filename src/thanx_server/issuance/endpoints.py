@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from thanx_server.auth.dependencies import RewardsIssuer
 from thanx_server.issuance import service
 from thanx_server.issuance.schemas import IssuanceJobEnvelope, IssueRewardsIn, RevokeIn
-from thanx_server.kit.deps import AppSettings, DbSession
+from thanx_server.kit.deps import AppSettings, DbSession, SandboxDatabase
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, UNPROCESSABLE
 
 router = APIRouter(tags=["Issuance Jobs"], responses=PARTNER_ERRORS)
@@ -56,6 +56,7 @@ async def issue_rewards(
         idempotency_key=x_idempotency_key,
         path=request.url.path,
         idempotency_ttl=settings.idempotency_ttl,
+        sandbox=settings.is_sandbox,
     )
     return JSONResponse(result.body, status_code=result.status_code)
 
@@ -67,9 +68,15 @@ async def issue_rewards(
     responses=NOT_FOUND,
 )
 async def get_issuance_job(
-    session: DbSession, principal: RewardsIssuer, id: str, merchant_id: MerchantQuery = None
+    principal: RewardsIssuer,
+    sandbox: SandboxDatabase,
+    session: DbSession,
+    id: str,
+    merchant_id: MerchantQuery = None,
 ) -> IssuanceJobEnvelope:
-    job = await service.get_job(session, principal, job_id=id, merchant_id=merchant_id)
+    job = await service.get_job(
+        session, principal, job_id=id, merchant_id=merchant_id, sandbox=sandbox
+    )
     return IssuanceJobEnvelope(issuance_job=job)
 
 

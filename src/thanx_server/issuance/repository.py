@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import JOB_STATES, REWARD_STATES, JobState, RewardState
 from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import (
     Campaign,
@@ -29,6 +30,7 @@ from thanx_server.models import (
     Reward,
     RewardTemplate,
 )
+from thanx_server.sandbox.jobs.repository import held
 
 # --- request side -------------------------------------------------------------------------
 
@@ -128,23 +130,26 @@ def _lock_for_claim(session: AsyncSession, stmt: Select[Any]) -> Select[Any]:
     return stmt
 
 
-def _runnable(now: datetime) -> Select[str]:
+def _runnable(now: datetime, *, job_id: str | None = None) -> Select[str]:
     """The oldest runnable job: one that may become ``processing`` (``pending``), or one that is
-    ``processing`` with an expired/released lease (its lease changes hands, its state does not)."""
-    return (
-        select(IssuanceJob.id)
-        .where(
-            or_(
-                IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.PROCESSING)),
-                and_(
-                    IssuanceJob.state == JobState.PROCESSING,
-                    or_(IssuanceJob.lease_owner.is_(None), IssuanceJob.lease_expires_at < now),
-                ),
-            )
+    ``processing`` with an expired/released lease (its lease changes hands, its state does not).
+
+    ``now`` is lease time (real). A sandbox's job progression may hold a job (``held``, on the
+    business clock); ``job_id``: that job only, held or not (a sandbox's step)."""
+    statement = select(IssuanceJob.id).where(
+        or_(
+            IssuanceJob.state.in_(JOB_STATES.allowed_from(JobState.PROCESSING)),
+            and_(
+                IssuanceJob.state == JobState.PROCESSING,
+                or_(IssuanceJob.lease_owner.is_(None), IssuanceJob.lease_expires_at < now),
+            ),
         )
-        .order_by(IssuanceJob.created_at, IssuanceJob.id)
-        .limit(1)
     )
+    if job_id is not None:
+        statement = statement.where(IssuanceJob.id == job_id)
+    else:
+        statement = statement.where(~held(business_now()))
+    return statement.order_by(IssuanceJob.created_at, IssuanceJob.id).limit(1)
 
 
 async def any_runnable(session: AsyncSession, now: datetime) -> bool:
@@ -153,10 +158,17 @@ async def any_runnable(session: AsyncSession, now: datetime) -> bool:
 
 
 async def claim_next(
-    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    started_at: datetime | None = None,
+    job_id: str | None = None,
 ) -> Any:
-    """Claim the oldest runnable job: pending, or processing with an expired/released lease."""
-    job_id = await session.scalar(_lock_for_claim(session, _runnable(now)))
+    """Claim the oldest runnable job: pending, or processing with an expired/released lease.
+    ``now`` is lease time (real); ``started_at`` business time (the sandbox clock), if other."""
+    job_id = await session.scalar(_lock_for_claim(session, _runnable(now, job_id=job_id)))
     if job_id is None:
         return None
     await session.execute(
@@ -167,7 +179,7 @@ async def claim_next(
             lease_owner=owner,
             lease_expires_at=lease_until,
             attempts=IssuanceJob.attempts + 1,
-            started_at=func.coalesce(IssuanceJob.started_at, now),
+            started_at=func.coalesce(IssuanceJob.started_at, started_at or now),
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

@@ -38,11 +38,14 @@ from thanx_server.issuance.schemas import (
     SummaryOut,
     SummaryWithFailures,
 )
+from thanx_server.kit.clock import business_now
+from thanx_server.kit.db import Database
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import IssuanceJob
+from thanx_server.sandbox.jobs import repository as progression
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ async def new_job(
         raise ValidationFailed(
             f"variant_id: '{variant_id}' is not a variant of campaign '{campaign_id}'"
         )
-    now = utcnow()
+    now = business_now()
     if campaign_state(scope_campaign, now) == CampaignState.ENDED:
         raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")
     return IssuanceJob(
@@ -145,8 +148,11 @@ async def issue_rewards(
     idempotency_key: str | None,
     path: str,
     idempotency_ttl: timedelta,
+    sandbox: bool = False,
 ) -> IssueResult:
-    """POST /partner/campaigns/issue: a pending job (202), or the replay of an earlier one."""
+    """POST /partner/campaigns/issue: a pending job (202), or the replay of an earlier one.
+
+    In a sandbox, the credential's job progression (``sandbox/jobs``) goes with the new job."""
     key = idempotency.check_key(idempotency_key)
     merchant_id = principal.merchant(data.merchant_id)
     now = utcnow()
@@ -172,8 +178,17 @@ async def issue_rewards(
         credential_id=principal.credential_id,
     )
     body = {"issuance_job": job_out(job, None).model_dump(mode="json")}
-    if key is None:
+    control = (
+        await progression.control_for(session, principal.credential_id, job) if sandbox else None
+    )
+
+    def add_job() -> None:
         repository.add_job(session, job)
+        if control is not None:
+            session.add(control)
+
+    if key is None:
+        add_job()
         await session.flush()
         return IssueResult(202, body)
     stored = await idempotency.store_or_replay(
@@ -182,7 +197,7 @@ async def issue_rewards(
         key=key,
         request_hash=request_hash,
         response=idempotency.StoredResponse(202, body),
-        add_effects=lambda: repository.add_job(session, job),
+        add_effects=add_job,
         now=now,
         ttl=idempotency_ttl,
     )
@@ -190,9 +205,22 @@ async def issue_rewards(
 
 
 async def get_job(
-    session: AsyncSession, principal: PartnerPrincipal, *, job_id: str, merchant_id: str | None
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    job_id: str,
+    merchant_id: str | None,
+    sandbox: Database | None = None,
 ) -> IssuanceJobOut:
-    job = await repository.get_job(session, principal.merchants(merchant_id), job_id)
+    """``sandbox``: in a sandbox, a job waiting for N polls (``sandbox/jobs``) counts this one,
+    in a transaction of its own (a read's session never commits)."""
+    scope = principal.merchants(merchant_id)
+    if sandbox is not None:
+        # Before the read opens its session: the count must not nest in (and be rolled back
+        # with) a transaction of the read's.
+        async with sandbox.write_sessions() as counting, counting.begin():
+            await progression.polled(counting, scope, job_id)
+    job = await repository.get_job(session, scope, job_id)
     if job is None:
         raise NotFound(f"id: no issuance job '{job_id}'")
     return await _view(session, job)
@@ -211,7 +239,7 @@ async def revoke_job(
     job = await repository.get_job(session, scope, job_id)
     if job is None:
         raise NotFound(f"id: no issuance job '{job_id}'")
-    now = utcnow()
+    now = business_now()
     # The guarded UPDATE settles concurrent revokes: only one moves the job, the other is a 422.
     if not JOB_STATES.can_move(job.state, JobState.REVOKED) or not await repository.mark_revoked(
         session, job.id, now
@@ -222,6 +250,14 @@ async def revoke_job(
         )
     await repository.revoke_rewards(session, job.id, now)
     await session.refresh(job)
+    return await _view(session, job)
+
+
+async def job_view(session: AsyncSession, scope: MerchantScope, job_id: str) -> IssuanceJobOut:
+    """A job as partners see it (the sandbox's job controls answer with it)."""
+    job = await repository.get_job(session, scope, job_id)
+    if job is None:
+        raise NotFound(f"id: no issuance job '{job_id}'")
     return await _view(session, job)
 
 

@@ -37,6 +37,8 @@ from sqlalchemy.exc import IntegrityError
 from thanx_server.domain.identifiers import match_key_email, normalize_phone
 from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
+from thanx_server.issuance.magic import JOB_FAILURE_REASON, MAGIC_EMAIL_DOMAIN, magic_outcome
+from thanx_server.kit import clock
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_id, new_ids
 from thanx_server.kit.metrics import ISSUANCE_CHUNK_DURATION, ISSUANCE_JOB_DURATION
@@ -66,6 +68,8 @@ class WorkerConfig:
     lease: timedelta
     chunk_size: int
     max_attempts: int
+    # In a sandbox, magic identifiers (issuance/magic.py) force failures.
+    sandbox: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, owner: str | None = None) -> WorkerConfig:
@@ -74,6 +78,7 @@ class WorkerConfig:
             lease=timedelta(seconds=settings.worker_lease_seconds),
             chunk_size=settings.issuance_chunk_size,
             max_attempts=settings.worker_max_attempts,
+            sandbox=settings.is_sandbox,
         )
 
 
@@ -101,9 +106,27 @@ def _never() -> bool:
 
 
 async def run_once(
-    db: Database, config: WorkerConfig, *, should_stop: Callable[[], bool] = _never
+    db: Database,
+    config: WorkerConfig,
+    *,
+    should_stop: Callable[[], bool] = _never,
+    clock_loader: clock.ClockLoader | None = None,
 ) -> bool:
-    """Claim and process one job. False when there was nothing to do."""
+    """Claim and process one job. False when there was nothing to do.
+
+    ``clock_loader`` (a sandbox's worker): the job runs on the sandbox clock as it stood at the
+    claim; without one, on the caller's clock (the machine's, or the one a clock move runs due
+    work on). Leases use real time; what the job writes (rewards' dates, its own
+    ``started_at``/``completed_at``) business time."""
+    if clock_loader is None:
+        return await _run_once(db, config, should_stop)
+    async with db.read_sessions() as session:
+        state = await clock_loader(session)
+    with clock.using(state):
+        return await _run_once(db, config, should_stop)
+
+
+async def _run_once(db: Database, config: WorkerConfig, should_stop: Callable[[], bool]) -> bool:
     job = await claim(db, config)
     if job is None:
         return False
@@ -112,24 +135,47 @@ async def run_once(
     return True
 
 
-async def drain(db: Database, config: WorkerConfig) -> int:
-    """Process jobs until none is runnable; returns how many were claimed (tests, benchmarks)."""
+async def drain(
+    db: Database, config: WorkerConfig, *, clock_loader: clock.ClockLoader | None = None
+) -> int:
+    """Process jobs until none is runnable; returns how many were claimed (tests, benchmarks,
+    the sandbox clock's advance)."""
     count = 0
-    while await run_once(db, config):
+    while await run_once(db, config, clock_loader=clock_loader):
         count += 1
     return count
 
 
-async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
+async def step(db: Database, config: WorkerConfig, job_id: str, *, chunks: int) -> bool:
+    """A sandbox's step: claim this job (whatever holds it back from workers), run at most
+    ``chunks`` chunks, give the lease back. False when the job cannot run (finished, or
+    another worker holds it)."""
+    job = await claim(db, config, job_id=job_id)
+    if job is None:
+        return False
+    with structlog.contextvars.bound_contextvars(job_id=job.id):
+        await process(db, config, job, max_chunks=chunks)
+    return True
+
+
+async def claim(
+    db: Database, config: WorkerConfig, *, job_id: str | None = None
+) -> ClaimedJob | None:
     # Look before locking: on SQLite the claim's BEGIN IMMEDIATE takes the database's write lock,
     # which an idle worker polling every second would otherwise take from the API's writers.
-    async with db.read_sessions() as session:
-        if not await repository.any_runnable(session, utcnow()):
-            return None
+    if job_id is None:
+        async with db.read_sessions() as session:
+            if not await repository.any_runnable(session, utcnow()):
+                return None
     async with db.write_sessions() as session, session.begin():
         now = utcnow()
         row = await repository.claim_next(
-            session, owner=config.owner, now=now, lease_until=now + config.lease
+            session,
+            owner=config.owner,
+            now=now,
+            lease_until=now + config.lease,
+            started_at=clock.business_now(),
+            job_id=job_id,
         )
     if row is None:
         return None
@@ -156,7 +202,12 @@ async def claim(db: Database, config: WorkerConfig) -> ClaimedJob | None:
 
 
 async def process(
-    db: Database, config: WorkerConfig, job: ClaimedJob, *, should_stop: Callable[[], bool] = _never
+    db: Database,
+    config: WorkerConfig,
+    job: ClaimedJob,
+    *,
+    should_stop: Callable[[], bool] = _never,
+    max_chunks: int | None = None,
 ) -> None:
     started = time.perf_counter()
     if job.attempts > config.max_attempts:
@@ -175,11 +226,16 @@ async def process(
         return
     assert campaign is not None
     assert variant is not None
-    chunk = _Chunker(job, campaign, variant, template, issued)
+    if config.sandbox and _fails_job(job.identifiers):
+        await _fail(db, config, job, JOB_FAILURE_REASON)
+        return
+    chunk = _Chunker(job, campaign, variant, template, issued, sandbox=config.sandbox)
+    ran = 0
     while job.processed_count < job.total_count:
-        if should_stop():
+        if should_stop() or (max_chunks is not None and ran >= max_chunks):
             await _release(db, config, job)
             return
+        ran += 1
         end = min(job.processed_count + config.chunk_size, job.total_count)
         chunk_started = time.perf_counter()
         try:
@@ -196,7 +252,7 @@ async def process(
     if not chunk.finished:
         async with db.write_sessions() as session, session.begin():
             if not await repository.complete(
-                session, job_id=job.id, owner=config.owner, now=utcnow()
+                session, job_id=job.id, owner=config.owner, now=clock.business_now()
             ):
                 log.warning("issuance.lease_lost", job_id=job.id, at=job.processed_count)
                 return
@@ -229,7 +285,7 @@ def _context_fault(
 async def _fail(db: Database, config: WorkerConfig, job: ClaimedJob, reason: str) -> None:
     async with db.write_sessions() as session, session.begin():
         done = await repository.fail(
-            session, job_id=job.id, owner=config.owner, reason=reason, now=utcnow()
+            session, job_id=job.id, owner=config.owner, reason=reason, now=clock.business_now()
         )
     if done:
         log.warning("issuance.job_failed", job_id=job.id, reason=reason)
@@ -258,7 +314,10 @@ class _Chunker:
         variant: CampaignVariant,
         template: RewardTemplate | None,
         issued: set[str],
+        *,
+        sandbox: bool = False,
     ) -> None:
+        self.sandbox = sandbox
         self.job = job
         self.campaign = campaign
         self.variant = variant
@@ -281,6 +340,7 @@ class _Chunker:
                 lease_until=now + config.lease,
             ):
                 return False
+            business = clock.business_now()
             keys = [_key(job.identifiers[i]) for i in range(start, end)]
             members = MerchantScope.one(job.merchant_id)
             by_email = await user_repository.members_by_email(
@@ -290,7 +350,7 @@ class _Chunker:
             outcomes, rewards, served = self._outcomes(start, keys, by_email, by_phone)
             if rewards:
                 assert self.template is not None
-                shared = reward_values(self.campaign, self.template, self.variant.id, now=now)
+                shared = reward_values(self.campaign, self.template, self.variant.id, now=business)
                 shared["issuance_job_id"] = job.id
                 await repository.insert_rewards(session, shared=shared, rows=rewards)
             await repository.insert_outcomes(session, job_id=job.id, rows=outcomes)
@@ -304,7 +364,7 @@ class _Chunker:
                 successes=successes,
                 failures=failures,
                 finished=finished,
-                now=now,
+                now=business,
             )
         # Only now, with the chunk committed, is it part of the job's history.
         self.issued |= served
@@ -334,6 +394,13 @@ class _Chunker:
         ids = iter(new_ids(len(keys)) if issues_rewards else ())
         for offset, (kind, key) in enumerate(keys):
             index = start + offset
+            magic = magic_outcome(kind, key) if self.sandbox else None
+            if magic == "duplicate":
+                outcomes.append((index, kind, None, None, DUPLICATE))
+                continue
+            if magic is not None:
+                outcomes.append((index, kind, None, None, USER_NOT_FOUND))
+                continue
             user_id = (by_email if kind == "email" else by_phone).get(key) if key else None
             if user_id is None:
                 outcomes.append((index, kind, None, None, USER_NOT_FOUND))
@@ -346,6 +413,18 @@ class _Chunker:
                 else:  # a Control variant: the holdout is recorded, nothing is issued
                     outcomes.append((index, kind, user_id, None, None))
         return outcomes, rewards, served
+
+
+def _fails_job(identifiers: list[Any]) -> bool:
+    """A sandbox job naming a magic ``job-fails`` identifier (a cheap look first: most are not
+    near the magic domain or phone range)."""
+    for identifier in identifiers:
+        value = str(identifier.get("value", ""))
+        if (MAGIC_EMAIL_DOMAIN in value.lower() or "555" in value) and magic_outcome(
+            *_key(identifier)
+        ) == "job_fails":
+            return True
+    return False
 
 
 def _key(identifier: Any) -> tuple[str, str | None]:

@@ -20,6 +20,7 @@ from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.promotion import tasks as promotion_tasks
+from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.worker")
@@ -34,13 +35,18 @@ class IssuanceWorker:
         self.config = tasks.WorkerConfig.from_settings(settings, owner)
         self.stop = asyncio.Event()
         self._last_purge = 0.0
+        # In a sandbox, jobs run on the instance's clock (issue 13), read from the database.
+        self.clock_loader = load_sandbox_clock if settings.is_sandbox else None
 
     async def run(self) -> None:
         log.info("worker.started", owner=self.config.owner)
         while not self.stop.is_set():
             try:
                 worked = await tasks.run_once(
-                    self.database, self.config, should_stop=self.stop.is_set
+                    self.database,
+                    self.config,
+                    should_stop=self.stop.is_set,
+                    clock_loader=self.clock_loader,
                 ) or await promotion_tasks.run_once(
                     self.database,
                     owner=self.config.owner,

@@ -35,12 +35,32 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 
 async def _database(request: Request) -> Database:
     """The process's ``Database`` (its session factories), for the few endpoints whose work runs
-    in transactions of its own, as a worker's does (sandbox controls that run due work)."""
+    in transactions of its own, as a worker's does (sandbox controls that run due work).
+
+    Such an endpoint owns no request transaction: the request's session, if its authentication
+    opened one, is closed here (it only read), so it holds no lock (SQLite's write lock, taken by
+    a writing request's first statement) while the work commits on sessions of its own. Declare
+    it after the auth dependency."""
+    holder: RequestSession = request.state.db
+    await holder.finish(commit=False)
     database: Database = request.app.state.database
     return database
 
 
 AppDatabase = Annotated[Database, Depends(_database)]
+
+
+async def _sandbox_database(request: Request) -> Database | None:
+    """In a sandbox, ``AppDatabase`` (the request's session closed first); elsewhere None. For
+    a read that also counts something for the sandbox in a transaction of its own (a job's
+    polls), which must commit even though the read's own session never does."""
+    settings: Settings = request.app.state.settings
+    if not settings.is_sandbox:
+        return None
+    return await _database(request)
+
+
+SandboxDatabase = Annotated[Database | None, Depends(_sandbox_database)]
 
 
 async def sandbox_only(request: Request) -> None:

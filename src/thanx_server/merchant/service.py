@@ -32,8 +32,15 @@ async def list_locations(
 
 
 async def create_merchant(
-    session: AsyncSession, *, name: str, handle: str, time_zone: str, olo_integrated: bool = False
+    session: AsyncSession,
+    *,
+    name: str,
+    handle: str,
+    time_zone: str,
+    olo_integrated: bool = False,
+    fixed_id: str | None = None,
 ) -> Merchant:
+    """``fixed_id``: an id chosen by the caller (sandbox fixtures), else one is drawn."""
     name = name.strip()
     if not name:
         raise ValidationFailed("name: must not be blank")
@@ -48,6 +55,8 @@ async def create_merchant(
     merchant = Merchant(
         name=name, handle=handle, time_zone=time_zone, olo_integrated=olo_integrated
     )
+    if fixed_id is not None:
+        merchant.id = fixed_id
     repository.add(session, merchant)
     await session.flush()
     return merchant
@@ -63,6 +72,7 @@ async def create_location(
     state: str | None = None,
     zip_code: str | None = None,
     phone: str | None = None,
+    fixed_id: str | None = None,
 ) -> Location:
     if await repository.get_merchant(session, merchant_id) is None:
         raise NotFound(f"merchant_id: no merchant '{merchant_id}'")
@@ -75,6 +85,8 @@ async def create_location(
         zip=zip_code,
         phone=phone,
     )
+    if fixed_id is not None:
+        location.id = fixed_id
     repository.add(session, location)
     await session.flush()
     return location

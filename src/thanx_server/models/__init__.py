@@ -13,6 +13,14 @@ from thanx_server.models.points import PointsExperience, PointsProduct
 from thanx_server.models.promotion import Promotion, PromotionCode, PromotionCodeBatch
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
+from thanx_server.models.sandbox import (
+    SandboxBaseline,
+    SandboxClock,
+    SandboxFaultRule,
+    SandboxJobControl,
+    SandboxJournalEntry,
+    SandboxProgression,
+)
 from thanx_server.models.subscriber import Subscriber
 from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
@@ -43,6 +51,12 @@ __all__ = [
     "Purchase",
     "Reward",
     "RewardTemplate",
+    "SandboxBaseline",
+    "SandboxClock",
+    "SandboxFaultRule",
+    "SandboxJobControl",
+    "SandboxJournalEntry",
+    "SandboxProgression",
     "Subscriber",
     "Tag",
     "User",

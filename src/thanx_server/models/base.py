@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.ids import new_id
-from thanx_server.kit.time import utcnow
 
 # Named constraints keep Alembic's batch mode (SQLite ALTER) and PostgreSQL in step.
 NAMING_CONVENTION = {
@@ -39,4 +39,4 @@ def id_column() -> Mapped[str]:
 
 
 def created_at_column() -> Mapped[datetime]:
-    return mapped_column(default=utcnow, nullable=False)
+    return mapped_column(default=business_now, nullable=False)

@@ -14,7 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.domain.states import FEEDBACK_STATES, FeedbackState
-from thanx_server.kit.time import utcnow
+from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
 
 # The stored states (`expired` is derived from `expires_at` when read, never stored).
@@ -57,4 +57,6 @@ class Feedback(Base):
     reviewed_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        default=business_now, onupdate=business_now, index=True
+    )

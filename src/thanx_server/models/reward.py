@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from thanx_server.domain.states import RewardState
-from thanx_server.kit.time import utcnow
+from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
 from thanx_server.models.merchant import Merchant
 
@@ -68,7 +68,7 @@ class Reward(Base):
     retire_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=business_now)
 
     __table_args__ = (
         # A job issues at most one reward per identifier, whatever happens to its workers.

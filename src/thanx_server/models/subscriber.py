@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from thanx_server.kit.time import utcnow
+from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
 
 
@@ -30,4 +30,4 @@ class Subscriber(Base):
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     zip_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=business_now, onupdate=business_now)

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from thanx_server.kit.time import utcnow
+from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
 
 
@@ -32,4 +32,4 @@ class Tag(Base):
     key: Mapped[str] = mapped_column(String(100))
     values: Mapped[list[str]]
     created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=business_now, onupdate=business_now)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from thanx_server.kit.time import utcnow
+from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
 
 
@@ -29,7 +29,9 @@ class User(Base):
     birth_date: Mapped[date | None]
     zip_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        default=business_now, onupdate=business_now, index=True
+    )
 
 
 class Membership(Base):
@@ -46,7 +48,7 @@ class Membership(Base):
         primary_key=True,
         index=True,
     )
-    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    joined_at: Mapped[datetime] = mapped_column(default=business_now)
     tier: Mapped[str] = mapped_column(String(20), default="bronze")
     points_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
     # Every point earned over the membership (purchases); spending never lowers it. The tier

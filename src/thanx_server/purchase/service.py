@@ -21,6 +21,7 @@ from thanx_server.domain.amounts import BALANCE_MAX
 from thanx_server.feedback import service as feedback_service
 from thanx_server.idempotency import service as idempotency
 from thanx_server.idempotency.service import StoredResponse
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
@@ -60,7 +61,7 @@ async def record_purchase(
 ) -> RecordedPurchase:
     """Record the purchase of a member of the scope's one merchant."""
     (merchant_id,) = scope.merchant_ids
-    if purchased_at > utcnow() + FUTURE_TOLERANCE:
+    if purchased_at > business_now() + FUTURE_TOLERANCE:
         raise ValidationFailed("purchase.purchased_at: is in the future")
     if not await user_repository.members_among(session, scope, [user_id]):
         raise NotFound("purchase.user_id: no such member of this merchant")
@@ -77,7 +78,7 @@ async def record_purchase(
         raise InvalidState(
             f"purchase.amount: the member's points would pass the maximum {BALANCE_MAX}"
         )
-    now = utcnow()
+    now = business_now()
     await user_repository.touch_users(session, [user_id], at=now)
     purchase = Purchase(
         merchant_id=merchant_id,

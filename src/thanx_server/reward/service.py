@@ -23,11 +23,11 @@ from thanx_server.domain.states import (
     campaign_state,
     reward_state,
 )
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.errors import (
@@ -76,7 +76,7 @@ async def list_rewards(
         user_id=target_user,
         scope=scope,
         states=list(states) or list(LISTED_STATES),
-        now=utcnow(),
+        now=business_now(),
         page=page,
     )
 
@@ -112,7 +112,7 @@ def _refuse(current: RewardState, target: RewardState) -> None:
 
 async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     reward = await _own_reward(session, user, reward_id)
-    if _state(reward, utcnow()) == RewardState.RETIRED:
+    if _state(reward, business_now()) == RewardState.RETIRED:
         raise NotFound()
     return reward
 
@@ -123,7 +123,7 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     UPDATE (no code is handed out twice, even to concurrent activations); an empty pool refuses
     the activation."""
     reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    now = business_now()
     current = _state(reward, now)
     if current == RewardState.ACTIVE:
         return reward
@@ -149,7 +149,7 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
 async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
     """``active`` → ``used``, within the redeem window (minutes after activation) if any."""
     reward = await _own_reward(session, user, reward_id)
-    now = utcnow()
+    now = business_now()
     _refuse(_state(reward, now), RewardState.USED)
     window = (reward.redeem or {}).get("window")
     if window and reward.activated_at and now > reward.activated_at + timedelta(minutes=window):
@@ -167,7 +167,7 @@ async def update(
     """Set the redemption location of an active reward (reference C.7): a location of the
     reward's own merchant. Only an ``active`` reward has a redemption under way."""
     reward = await _own_reward(session, user, reward_id)
-    current = _state(reward, utcnow())
+    current = _state(reward, business_now())
     if current == RewardState.AVAILABLE:
         raise RewardNotActive("Activate this reward before choosing where to redeem it.")
     if current != RewardState.ACTIVE:
@@ -178,7 +178,7 @@ async def update(
     if location is None:
         raise NotFound(f"reward.location_id: no location '{location_id}' of this reward's merchant")
     reward.location_id = location
-    reward.updated_at = utcnow()
+    reward.updated_at = business_now()
     await session.flush()
     return reward
 
@@ -196,7 +196,7 @@ async def grant(
     if found is None:
         raise NotFound(f"campaign_id: no campaign '{campaign_id}' with a reward to grant")
     campaign, variant, template = found
-    now = utcnow()
+    now = business_now()
     # As issuing does (issuance/service.py): an ended campaign gives nothing more.
     if campaign_state(campaign.start_at, campaign.end_at, now) == CampaignState.ENDED:
         raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")

@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from thanx_server.auth.dependencies import Controller
+from thanx_server.sandbox.clock import endpoints as clock_endpoints
+from thanx_server.sandbox.faults import endpoints as faults_endpoints
+from thanx_server.sandbox.jobs import endpoints as jobs_endpoints
+from thanx_server.sandbox.journal import endpoints as journal_endpoints
 from thanx_server.sandbox.routing import control_router
 from thanx_server.sandbox.schemas import ControllerOut, WhoamiOut
+from thanx_server.sandbox.state import endpoints as state_endpoints
 
 router = control_router()
 
@@ -23,4 +28,11 @@ async def whoami(principal: Controller) -> WhoamiOut:
     )
 
 
-ROUTERS: tuple[APIRouter, ...] = (router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    router,
+    clock_endpoints.router,
+    state_endpoints.router,
+    faults_endpoints.router,
+    jobs_endpoints.router,
+    journal_endpoints.router,
+)

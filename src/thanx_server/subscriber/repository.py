@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import Subscriber
 
@@ -19,7 +19,7 @@ async def upsert(
 ) -> None:
     """Insert the subscriber, or write ``fields`` over the known one: one statement, so two
     concurrent sign-ups of one email end as one row."""
-    now = utcnow()
+    now = business_now()
     insert = upsert_insert(session, Subscriber).values(
         id=new_id(), merchant_id=merchant_id, email=email, created_at=now, updated_at=now, **fields
     )

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import Tag
 
@@ -40,7 +40,7 @@ async def upsert_tags(
 ) -> None:
     """Create the key for every user lacking it and replace the values of those having it."""
     (merchant_id,) = scope.merchant_ids
-    now = utcnow()
+    now = business_now()
     rows = [
         {
             "id": tag_id,

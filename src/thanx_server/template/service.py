@@ -60,6 +60,7 @@ async def create_template(
     uses_dynamic_coupon_codes: bool = False,
     coupon_code_type: str | None = None,
     coupon_code_display: str | None = None,
+    fixed_id: str | None = None,
 ) -> RewardTemplate:
     """Create a template (operator side). ``published=False`` makes a draft partners cannot see.
     A template carries a static coupon code, or a dynamic pool (``add_coupon_codes``), or none."""
@@ -107,6 +108,8 @@ async def create_template(
         ),
         coupon_code_display=coupon_code_display,
     )  # fmt: skip
+    if fixed_id is not None:  # sandbox fixtures
+        template.id = fixed_id
     repository.add(session, template)
     await session.flush()
     return template

@@ -11,12 +11,12 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list, in_list_param
-from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models import CommunicationSetting, Membership, User
 
@@ -278,7 +278,7 @@ async def upsert_settings(
 ) -> CommunicationSetting:
     """Create the member's settings row with ``changes`` over the defaults, or apply ``changes``
     to the existing row: one statement either way, safe against a concurrent first write."""
-    now = utcnow()
+    now = business_now()
     values: dict[str, Any] = {
         "id": new_id(),
         "user_id": user_id,

@@ -19,10 +19,10 @@ from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.domain.loyalty import TIERS
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
@@ -40,6 +40,7 @@ async def create_member(
     zip_code: str | None = None,
     tier: str = "bronze",
     points_balance: Decimal = Decimal("0"),
+    fixed_id: str | None = None,
 ) -> tuple[User, Membership]:
     """Create a user (or find the one with this email/phone) and enrol them at ``merchant_id``."""
     if email is None and phone is None:
@@ -72,6 +73,8 @@ async def create_member(
             birth_date=birth_date,
             zip_code=zip_code,
         )
+        if fixed_id is not None:  # sandbox fixtures: the new user's id
+            user.id = fixed_id
         session.add(user)
         await session.flush()
     membership = await repository.get_membership(session, user.id, merchant_id)
@@ -235,7 +238,7 @@ async def update_user(
         if isinstance(values.get(name), str):
             values[name] = values[name].strip() or None
     birth_date = values.get("birth_date")
-    if isinstance(birth_date, date) and birth_date > utcnow().date():
+    if isinstance(birth_date, date) and birth_date > business_now().date():
         raise ValidationFailed("user.birth_date: is in the future")
     for name, value in values.items():
         setattr(user, name, value)
