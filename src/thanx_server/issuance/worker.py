@@ -18,6 +18,7 @@ import structlog
 
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, DbTimeouts, create_engine
+from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.settings import Settings
 
 log = structlog.get_logger("thanx.worker")
@@ -72,6 +73,7 @@ async def run_standalone(settings: Settings) -> None:
             timeouts=DbTimeouts.from_settings(settings),
         )
     )
+    count_connections(database.engine)
     worker = IssuanceWorker(database, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -80,6 +82,7 @@ async def run_standalone(settings: Settings) -> None:
         await worker.run()
     finally:
         await database.dispose()
+        forget_this_process()
 
 
 @contextlib.asynccontextmanager
