@@ -21,14 +21,16 @@ from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
+from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.media import endpoints as media_endpoints
 from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.metrics import endpoints as metrics_endpoints
 from thanx_server.operators.service import OperatorCache
 from thanx_server.points import endpoints as points_endpoints
 from thanx_server.promotion import endpoints as promotion_endpoints
@@ -45,6 +47,7 @@ log = structlog.get_logger("thanx.app")
 
 ROUTERS = (
     health_endpoints.router,
+    metrics_endpoints.router,
     auth_endpoints.router,
     merchant_endpoints.router,
     reward_endpoints.router,
@@ -90,9 +93,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 settings.effective_database_url,
                 pool_size=settings.db_pool_size,
                 echo=settings.db_echo,
+                timeouts=DbTimeouts.from_settings(settings),
             )
         )
         app.state.database = db
+        count_connections(db.engine)
         usage = CredentialUsage()
         app.state.credential_usage = usage
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await limiter.aclose()
             if owned:
                 await db.dispose()
+            forget_this_process()
             log.info("app.stopped")
 
     app = FastAPI(

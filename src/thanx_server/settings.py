@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,9 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     """Every knob the server has. Defaults give the embedded sandbox."""
 
@@ -31,6 +34,13 @@ class Settings(BaseSettings):
     database_url: str = ""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False
+    # Bounds on waiting for PostgreSQL, in seconds (kit/db.DbTimeouts), for the API and the
+    # workers: a partitioned database answers 503 within about connect/statement + checkout,
+    # never hangs. 0 turns one off.
+    db_connect_timeout: float = Field(default=1.5, ge=0, le=600)
+    db_checkout_timeout: float = Field(default=2.0, ge=0, le=600)
+    db_statement_timeout: float = Field(default=2.5, ge=0, le=3600)
+    db_idle_in_transaction_timeout: float = Field(default=10.0, ge=0, le=3600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -40,6 +50,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One ``http.request`` line per request (~0.1 ms of CPU each); 5xx are always logged.
     access_log: bool = True
+    # GET /metrics (Prometheus): with a token, a scrape must send `Authorization: Bearer <token>`;
+    # without one, only a scrape from this machine (a loopback address) is answered.
+    metrics_token: SecretStr | None = None
 
     # How long an authenticated partner credential is remembered per process (0: off). A revoked
     # credential stops working within this bound.
@@ -56,6 +69,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(default=5, ge=1)
     rate_limit_per_15_minutes: int = Field(default=2000, ge=1)
     rate_limit_storage: str = "memory://"
+    # Overall time one rate-limit check may spend on Redis (connect + commands + retries); past
+    # it the process counts on its own for a while and logs once (fail open, kit/ratelimit.py).
+    rate_limit_redis_budget_ms: int = Field(default=50, ge=1, le=5000)
     # Prefix of every rate-limit key in Redis: lets several deployments (or test runs) share one.
     rate_limit_key_prefix: str = Field(default="thanx", min_length=1, max_length=64)
 
@@ -96,12 +112,18 @@ class Settings(BaseSettings):
     def _positive_window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
+        # purchased_at + window must stay inside the calendar (kit/wire.py keeps a year spare).
+        if value > timedelta(days=365):
+            raise ValueError("must be at most 365 days")
         return value
 
     @field_validator("log_level")
     @classmethod
-    def _upper_level(cls, value: str) -> str:
-        return value.upper()
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("rate_limit_storage")
     @classmethod

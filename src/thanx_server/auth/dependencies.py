@@ -12,6 +12,7 @@ An endpoint without one of these dependencies is public; ``tests/test_routes.py`
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -26,10 +27,11 @@ from thanx_server.auth.service import (
     check_version,
 )
 from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
-from thanx_server.kit.errors import AuthenticationFailed
+from thanx_server.kit.errors import AuthenticationFailed, Forbidden
 from thanx_server.kit.middleware import RequestSession
 from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.operators.service import OperatorCache, authenticate_operator
+from thanx_server.settings import Settings
 
 # How /openapi.json names the credentials (kit/openapi.py adds them to every operation whose
 # dependencies include one of the classes below).
@@ -37,6 +39,7 @@ Requirement = dict[str, list[str]]
 PARTNER_SECURITY: tuple[Requirement, ...] = ({"bearerAuth": [], "clientId": []},)
 USER_SECURITY: tuple[Requirement, ...] = ({"userBearerAuth": []},)
 OPERATOR_SECURITY: tuple[Requirement, ...] = ({"operatorBearerAuth": [], "clientId": []},)
+METRICS_SECURITY: tuple[Requirement, ...] = ({"metricsBearerAuth": []},)
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Partner access token."},
     "userBearerAuth": {
@@ -51,6 +54,11 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
             "Operator access token (`thanx-server admin operator create`; `make run` and "
             "`thanx-server demo --json` print one), sent with its client id in X-ClientId."
         ),
+    },
+    "metricsBearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "THANX_METRICS_TOKEN (GET /metrics; loopback scrapes need none).",
     },
     "clientId": {
         "type": "apiKey",
@@ -118,6 +126,14 @@ def _user_cache(request: Request) -> UserTokenCache | None:
     return cache
 
 
+async def _count_consumer_call(request: Request, user: UserPrincipal) -> None:
+    """A consumer call spends the budget of the credential that minted its token (the documented
+    limits are per client id), so minting tokens is no way around them."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and user.client_id is not None:
+        await limiter.hit(user.client_id)
+
+
 class UserAuth:
     """Dependency: the end user behind an end-user token (Consumer API)."""
 
@@ -126,7 +142,9 @@ class UserAuth:
 
     async def __call__(self, request: Request) -> UserPrincipal:
         check_version(request.headers.get("accept-version"))
-        return await authenticate_user(_session(request), _bearer(request), _user_cache(request))
+        user = await authenticate_user(_session(request), _bearer(request), _user_cache(request))
+        await _count_consumer_call(request, user)
+        return user
 
 
 class UserOrPartnerAuth:
@@ -145,12 +163,15 @@ class UserOrPartnerAuth:
     async def __call__(self, request: Request) -> UserPrincipal | PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
         try:
-            return await authenticate_user(
+            user = await authenticate_user(
                 _session(request), _bearer(request), _user_cache(request)
             )
         except AuthenticationFailed:
             if request.headers.get("x-clientid") is None:
                 raise
+        else:
+            await _count_consumer_call(request, user)
+            return user
         return await self.partner(request)
 
 
@@ -236,3 +257,30 @@ Operator = Annotated[ControlPrincipal, Depends(OperatorAuth())]
 
 Controller = Annotated[ControlPrincipal, Depends(SandboxAuth())]
 """An operator, or a partner credential with the ``sandbox`` scope."""
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+class MetricsAuth:
+    """Dependency: a Prometheus scrape. With ``THANX_METRICS_TOKEN`` set it must carry that token
+    as a bearer token; without one, only a scrape from a loopback address is answered (so a
+    server bound to a public address does not publish its metrics by default)."""
+
+    is_auth_dependency = True
+    security = METRICS_SECURITY
+
+    async def __call__(self, request: Request) -> None:
+        settings: Settings = request.app.state.settings
+        if settings.metrics_token is None:
+            host = request.client.host if request.client else ""
+            if host not in _LOOPBACK:
+                raise Forbidden(
+                    "metrics are served to this machine only; set THANX_METRICS_TOKEN to "
+                    "scrape from elsewhere"
+                )
+            return
+        expected = settings.metrics_token.get_secret_value().encode()
+        given = (_bearer(request) or "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise AuthenticationFailed()

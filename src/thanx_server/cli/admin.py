@@ -8,7 +8,7 @@ uvicorn). ``tests/test_cli_imports.py`` holds that line.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help=(
         "Create and list merchants, locations, users, partners, reward templates, feedback "
-        "and operator credentials."
+        "and operator credentials; revoke end-user tokens."
     ),
     no_args_is_help=True,
 )
@@ -52,9 +52,20 @@ operator_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(operator_app, name="operator")
+token_app = typer.Typer(
+    help="End-user tokens (minted by POST /partner/oauth/token).", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
 app.add_typer(points_app, name="points")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _decimal(text: str, name: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        fail(f"{name}: not a number: {text!r}")
 
 
 def _run(work: Any) -> Any:
@@ -184,7 +195,7 @@ def user_create(
             birth_date=date.fromisoformat(birth_date) if birth_date else None,
             zip_code=zip_code,
             tier=tier,
-            points_balance=Decimal(points),
+            points_balance=_decimal(points, "points"),
         )
         return {
             "id": user.id,
@@ -232,8 +243,11 @@ def user_list(
 @partner_app.command("create")
 def partner_create(
     name: Annotated[str, typer.Option(help="Partner name.")],
-    scope: Annotated[list[str], typer.Option(help="A scope to grant; repeat for several.")],
     merchant: Annotated[list[str], typer.Option(help="A merchant id to grant; repeat.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A scope to grant; repeat for several. None: metadata endpoints only."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a partner and print its client id and access token (shown only this once)."""
@@ -241,7 +255,7 @@ def partner_create(
 
     async def work(session: AsyncSession) -> partner_service.IssuedCredential:
         return await partner_service.create_partner(
-            session, name=name, scopes=scope, merchant_ids=merchant
+            session, name=name, scopes=scope or [], merchant_ids=merchant
         )
 
     with clean_errors():
@@ -295,6 +309,28 @@ def partner_list(as_json: JsonFlag = False) -> None:
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=human)
+
+
+# --- end-user tokens ------------------------------------------------------------------------
+
+
+@token_app.command("revoke")
+def token_revoke(
+    user: Annotated[str | None, typer.Option(help="Every live token of this user id.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Every live token minted by this partner credential.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke end-user tokens by user, by minting credential, or both (that user's tokens from
+    that credential). API processes stop accepting them within THANX_AUTH_CACHE_SECONDS."""
+    from thanx_server.auth import tokens
+
+    async def work(session: AsyncSession) -> tokens.RevokedTokens:
+        return await tokens.revoke_tokens(session, user_id=user, client_id=client_id)
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=lambda r: f"revoked {r.count} token(s)")
 
 
 # --- operators ------------------------------------------------------------------------------
@@ -517,7 +553,7 @@ def template_create(
     discount_value: Annotated[
         str | None, typer.Option(help="Amount or percent (not for free_item).")
     ] = None,
-    redemption_venue: Annotated[str, typer.Option(help="all, in_store or online.")] = "all",
+    redemption_venue: Annotated[str, typer.Option(help="all, instore or online.")] = "all",
     redeem_type: Annotated[str, typer.Option(help="manual or automatic.")] = "manual",
     redeem_window: Annotated[
         int | None, typer.Option(help="Minutes an activated reward stays usable.")

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 import structlog
 
 from thanx_server.issuance import tasks
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
+from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.settings import Settings
 
@@ -71,8 +72,14 @@ class IssuanceWorker:
 async def run_standalone(settings: Settings) -> None:
     """``thanx-server worker``: one worker loop until SIGTERM/SIGINT."""
     database = Database.from_engine(
-        create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
+        create_engine(
+            settings.effective_database_url,
+            pool_size=2,
+            echo=settings.db_echo,
+            timeouts=DbTimeouts.from_settings(settings),
+        )
     )
+    count_connections(database.engine)
     worker = IssuanceWorker(database, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +88,7 @@ async def run_standalone(settings: Settings) -> None:
         await worker.run()
     finally:
         await database.dispose()
+        forget_this_process()
 
 
 @contextlib.asynccontextmanager

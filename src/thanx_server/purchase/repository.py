@@ -20,13 +20,26 @@ async def location_exists(session: AsyncSession, scope: MerchantScope, location_
 
 
 async def add_points(
-    session: AsyncSession, scope: MerchantScope, *, user_id: str, points: Decimal
-) -> None:
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    user_id: str,
+    points: Decimal,
+    balance_max: Decimal,
+) -> bool:
     """Add to the balance and the lifetime total in the database (``balance = balance +
-    points``), and move the tier: concurrent purchases of one member never lose an increment."""
-    await session.execute(
+    points``) and move the tier: concurrent purchases of one member never lose an increment.
+    Guarded: nothing changes (False) when the new balance would pass ``balance_max`` or the
+    user is no member."""
+    result = await session.execute(
         update(Membership)
-        .where(Membership.user_id == user_id, scope.clause(Membership.merchant_id))
+        .where(
+            Membership.user_id == user_id,
+            scope.clause(Membership.merchant_id),
+            Membership.points_balance <= balance_max - points,
+            # Lifetime points are never below the balance: the same bound keeps them storable.
+            Membership.points_earned <= balance_max - points,
+        )
         .values(
             points_balance=Membership.points_balance + points,
             points_earned=Membership.points_earned + points,
@@ -35,6 +48,7 @@ async def add_points(
         )
         .execution_options(synchronize_session=False)
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def conversion(session: AsyncSession, scope: MerchantScope) -> Decimal | None:

@@ -17,10 +17,11 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.domain.amounts import BALANCE_MAX
 from thanx_server.feedback import service as feedback_service
 from thanx_server.idempotency import service as idempotency
 from thanx_server.idempotency.service import StoredResponse
-from thanx_server.kit.errors import NotFound, ValidationFailed
+from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
@@ -69,6 +70,15 @@ async def record_purchase(
         raise NotFound("purchase.location_id: no such location of this merchant")
     rate = await repository.conversion(session, scope)
     points = points_for(amount, rate if rate is not None else POINTS_PER_UNIT)
+    # The first write, guarded: past the balance bound nothing is written (domain/amounts.py).
+    if not await repository.add_points(
+        session, scope, user_id=user_id, points=points, balance_max=BALANCE_MAX
+    ):
+        raise InvalidState(
+            f"purchase.amount: the member's points balance would pass the maximum {BALANCE_MAX}"
+        )
+    now = utcnow()
+    await user_repository.touch_users(session, [user_id], at=now)
     purchase = Purchase(
         merchant_id=merchant_id,
         user_id=user_id,
@@ -81,7 +91,6 @@ async def record_purchase(
     )
     repository.add(session, purchase)
     await session.flush()
-    await repository.add_points(session, scope, user_id=user_id, points=points)
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
     return RecordedPurchase(purchase=purchase, feedback=feedback)

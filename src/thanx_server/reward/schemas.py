@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.domain.states import RewardState
+from thanx_server.domain.venues import VenueOut
 from thanx_server.kit.pagination import ConsumerPagination
 from thanx_server.kit.wire import WireDateTime, omit_none
 from thanx_server.models import Reward
@@ -27,7 +28,7 @@ class Redeem(BaseModel):
     text: str | None
     detail: str | None
     window: int | None = Field(description="Minutes the reward stays usable after activation.")
-    venue: str
+    venue: VenueOut
 
 
 class CouponCode(BaseModel):

@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
-from thanx_server.domain.states import REWARD_STATES, RewardState, reward_state
-from thanx_server.kit.errors import Forbidden, NotFound, ValidationFailed
+from thanx_server.domain.states import (
+    REWARD_STATES,
+    CampaignState,
+    RewardState,
+    campaign_state,
+    reward_state,
+)
+from thanx_server.kit.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -190,6 +196,10 @@ async def grant(
     if found is None:
         raise NotFound(f"campaign_id: no campaign '{campaign_id}' with a reward to grant")
     campaign, variant, template = found
+    now = utcnow()
+    # As issuing does (issuance/service.py): an ended campaign gives nothing more.
+    if campaign_state(campaign.start_at, campaign.end_at, now) == CampaignState.ENDED:
+        raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")
     if not await user_repository.members_among(
         session, MerchantScope.one(campaign.merchant_id), [target_user]
     ):
@@ -197,7 +207,7 @@ async def grant(
     reward = Reward(
         id=new_id(),
         user_id=target_user,
-        **reward_values(campaign, template, variant.id, now=utcnow()),
+        **reward_values(campaign, template, variant.id, now=now),
     )
     reward.earn_type = "grant"
     session.add(reward)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
+from thanx_server.domain.venues import RedemptionVenue, parse_venue
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -17,7 +18,6 @@ from thanx_server.models import RewardTemplate
 from thanx_server.template import repository
 
 DISCOUNT_TYPES = ("free_item", "amount", "percent")
-REDEMPTION_VENUES = ("all", "in_store", "online")
 REDEEM_TYPES = ("manual", "automatic")
 
 
@@ -70,8 +70,11 @@ async def create_template(
         raise ValidationFailed("name: at most 200 characters")
     if discount_type not in DISCOUNT_TYPES:
         raise ValidationFailed(f"discount_type: must be one of {', '.join(DISCOUNT_TYPES)}")
-    if redemption_venue not in REDEMPTION_VENUES:
-        raise ValidationFailed(f"redemption_venue: must be one of {', '.join(REDEMPTION_VENUES)}")
+    venue = parse_venue(redemption_venue)
+    if venue is None:
+        raise ValidationFailed(
+            f"redemption_venue: must be one of {', '.join(v.value for v in RedemptionVenue)}"
+        )
     if redeem_type not in REDEEM_TYPES:
         raise ValidationFailed(f"redeem_type: must be one of {', '.join(REDEEM_TYPES)}")
     if redeem_window is not None and redeem_window < 1:
@@ -92,7 +95,7 @@ async def create_template(
         fine_print=fine_print,
         instructions=instructions,
         discount={"type": discount_type, "value": value},
-        redemption_venue=redemption_venue,
+        redemption_venue=venue.value,
         redeem={"type": redeem_type, "text": description, "detail": instructions,
                 "window": redeem_window},
         images=images,

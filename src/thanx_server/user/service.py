@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.domain.loyalty import TIERS
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
@@ -45,6 +46,10 @@ async def create_member(
         raise ValidationFailed("email: an email or a phone is required")
     if tier not in TIERS:
         raise ValidationFailed(f"tier: must be one of {', '.join(TIERS)}")
+    if not points_balance.is_finite() or not balance_in_range(points_balance):
+        raise ValidationFailed(f"points: must be between 0 and {BALANCE_MAX}")
+    if points_balance != points_balance.quantize(Decimal("0.01")):
+        raise ValidationFailed("points: at most two decimal places")
     if await merchant_repository.get_merchant(session, merchant_id) is None:
         raise NotFound(f"merchant_id: no merchant '{merchant_id}'")
     norm_email = require_email(email) if email is not None else None
@@ -318,4 +323,6 @@ async def update_settings(
         merchant_id=membership.merchant_id,
         changes=dict(changes),
     )
+    # The user resource shows these settings: partners syncing with updated_after must see it.
+    await repository.touch_users(session, [membership.user_id], at=row.updated_at)
     return _settings_view(membership, row)
