@@ -17,6 +17,8 @@ from thanx_server.auth.ratelimit import credential_limiter
 from thanx_server.auth.service import CredentialCache, CredentialUsage
 from thanx_server.auth.tokens import UserTokenCache
 from thanx_server.campaign import endpoints as campaign_endpoints
+from thanx_server.console import endpoints as console_endpoints
+from thanx_server.console import handlers as console_handlers
 from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
@@ -66,6 +68,7 @@ ROUTERS = (
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
     media_endpoints.router,
+    *console_endpoints.ROUTERS,
 )
 
 # Paths that read no business time: they need no clock (and health checks no database).
@@ -162,6 +165,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
+    # Issue 15: errors on /console paths are pages (console/handlers.py).
+    console_handlers.install(app)
     install_openapi(app, security_schemes=SECURITY_SCHEMES)
     # Added innermost first. The request id wraps everything, so every refusal and commit failure
     # is logged with it; the input rules (body size, media type, control characters) come before
@@ -171,7 +176,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # fault rules (sandbox/middleware.py).
         app.add_middleware(SandboxMiddleware, skip=CLOCKLESS_PATHS)
     app.add_middleware(TransactionMiddleware)
-    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    # The console's forms are the only bodies that are not JSON (issue 15).
+    app.add_middleware(
+        RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes, form_prefix="/console/"
+    )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # The routes go straight into the app's router: ``include_router`` keeps each router as a
     # lazily matched branch, which matched every request's path against the routes twice

@@ -13,7 +13,7 @@ its own.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,31 @@ async def get_job(session: AsyncSession, scope: MerchantScope, job_id: str) -> I
     return await session.scalar(
         select(IssuanceJob).where(IssuanceJob.id == job_id, scope.clause(IssuanceJob.merchant_id))
     )
+
+
+# What a list of jobs shows (the console): the counters, never the identifiers (up to 10,000).
+JOB_LIST_COLUMNS = (
+    IssuanceJob.id,
+    IssuanceJob.merchant_id,
+    IssuanceJob.campaign_id,
+    IssuanceJob.state,
+    IssuanceJob.total_count,
+    IssuanceJob.processed_count,
+    IssuanceJob.success_count,
+    IssuanceJob.failure_count,
+    IssuanceJob.created_at,
+    IssuanceJob.completed_at,
+)
+
+
+def list_jobs(scope: MerchantScope, state: str | None) -> Select[Any]:
+    """The scope's jobs (optionally of one state), newest first; a statement for ``paginate``."""
+    stmt: Select[Any] = cast(
+        "Select[Any]", select(*JOB_LIST_COLUMNS).where(scope.clause(IssuanceJob.merchant_id))
+    )
+    if state is not None:
+        stmt = stmt.where(IssuanceJob.state == state)
+    return stmt.order_by(IssuanceJob.created_at.desc(), IssuanceJob.id.desc())
 
 
 async def get_campaign_variant(

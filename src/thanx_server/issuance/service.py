@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.auth.service import ControlPrincipal, PartnerPrincipal, merchant_id_of_call
 from thanx_server.campaign.service import campaign_state
 from thanx_server.domain.states import (
     FINISHED_JOB_STATES,
@@ -42,6 +42,7 @@ from thanx_server.kit.clock import business_now
 from thanx_server.kit.db import Database
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
+from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import IssuanceJob
@@ -228,13 +229,14 @@ async def get_job(
 
 async def revoke_job(
     session: AsyncSession,
-    principal: PartnerPrincipal,
+    principal: PartnerPrincipal | ControlPrincipal,
     *,
     job_id: str,
     merchant_id: str | None,
     body_merchant_id: str | None = None,
 ) -> IssuanceJobOut:
-    """Revoke a finished job: every reward it issued that is not used yet is taken back."""
+    """Revoke a finished job: every reward it issued that is not used yet is taken back (a
+    partner's call, or the console's: an operator or a partner signed in there)."""
     scope = principal.merchants(merchant_id_of_call(query=merchant_id, body=body_merchant_id))
     job = await repository.get_job(session, scope, job_id)
     if job is None:
@@ -251,6 +253,16 @@ async def revoke_job(
     await repository.revoke_rewards(session, job.id, now)
     await session.refresh(job)
     return await _view(session, job)
+
+
+async def list_jobs(
+    session: AsyncSession, scope: MerchantScope, *, state: str | None, page: Page
+) -> PageResult[Any]:
+    """A page of the scope's jobs, newest first (rows of ``repository.JOB_LIST_COLUMNS``)."""
+    if state is not None and state not in set(JobState):
+        allowed = ", ".join(JobState)
+        raise ValidationFailed(f"state: '{state}' is not one of {allowed}")
+    return await paginate(session, repository.list_jobs(scope, state), page)
 
 
 async def job_view(session: AsyncSession, scope: MerchantScope, job_id: str) -> IssuanceJobOut:

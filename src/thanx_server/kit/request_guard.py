@@ -12,7 +12,9 @@
     as it passes the limit, so at most ``max_body_bytes`` is ever held in memory.
   - on POST/PUT/PATCH/DELETE the media type must be JSON (``application/json`` or
     ``application/<anything>+json``, optional ``charset=utf-8``): 415 ``UNSUPPORTED_MEDIA_TYPE``
-    otherwise. GET/HEAD/OPTIONS bodies are never read.
+    otherwise. The one exception: under ``form_prefix`` (the web console's ``/console/``) an
+    HTML form (``application/x-www-form-urlencoded``) is accepted too, bounded the same way.
+    GET/HEAD/OPTIONS bodies are never read.
   - JSON the schemas cannot see (``kit/jsonbody.py``): nesting deeper than 32 levels, a
     ``\\u0000`` escape (for the same reason as above), text that is not valid Unicode (a lone
     UTF-16 surrogate escape, named by its field): 400 ``VALIDATION_FAILED``.
@@ -49,9 +51,13 @@ _HUGE = 10**18
 class RequestGuardMiddleware:
     """Pure ASGI; sits outside the transaction, so a refused request never opens a session."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, form_prefix: str | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths under it may also send an HTML form (the web console); every other rule holds.
+        self.form_prefix = form_prefix
         self._too_large = PayloadTooLarge(
             f"The request body is larger than the limit of {max_body_bytes} bytes."
         )
@@ -75,7 +81,12 @@ class RequestGuardMiddleware:
         if not has_body or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        if not _is_json(content_type):
+        form = (
+            self.form_prefix is not None
+            and scope["path"].startswith(self.form_prefix)
+            and _is_form(content_type)
+        )
+        if not form and not _is_json(content_type):
             await error_response(UnsupportedMediaType())(scope, receive, send)
             return
 
@@ -94,7 +105,7 @@ class RequestGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problem = body_problem(body)
+        problem = None if form else body_problem(body)
         if problem is not None:
             await error_response(ValidationFailed(problem))(scope, receive, send)
             return
@@ -153,6 +164,23 @@ def _parse_length(text: bytes) -> int:
         return -1
     # More digits than any real size: no need to parse it to know it is too big.
     return int(text) if len(text) <= 18 else _HUGE
+
+
+def _is_form(content_type: str | None) -> bool:
+    """An HTML form's urlencoded body (UTF-8, or no charset named)."""
+    if not content_type:
+        return False
+    media, *params = (part.strip() for part in content_type.split(";"))
+    if media.lower() != "application/x-www-form-urlencoded":
+        return False
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
+    return True
 
 
 def _is_json(content_type: str | None) -> bool:

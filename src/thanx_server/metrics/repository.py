@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import JobState
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models.issuance import IssuanceJob
 
 WAITING = (JobState.PENDING, JobState.PROCESSING)
@@ -17,11 +18,22 @@ _JOBS_BY_STATE = select(IssuanceJob.state, func.count()).group_by(IssuanceJob.st
 _OLDEST_WAITING = select(func.min(IssuanceJob.created_at)).where(IssuanceJob.state.in_(WAITING))
 
 
-async def jobs_by_state(session: AsyncSession) -> dict[str, int]:
-    rows = (await session.execute(_JOBS_BY_STATE)).all()
+async def jobs_by_state(
+    session: AsyncSession, scope: MerchantScope | None = None
+) -> dict[str, int]:
+    """Jobs by state: all of them (a scrape), or a scope's (the console's overview)."""
+    stmt = _JOBS_BY_STATE
+    if scope is not None:
+        stmt = stmt.where(scope.clause(IssuanceJob.merchant_id))
+    rows = (await session.execute(stmt)).all()
     return {str(state): int(count) for state, count in rows}
 
 
-async def oldest_waiting_job(session: AsyncSession) -> datetime | None:
-    value: datetime | None = (await session.execute(_OLDEST_WAITING)).scalar_one()
+async def oldest_waiting_job(
+    session: AsyncSession, scope: MerchantScope | None = None
+) -> datetime | None:
+    stmt = _OLDEST_WAITING
+    if scope is not None:
+        stmt = stmt.where(scope.clause(IssuanceJob.merchant_id))
+    value: datetime | None = (await session.execute(stmt)).scalar_one()
     return value

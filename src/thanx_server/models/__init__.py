@@ -3,6 +3,7 @@
 from thanx_server.models.base import Base
 from thanx_server.models.campaign import Campaign, CampaignVariant, RewardTemplate
 from thanx_server.models.communication import CommunicationSetting
+from thanx_server.models.console import ConsoleSession
 from thanx_server.models.coupon import CouponCode
 from thanx_server.models.feedback import Feedback
 from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOutcome
@@ -30,6 +31,7 @@ __all__ = [
     "Campaign",
     "CampaignVariant",
     "CommunicationSetting",
+    "ConsoleSession",
     "CouponCode",
     "EndUserToken",
     "Feedback",

@@ -31,6 +31,8 @@ CONTROL = frozenset(
         "sandbox_progressions",
         "sandbox_job_controls",
         "sandbox_journal",
+        # Who is signed in to the console (issue 15): a reset signs nobody out.
+        "console_sessions",
     }
 )
 

@@ -1,0 +1,216 @@
+"""``/console``: the web console's pages (issue 15). Each route is thin: the console session
+(``ConsoleReader`` / ``ConsoleWriter``), one call to a feature's service, a template.
+
+Forms that change something answer ``303 See Other`` to the page they came from (so a reload
+repeats nothing); their errors are pages with the error's status, so the request's transaction
+rolls back like any other. Not in the OpenAPI document: these are pages, not API operations.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from thanx_server.console import service
+from thanx_server.console.dependencies import (
+    COOKIE,
+    COOKIE_PATH,
+    LOGIN_COOKIE,
+    ConsoleReader,
+    ConsoleWriter,
+    set_cookie,
+)
+from thanx_server.console.errors import CsrfRefused
+from thanx_server.console.forms import field, read_form
+from thanx_server.console.rendering import STYLESHEET, render
+from thanx_server.domain.states import FINISHED_JOB_STATES, JobState
+from thanx_server.issuance import service as issuance
+from thanx_server.kit.deps import AppDatabase, AppSettings, DbSession, sandbox_only
+from thanx_server.kit.errors import AuthenticationFailed, ValidationFailed
+from thanx_server.kit.ids import new_secret
+from thanx_server.kit.pagination import Page
+from thanx_server.sandbox.clock import service as clock
+from thanx_server.sandbox.clock.schemas import AdvanceIn
+from thanx_server.sandbox.jobs import service as progression
+from thanx_server.sandbox.jobs.schemas import StepIn
+
+router = APIRouter(include_in_schema=False)
+sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbox_only)])
+
+JOB_STATES = [state.value for state in JobState]
+LOGIN_COOKIE_AGE = 3600
+PER_PAGE = 25
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/console/static/console.css", operation_id="consoleStylesheet")
+async def stylesheet() -> Response:
+    return Response(
+        STYLESHEET,
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/console/login", operation_id="consoleLoginForm")
+async def login_form(request: Request, session: DbSession) -> Response:
+    """The sign-in form (public on purpose), with a fresh CSRF secret in its own cookie."""
+    if await service.current_user(session, request.cookies.get(COOKIE)) is not None:
+        return _see_other("/console")
+    return _login_page(request, error=None, client_id="")
+
+
+def _login_page(
+    request: Request, *, error: str | None, client_id: str, status: int = 200
+) -> Response:
+    secret = new_secret()
+    response = render(
+        request, "login.html", status, csrf_token=secret, error=error, client_id=client_id
+    )
+    set_cookie(request, response, LOGIN_COOKIE, secret, LOGIN_COOKIE_AGE)
+    return response
+
+
+@router.post("/console/login", operation_id="consoleLogin")
+async def login(request: Request, session: DbSession) -> Response:
+    """Sign in: the form's CSRF token must be the one its page set in a cookie (so another site
+    cannot sign a browser in to an account of its choosing); then the credential is checked."""
+    form = await read_form(request)
+    expected = request.cookies.get(LOGIN_COOKIE)
+    if not expected or not service.csrf_matches(expected, form.get("csrf_token")):
+        raise CsrfRefused()
+    client_id = form.get("client_id", "").strip()
+    try:
+        secret = await service.sign_in(
+            session,
+            client_id=client_id,
+            token=form.get("access_token", ""),
+            operator_cache=getattr(request.app.state, "operator_cache", None),
+            credential_cache=getattr(request.app.state, "credential_cache", None),
+        )
+    except AuthenticationFailed:
+        # The client id is shown again (it is no secret); the token never is.
+        return _login_page(
+            request,
+            error="That client id and access token do not match an active credential.",
+            client_id=client_id,
+            status=401,
+        )
+    response = _see_other("/console")
+    set_cookie(request, response, COOKIE, secret, int(service.SESSION_LIFETIME.total_seconds()))
+    response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@router.post("/console/logout", operation_id="consoleLogout")
+async def logout(user: ConsoleWriter, session: DbSession) -> Response:
+    await service.sign_out(session, user)
+    response = _see_other("/console/login")
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@router.get("/console", operation_id="consoleOverview")
+async def overview_page(
+    request: Request, user: ConsoleReader, session: DbSession, settings: AppSettings
+) -> Response:
+    view = await service.overview(session, user)
+    clock_view = await clock.read(session) if settings.is_sandbox else None
+    return render(
+        request,
+        "overview.html",
+        user=user,
+        overview=view,
+        clock=clock_view,
+        job_states=JOB_STATES,
+        message=request.query_params.get("message"),
+    )
+
+
+@sandbox_router.post("/console/clock/freeze", operation_id="consoleClockFreeze")
+async def freeze_clock(user: ConsoleWriter, session: DbSession) -> Response:
+    user.principal.require_operator("moving the clock")
+    await clock.freeze(session)
+    return _see_other("/console")
+
+
+@sandbox_router.post("/console/clock/resume", operation_id="consoleClockResume")
+async def resume_clock(user: ConsoleWriter, session: DbSession) -> Response:
+    user.principal.require_operator("moving the clock")
+    await clock.resume(session, real=False, allow_backwards=False)
+    return _see_other("/console")
+
+
+@sandbox_router.post("/console/clock/advance", operation_id="consoleClockAdvance")
+async def advance_clock(
+    request: Request, user: ConsoleWriter, db: AppDatabase, settings: AppSettings
+) -> Response:
+    """Advance the clock (what falls due on the way runs first), as ``/sandbox/clock/advance``."""
+    user.principal.require_operator("moving the clock")
+    form = await read_form(request)
+    try:
+        data = AdvanceIn.model_validate({"by": field(form, "by")})
+    except ValidationError as exc:
+        raise ValidationFailed(f"by: {exc.errors()[0]['msg']}") from None
+    view = await clock.advance(db, settings, by=data.by)
+    return _see_other(f"/console?message=advanced+to+{view.now.isoformat()}")
+
+
+@router.get("/console/jobs", operation_id="consoleJobs")
+async def jobs_page(
+    request: Request,
+    user: ConsoleReader,
+    session: DbSession,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    state = state or None
+    jobs = await issuance.list_jobs(
+        session, user.principal.merchants(), state=state, page=Page(page, PER_PAGE)
+    )
+    return render(request, "jobs.html", user=user, jobs=jobs, state=state, job_states=JOB_STATES)
+
+
+@router.get("/console/jobs/{job_id}", operation_id="consoleJob")
+async def job_page(
+    request: Request, user: ConsoleReader, session: DbSession, job_id: str
+) -> Response:
+    job = await issuance.job_view(session, user.principal.merchants(), job_id)
+    failures = getattr(job.summary, "failures", None) or []
+    return render(
+        request,
+        "job.html",
+        user=user,
+        job=job,
+        failures=failures,
+        finished=job.state in FINISHED_JOB_STATES,
+    )
+
+
+@router.post("/console/jobs/{job_id}/revoke", operation_id="consoleJobRevoke")
+async def revoke_job(user: ConsoleWriter, session: DbSession, job_id: str) -> Response:
+    await issuance.revoke_job(session, user.principal, job_id=job_id, merchant_id=None)
+    return _see_other(f"/console/jobs/{job_id}")
+
+
+@sandbox_router.post("/console/jobs/{job_id}/step", operation_id="consoleJobStep")
+async def step_job(
+    request: Request, user: ConsoleWriter, db: AppDatabase, settings: AppSettings, job_id: str
+) -> Response:
+    """Run chunks of a job now (sandbox job progression), as ``/sandbox/jobs/{id}/step``."""
+    form = await read_form(request)
+    try:
+        data = StepIn.model_validate({"chunks": field(form, "chunks")})
+    except ValidationError as exc:
+        raise ValidationFailed(f"chunks: {exc.errors()[0]['msg']}") from None
+    await progression.step_job(db, settings, user.principal, job_id, chunks=data.chunks)
+    return _see_other(f"/console/jobs/{job_id}")
+
+
+ROUTERS = (router, sandbox_router)

@@ -1,0 +1,80 @@
+"""Jinja2 for the console: templates and the stylesheet read once, when this module is imported
+(never from disk while serving a request), rendered with autoescaping on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from thanx_server.kit.time import isoformat_z
+
+_PACKAGE = resources.files("thanx_server.console")
+
+
+def _read_templates() -> dict[str, str]:
+    folder = _PACKAGE / "templates"
+    return {
+        entry.name: entry.read_text(encoding="utf-8")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".html")
+    }
+
+
+STYLESHEET: bytes = (_PACKAGE / "static" / "console.css").read_bytes()
+
+
+def when(value: datetime | None) -> str:
+    return isoformat_z(value) if value is not None else "-"
+
+
+def duration(value: timedelta | None) -> str:
+    """``1d 2h 3m 4s``, largest units first; negative durations are ``-`` prefixed."""
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    parts.append(f"{seconds}s")
+    return sign + " ".join(parts[:3])
+
+
+ENVIRONMENT = Environment(
+    loader=DictLoader(_read_templates()),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENVIRONMENT.filters["when"] = when
+ENVIRONMENT.filters["duration"] = duration
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page; ``context`` must hold everything the template names (StrictUndefined)."""
+    settings = request.app.state.settings
+    body = ENVIRONMENT.get_template(template).render(
+        sandbox=settings.is_sandbox, path=request.url.path, **context
+    )
+    return HTMLResponse(
+        body,
+        status_code=status_code,
+        headers={
+            # Pages hold what only a signed-in user may see, and must not be framed.
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                "frame-ancestors 'none'; base-uri 'none'"
+            ),
+            "Referrer-Policy": "same-origin",
+        },
+    )

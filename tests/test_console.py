@@ -1,0 +1,352 @@
+"""The web console (issue 15): sign-in with an operator or a partner credential, the session
+cookie, CSRF on every form that changes something, the overview and the issuance jobs pages,
+and what remains in production. In process, on both engines; tests/test_console_browser.py
+drives the same pages in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import Factory, OperatorCredentialHeaders
+from tests.test_issuance import World, email, issue, worker
+from thanx_server.app import create_app
+from thanx_server.issuance import tasks
+from thanx_server.kit.db import Database
+from thanx_server.kit.ids import hash_secret
+from thanx_server.models import IssuanceJob, OperatorCredential, Reward
+from thanx_server.models.console import ConsoleSession
+from thanx_server.sandbox.clock import service as clock_service
+from thanx_server.settings import Environment, Settings
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found is not None, html
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, client_id: str, token: str) -> httpx.Response:
+    form = await client.get("/console/login")
+    assert form.status_code == 200, form.text
+    return await client.post(
+        "/console/login",
+        data={"csrf_token": csrf_of(form.text), "client_id": client_id, "access_token": token},
+    )
+
+
+async def signed_in(client: httpx.AsyncClient, client_id: str, token: str) -> str:
+    """Signs in; returns the session's CSRF token (read from the overview's forms)."""
+    response = await sign_in(client, client_id, token)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console"
+    page = await client.get("/console")
+    assert page.status_code == 200, page.text
+    return csrf_of(page.text)
+
+
+@pytest.fixture(name="world")
+async def world_of_three(factory: Factory) -> World:
+    """A merchant with three members, a partner credential issuing for it, and a campaign."""
+    merchant = await factory.merchant()
+    users = [(await factory.member(merchant, email=f"member{i}@example.com"))[0] for i in range(3)]
+    cred = await factory.partner([merchant], scopes=["rewards.issue"])
+    campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+    return World(merchant, cred, campaign, users)
+
+
+@pytest.fixture
+async def ops(factory: Factory) -> OperatorCredentialHeaders:
+    return await factory.operator()
+
+
+# --- signing in and out -----------------------------------------------------------------------
+
+
+async def test_pages_need_a_session_and_redirect_to_the_sign_in_form(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/console", "/console/jobs", "/console/jobs/nope"):
+        response = await client.get(path)
+        assert response.status_code == 303, (path, response.text)
+        assert response.headers["location"] == "/console/login"
+    refused = await client.post("/console/clock/freeze", data={"csrf_token": "x"})
+    assert refused.status_code == 401
+    assert "SIGN_IN_REQUIRED" in refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+
+
+async def test_operator_signs_in_with_a_session_cookie_whose_digest_alone_is_stored(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    response = await sign_in(client, ops.client_id, ops.access_token)
+    assert response.status_code == 303, response.text
+    cookies = response.headers.get_list("set-cookie")
+    session_cookie = next(c for c in cookies if c.startswith("thanx_console="))
+    attributes = [part.strip().lower() for part in session_cookie.split(";")]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    assert "path=/console" in attributes
+    assert "secure" not in attributes  # plain http here; https requests get Secure
+    secret = session_cookie.split(";")[0].split("=", 1)[1]
+    stored = (await session.scalars(select(ConsoleSession.id))).all()
+    assert stored == [hash_secret(secret)]
+    page = await client.get("/console")
+    assert page.status_code == 200
+    assert ops.client_id in page.text
+    assert ops.access_token not in page.text
+    assert '<h2 id="clock-heading">Sandbox clock</h2>' in page.text
+
+
+async def test_the_session_cookie_is_secure_over_https(
+    app: object, ops: OperatorCredentialHeaders
+) -> None:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as client:
+        response = await sign_in(client, ops.client_id, ops.access_token)
+    assert response.status_code == 303
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("thanx_console=")
+    )
+    assert "secure" in [part.strip().lower() for part in cookie.split(";")]
+
+
+async def test_a_wrong_token_is_refused_and_never_shown(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    wrong = "not-the-token-but-long-enough"
+    response = await sign_in(client, ops.client_id, wrong)
+    assert response.status_code == 401
+    assert "do not match an active credential" in response.text
+    assert wrong not in response.text
+    assert ops.client_id in response.text  # kept in the form; it is no secret
+    unknown = await sign_in(client, "nobody", wrong)
+    assert unknown.status_code == 401
+    assert await session.scalar(select(func.count()).select_from(ConsoleSession)) == 0
+
+
+async def test_sign_in_without_the_forms_csrf_token_is_refused(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    await client.get("/console/login")  # sets the form's cookie
+    response = await client.post(
+        "/console/login",
+        data={"csrf_token": "forged", "client_id": ops.client_id, "access_token": ops.access_token},
+    )
+    assert response.status_code == 403
+    assert "CSRF_REFUSED" in response.text
+    assert await session.scalar(select(func.count()).select_from(ConsoleSession)) == 0
+
+
+async def test_sign_out_ends_the_session(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    cookie = client.cookies.get("thanx_console")
+    response = await client.post("/console/logout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login"
+    assert await session.scalar(select(func.count()).select_from(ConsoleSession)) == 0
+    # The old cookie, replayed, opens nothing.
+    assert cookie is not None
+    client.cookies.set("thanx_console", cookie, path="/console")
+    assert (await client.get("/console")).status_code == 303
+
+
+async def test_a_revoked_operator_is_signed_out_at_once(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    await signed_in(client, ops.client_id, ops.access_token)
+    operator = await session.scalar(
+        select(OperatorCredential).where(OperatorCredential.client_id == ops.client_id)
+    )
+    assert operator is not None
+    operator.revoked_at = operator.created_at
+    await session.flush()
+    assert (await client.get("/console")).status_code == 303
+
+
+async def test_a_form_body_is_accepted_only_on_console_paths(client: httpx.AsyncClient) -> None:
+    response = await client.post("/partner/campaigns/issue", data={"a": "b"})
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+# --- the overview and the clock ---------------------------------------------------------------
+
+
+async def test_a_partner_sees_only_its_merchants_and_cannot_move_the_clock(
+    client: httpx.AsyncClient, factory: Factory, world: World
+) -> None:
+    other = await factory.merchant(name="Somebody Else's Cafe")
+    token = await signed_in(client, world.cred.client_id, world.cred.access_token)
+    page = await client.get("/console")
+    assert world.merchant.id in page.text
+    assert other.id not in page.text
+    assert "Only an operator moves the clock." in page.text
+    refused = await client.post("/console/clock/freeze", data={"csrf_token": token})
+    assert refused.status_code == 403
+    assert "needs an operator credential" in refused.text
+
+
+async def test_the_overview_counts_members_rewards_and_queued_jobs(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World
+) -> None:
+    await issue(client, world, world.issue_body([email("member0@example.com")]))
+    await signed_in(client, ops.client_id, ops.access_token)
+    page = (await client.get("/console")).text
+    row = re.search(rf"<code>{world.merchant.id}</code>(.*?)</tr>", page, re.S)
+    assert row is not None
+    assert re.findall(r'class="num">(\d+)<', row.group(1)) == ["3", "0", "1"]
+    assert '<dd id="jobs-pending">1</dd>' in page
+    assert '<dd id="oldest-waiting">' in page
+
+
+async def test_clock_forms_need_the_sessions_csrf_token(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    for forged in ({}, {"csrf_token": ""}, {"csrf_token": token[:-1] + "0"}):
+        response = await client.post("/console/clock/freeze", data=forged)
+        assert response.status_code == 403, forged
+        assert "CSRF_REFUSED" in response.text
+    assert (await clock_service.read(session)).frozen is False
+    response = await client.post("/console/clock/freeze", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert (await clock_service.read(session)).frozen is True
+    assert 'id="clock-state">frozen<' in (await client.get("/console")).text
+
+
+async def test_advancing_the_clock_names_a_bad_duration_and_moves_a_good_one(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
+) -> None:
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    await client.post("/console/clock/freeze", data={"csrf_token": token})
+    before = (await clock_service.read(session)).now
+    bad = await client.post("/console/clock/advance", data={"csrf_token": token, "by": "soon"})
+    assert bad.status_code == 400
+    assert "by:" in bad.text
+    good = await client.post("/console/clock/advance", data={"csrf_token": token, "by": "1d2h"})
+    assert good.status_code == 303, good.text
+    assert (await clock_service.read(session)).now - before == timedelta(days=1, hours=2)
+
+
+# --- issuance jobs ----------------------------------------------------------------------------
+
+
+async def test_jobs_page_lists_a_job_and_its_page_shows_progress_and_failures(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World, database: Database
+) -> None:
+    job = await issue(
+        client,
+        world,
+        world.issue_body([email("member0@example.com"), email("nobody@example.com")]),
+    )
+    await signed_in(client, ops.client_id, ops.access_token)
+    listing = await client.get("/console/jobs")
+    assert f'href="/console/jobs/{job["id"]}"' in listing.text
+    assert (await client.get("/console/jobs?state=completed")).text.count("<progress") == 0
+    bad = await client.get("/console/jobs?state=finished-ish")
+    assert bad.status_code == 400
+    assert "state:" in bad.text
+    page = await client.get(f"/console/jobs/{job['id']}")
+    assert '<dd id="job-state">pending</dd>' in page.text
+    assert await tasks.drain(database, worker()) == 1
+    page = await client.get(f"/console/jobs/{job['id']}")
+    assert '<dd id="job-state">completed</dd>' in page.text
+    assert '<span id="job-percent">100%</span>' in page.text
+    failures = re.search(r'<table id="failures">(.*?)</table>', page.text, re.S)
+    assert failures is not None
+    assert '<td class="num">1</td><td>email</td>' in failures.group(1)
+    assert (await client.get("/console/jobs/unknown")).status_code == 404
+
+
+async def test_revoking_from_the_console_takes_the_unused_rewards_back(
+    client: httpx.AsyncClient,
+    ops: OperatorCredentialHeaders,
+    world: World,
+    database: Database,
+    session: AsyncSession,
+) -> None:
+    job = await issue(client, world, world.issue_body([email("member0@example.com")]))
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    early = await client.post(f"/console/jobs/{job['id']}/revoke", data={"csrf_token": token})
+    assert early.status_code == 422  # pending jobs cannot be revoked (the API's rule)
+    await tasks.drain(database, worker())
+    forged = await client.post(f"/console/jobs/{job['id']}/revoke", data={})
+    assert forged.status_code == 403
+    done = await client.post(f"/console/jobs/{job['id']}/revoke", data={"csrf_token": token})
+    assert done.status_code == 303
+    assert await session.scalar(select(IssuanceJob.state).where(IssuanceJob.id == job["id"])) == (
+        "revoked"
+    )
+    states = (
+        await session.scalars(select(Reward.state).where(Reward.issuance_job_id == job["id"]))
+    ).all()
+    assert states
+    assert all(state == "revoked" for state in states)
+
+
+async def test_a_partner_cannot_open_another_partners_job(
+    client: httpx.AsyncClient, factory: Factory, world: World
+) -> None:
+    job = await issue(client, world, world.issue_body([email("member0@example.com")]))
+    stranger_merchant = await factory.merchant()
+    stranger = await factory.partner([stranger_merchant])
+    await signed_in(client, stranger.client_id, stranger.access_token)
+    assert (await client.get(f"/console/jobs/{job['id']}")).status_code == 404
+    assert job["id"] not in (await client.get("/console/jobs")).text
+
+
+async def test_stepping_a_job_runs_its_chunks(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World
+) -> None:
+    job = await issue(client, world, world.issue_body([email("member0@example.com")]))
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    bad = await client.post(
+        f"/console/jobs/{job['id']}/step", data={"csrf_token": token, "chunks": "0"}
+    )
+    assert bad.status_code == 400
+    assert "chunks:" in bad.text
+    step = await client.post(
+        f"/console/jobs/{job['id']}/step", data={"csrf_token": token, "chunks": "1"}
+    )
+    assert step.status_code == 303, step.text
+    page = await client.get(f"/console/jobs/{job['id']}")
+    assert '<dd id="job-state">completed</dd>' in page.text
+
+
+# --- production -------------------------------------------------------------------------------
+
+
+async def test_in_production_only_the_overview_and_jobs_remain(
+    database: Database, tmp_path: Path, ops: OperatorCredentialHeaders
+) -> None:
+    app = create_app(
+        Settings(data_dir=tmp_path, environment=Environment.PRODUCTION, embedded_worker=False),
+        database=database,
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        token = await signed_in(client, ops.client_id, ops.access_token)
+        page = await client.get("/console")
+        assert "Sandbox clock" not in page.text
+        assert (await client.get("/console/jobs")).status_code == 200
+        freeze = await client.post("/console/clock/freeze", data={"csrf_token": token})
+        assert freeze.status_code == 404
+
+
+async def test_the_stylesheet_is_served_from_the_package(client: httpx.AsyncClient) -> None:
+    response = await client.get("/console/static/console.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert b"font" in response.content
