@@ -1,0 +1,189 @@
+"""The web console in a real browser (issue 15): headless Chromium from the distribution's
+packages, driven by Selenium through the distribution's chromedriver, against a real server
+process. Signs in, watches a job progress to completion (sandbox job progression: one chunk a
+step), and sees a forged form (no CSRF token) refused. Each page's screenshot is written to
+``THANX_CONSOLE_SCREENSHOTS`` (docs/console/ when refreshing the README's pictures; the test's
+own directory otherwise).
+
+Skipped when Chromium or its driver is missing, unless ``THANX_TEST_REQUIRE_BROWSER=1`` (CI,
+whose ``.ci/run`` installs them)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import StartApi
+from tests.factories import Factory
+from tests.test_issuance import email
+from thanx_server.kit.db import Database, create_engine
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+if (CHROMIUM is None or CHROMEDRIVER is None) and os.environ.get(
+    "THANX_TEST_REQUIRE_BROWSER"
+) != "1":
+    pytest.skip(
+        "Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402 (after the skip: only needed with a browser)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+
+pytestmark = pytest.mark.live
+WAIT = 15.0
+
+
+@dataclass
+class Seeded:
+    operator_client_id: str
+    operator_token: str
+    partner_headers: dict[str, str]
+    body: dict[str, object]
+    member_email: str
+
+
+async def _seed(db_url: str) -> Seeded:
+    database = Database.from_engine(create_engine(db_url))
+    try:
+        async with database.write_sessions() as session, session.begin():
+            factory = Factory(session)
+            merchant = await factory.merchant(name="Blue Bottle Test Kitchen")
+            for i in range(3):
+                await factory.member(merchant, email=f"guest{i}@example.com")
+            cred = await factory.partner([merchant], scopes=["rewards.issue"])
+            campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+            operator = await factory.operator()
+    finally:
+        await database.dispose()
+    return Seeded(
+        operator_client_id=operator.client_id,
+        operator_token=operator.access_token,
+        partner_headers=cred.headers(),
+        body={
+            "merchant_id": merchant.id,
+            "campaign_id": campaign.campaign.id,
+            "variant_id": campaign.variants[0].id,
+            "identifiers": [email(f"guest{i}@example.com") for i in range(3)],
+        },
+        member_email="guest0@example.com",
+    )
+
+
+def _browser() -> WebDriver:
+    options = webdriver.ChromeOptions()
+    assert CHROMIUM is not None
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root in a container
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def _until(what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _text(browser: WebDriver, element_id: str) -> str:
+    return str(browser.find_element(By.ID, element_id).text)
+
+
+def _drive(base: str, seeded: Seeded, shots: Path) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    browser = _browser()
+    try:
+
+        def shot(name: str) -> None:
+            browser.save_screenshot(str(shots / f"{name}.png"))
+
+        # Signing in: the form, then the overview.
+        browser.get(f"{base}/console")
+        _until("the sign-in form", lambda: "/console/login" in browser.current_url)
+        shot("login")
+        browser.find_element(By.ID, "client_id").send_keys(seeded.operator_client_id)
+        browser.find_element(By.ID, "access_token").send_keys(seeded.operator_token)
+        browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+        _until("the overview", lambda: browser.find_elements(By.ID, "clock-heading") != [])
+        assert seeded.operator_token not in browser.page_source
+        assert "Blue Bottle Test Kitchen" in browser.page_source
+        shot("overview")
+
+        # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): each step
+        # moves its progress bar until it completes.
+        response = httpx.post(
+            f"{base}/partner/campaigns/issue",
+            json=seeded.body,
+            headers=seeded.partner_headers,
+            trust_env=False,
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["issuance_job"]["id"]
+        browser.get(f"{base}/console/jobs")
+        browser.find_element(By.LINK_TEXT, job_id).click()
+        _until("the job page", lambda: browser.find_elements(By.ID, "job-state") != [])
+        assert _text(browser, "job-state") == "pending"
+        seen = [_text(browser, "job-percent")]
+        while _text(browser, "job-state") != "completed":
+            browser.find_element(By.ID, "job-step").click()
+            _until("the step's answer", lambda: browser.find_elements(By.ID, "job-state") != [])
+            seen.append(_text(browser, "job-percent"))
+            assert len(seen) < 10, seen
+        assert seen == ["0%", "33%", "66%", "100%"], seen
+        assert _text(browser, "job-issued") == "3"
+        shot("job")
+        browser.get(f"{base}/console/jobs")
+        shot("jobs")
+
+        # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
+        browser.get(f"{base}/console")
+        browser.execute_script(
+            "const f = document.createElement('form');"
+            "f.method = 'post'; f.action = '/console/clock/freeze';"
+            "document.body.appendChild(f); f.submit();"
+        )
+        _until("the refusal", lambda: browser.find_elements(By.ID, "error-message") != [])
+        assert "403 CSRF_REFUSED" in browser.title
+        shot("csrf-refused")
+        browser.get(f"{base}/console")
+        assert _text(browser, "clock-state") == "running"
+    finally:
+        browser.quit()
+
+
+async def test_console_in_a_real_browser(
+    fresh_db_url: str, start_api: StartApi, tmp_path: Path
+) -> None:
+    seeded = await _seed(fresh_db_url)
+    api = await start_api(
+        {
+            "THANX_DATABASE_URL": fresh_db_url,
+            "THANX_EMBEDDED_WORKER": "false",
+            "THANX_ISSUANCE_CHUNK_SIZE": "1",
+        }
+    )
+    shots = Path(os.environ.get("THANX_CONSOLE_SCREENSHOTS") or tmp_path)
+    await asyncio.to_thread(_drive, api.url, seeded, shots)
