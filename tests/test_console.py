@@ -324,6 +324,54 @@ async def test_stepping_a_job_runs_its_chunks(
     assert '<dd id="job-state">completed</dd>' in page.text
 
 
+# --- members ----------------------------------------------------------------------------------
+
+
+async def test_members_are_found_by_email_or_phone_with_rewards_that_retire_on_the_clock(
+    client: httpx.AsyncClient,
+    ops: OperatorCredentialHeaders,
+    factory: Factory,
+    world: World,
+    database: Database,
+) -> None:
+    await factory.member(world.merchant, email="phoned@example.com", phone="+14155550123")
+    await issue(client, world, world.issue_body([email("member0@example.com")]))
+    await tasks.drain(database, worker())
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    page = await client.get("/console/members", params={"q": "MEMBER0@example.com"})
+    assert page.status_code == 200, page.text
+    assert "member0@example.com" in page.text
+    assert re.findall(r'class="reward-state">(\w+)<', page.text) == ["available"]
+    left = re.findall(r'class="reward-left">([^<]+)<', page.text)
+    assert len(left) == 1
+    assert left[0].startswith(("59d", "60d"))  # retire_at: the campaign's end + 30 days
+    by_phone = await client.get("/console/members", params={"q": " +14155550123 "})
+    assert "phoned@example.com" in by_phone.text
+    nobody = await client.get("/console/members", params={"q": "nobody@example.com"})
+    assert 'id="member-none"' in nobody.text
+    bad = await client.get("/console/members", params={"q": "not a phone"})
+    assert bad.status_code == 400
+    assert "q:" in bad.text
+    # Sixty-one days on, the reward has retired (it was never used).
+    moved = await client.post("/console/clock/advance", data={"csrf_token": token, "by": "61d"})
+    assert moved.status_code == 303, moved.text
+    page = await client.get("/console/members", params={"q": "member0@example.com"})
+    assert re.findall(r'class="reward-state">(\w+)<', page.text) == ["retired"]
+    assert re.findall(r'class="reward-left">([^<]+)<', page.text) == ["retired"]
+
+
+async def test_a_partner_finds_only_members_of_its_merchants(
+    client: httpx.AsyncClient, factory: Factory, world: World
+) -> None:
+    elsewhere = await factory.merchant()
+    await factory.member(elsewhere, email="elsewhere@example.com")
+    await signed_in(client, world.cred.client_id, world.cred.access_token)
+    own = await client.get("/console/members", params={"q": "member1@example.com"})
+    assert "member1@example.com" in own.text
+    other = await client.get("/console/members", params={"q": "elsewhere@example.com"})
+    assert 'id="member-none"' in other.text
+
+
 # --- production -------------------------------------------------------------------------------
 
 
@@ -343,6 +391,8 @@ async def test_in_production_only_the_overview_and_jobs_remain(
         assert (await client.get("/console/jobs")).status_code == 200
         freeze = await client.post("/console/clock/freeze", data={"csrf_token": token})
         assert freeze.status_code == 404
+        assert (await client.get("/console/members?q=a@example.com")).status_code == 404
+        assert 'href="/console/members"' not in page.text
 
 
 async def test_the_stylesheet_is_served_from_the_package(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,8 @@
 """The web console in a real browser (issue 15): headless Chromium from the distribution's
 packages, driven by Selenium through the distribution's chromedriver, against a real server
 process. Signs in, watches a job progress to completion (sandbox job progression: one chunk a
-step), and sees a forged form (no CSRF token) refused. Each page's screenshot is written to
+step), advances the sandbox clock and sees a member's reward retire, and sees a forged form (no
+CSRF token) refused. Each page's screenshot is written to
 ``THANX_CONSOLE_SCREENSHOTS`` (docs/console/ when refreshing the README's pictures; the test's
 own directory otherwise).
 
@@ -157,6 +158,23 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         shot("job")
         browser.get(f"{base}/console/jobs")
         shot("jobs")
+
+        # The member's reward, then the clock advanced past its retire_at: it has retired.
+        def find_member() -> list[str]:
+            browser.get(f"{base}/console/members")
+            browser.find_element(By.ID, "member-q").send_keys(seeded.member_email)
+            browser.find_element(By.ID, "member-find").click()
+            _until("the member", lambda: browser.find_elements(By.ID, "member-name") != [])
+            return [e.text for e in browser.find_elements(By.CLASS_NAME, "reward-state")]
+
+        assert find_member() == ["available"]
+        shot("members")
+        browser.get(f"{base}/console")
+        browser.find_element(By.ID, "advance-by").send_keys("61d")
+        browser.find_element(By.ID, "clock-advance").click()
+        _until("the advanced clock", lambda: "advanced" in browser.page_source)
+        assert find_member() == ["retired"]
+        shot("members-retired")
 
         # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
         browser.get(f"{base}/console")

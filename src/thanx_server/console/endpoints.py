@@ -162,6 +162,19 @@ async def advance_clock(
     return _see_other(f"/console?message=advanced+to+{view.now.isoformat()}")
 
 
+@sandbox_router.get("/console/members", operation_id="consoleMembers")
+async def members_page(
+    request: Request,
+    user: ConsoleReader,
+    session: DbSession,
+    q: Annotated[str | None, Query(max_length=320)] = None,
+) -> Response:
+    """Find a member by e-mail or phone: rewards (state and time left on the sandbox clock),
+    points, tier, tags and communication settings."""
+    found = await service.find_member(session, user, q) if q and q.strip() else None
+    return render(request, "members.html", user=user, q=q or "", found=found)
+
+
 @router.get("/console/jobs", operation_id="consoleJobs")
 async def jobs_page(
     request: Request,

@@ -25,14 +25,20 @@ from thanx_server.auth.service import (
     authenticate_partner,
 )
 from thanx_server.console import repository
+from thanx_server.domain.states import reward_state
 from thanx_server.kit.clock import business_now
-from thanx_server.kit.errors import AuthenticationFailed
+from thanx_server.kit.errors import AppError, AuthenticationFailed, ValidationFailed
 from thanx_server.kit.ids import hash_secret, new_secret
+from thanx_server.kit.pagination import Page
 from thanx_server.kit.time import utcnow
 from thanx_server.metrics import repository as metrics_repository
 from thanx_server.models.console import ConsoleSession
 from thanx_server.operators import repository as operator_repository
 from thanx_server.operators.service import OperatorCache, authenticate_operator
+from thanx_server.reward import repository as reward_repository
+from thanx_server.tag import service as tag_service
+from thanx_server.user import service as user_service
+from thanx_server.user.service import UserView
 
 # A console session lasts this long from sign-in (machine time), then signs in again.
 SESSION_LIFETIME = timedelta(hours=12)
@@ -162,4 +168,78 @@ async def overview(session: AsyncSession, user: ConsoleUser) -> Overview:
         oldest_waiting=oldest,
         # Jobs are stamped with business time: their age is read on the same clock.
         oldest_waiting_age=max(timedelta(0), business_now() - oldest) if oldest else None,
+    )
+
+
+MEMBER_REWARDS_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RewardLine:
+    id: str
+    state: str  # as of the (sandbox) clock: ``retired`` once past retire_at and unused
+    retire_at: datetime | None
+    time_left: timedelta | None  # before retire_at, on the clock; None without one
+    campaign_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    member: UserView
+    rewards: list[RewardLine]
+    tags: list[tuple[str, str]]  # key, its values joined
+    now: datetime
+
+
+async def find_member(session: AsyncSession, user: ConsoleUser, query: str) -> MemberView | None:
+    """The member with this e-mail (anything with an ``@``) or phone among the user's
+    merchants, found by the Partner API's own lookup (same normalisation, 400 naming ``q``
+    when it is neither), with their rewards in every state, points, tier and tags."""
+    query = query.strip()
+    by_email = "@" in query
+    try:
+        found = await user_service.list_users(
+            session,
+            user.principal,
+            merchant_id=None,
+            email=query if by_email else None,
+            phone=None if by_email else query,
+            updated_after=None,
+            updated_before=None,
+            page=Page(1, 1),
+        )
+    except AppError as exc:  # an e-mail or phone the API would refuse: name the form's field
+        if exc.status_code != 400:
+            raise
+        raise ValidationFailed(f"q: {exc.message}") from None
+    if not found.items:
+        return None
+    view: UserView = found.items[0]
+    scope = user.principal.merchants()
+    now = business_now()
+    rewards = await reward_repository.member_rewards(
+        session, user_id=view.user.id, scope=scope, limit=MEMBER_REWARDS_SHOWN
+    )
+    tags = await tag_service.list_tags(
+        session,
+        user.principal,
+        merchant_id=None,
+        user_ids=[view.user.id],
+        key=None,
+        page=Page(1, 100),
+    )
+    return MemberView(
+        member=view,
+        rewards=[
+            RewardLine(
+                id=r.id,
+                state=reward_state(r.state, r.retire_at, now).value,
+                retire_at=r.retire_at,
+                time_left=(r.retire_at - now) if r.retire_at is not None else None,
+                campaign_id=r.campaign_id,
+            )
+            for r in rewards
+        ],
+        tags=[(t.key, ", ".join(t.values)) for t in tags.items],
+        now=now,
     )

@@ -74,6 +74,20 @@ async def list_rewards(
     return await paginate(session, _USER_REWARDS, page, params)
 
 
+async def member_rewards(
+    session: AsyncSession, *, user_id: str, scope: MerchantScope, limit: int
+) -> Sequence[Reward]:
+    """Every reward of a member in the scope, whatever its state (used, revoked and retired
+    too; the console shows them all), newest first, at most ``limit``."""
+    stmt = (
+        select(Reward)
+        .where(Reward.user_id == user_id, scope.clause(Reward.merchant_id))
+        .order_by(Reward.created_at.desc(), Reward.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 async def get_reward(
     session: AsyncSession, *, reward_id: str, user_id: str, scope: MerchantScope
 ) -> Reward | None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.auth.service import ControlPrincipal, PartnerPrincipal, merchant_id_of_call
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -55,7 +55,7 @@ async def _members_scope(
 
 async def list_tags(
     session: AsyncSession,
-    principal: PartnerPrincipal,
+    principal: PartnerPrincipal | ControlPrincipal,
     *,
     merchant_id: str | None,
     user_ids: Sequence[str],

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -170,17 +170,15 @@ def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged
 
 @functools.cache
 def _member_lookup(
-    email: bool, phone: bool, after: bool, before: bool
+    email: bool, phone: bool, after: bool, before: bool, everything: bool = False
 ) -> Select[User, Membership, CommunicationSetting]:
     """The user with an email or a phone (both unique: at most one), each of their memberships
     in scope with its settings, first joined first: the user and what the response shows of
-    them in one round trip."""
+    them in one round trip. ``everything``: an operator's scope (the console), every merchant."""
+    in_scope = true() if everything else MerchantScope.bound(Membership.merchant_id)
     stmt = (
         select(User, Membership, CommunicationSetting)
-        .join(
-            Membership,
-            and_(Membership.user_id == User.id, MerchantScope.bound(Membership.merchant_id)),
-        )
+        .join(Membership, and_(Membership.user_id == User.id, in_scope))
         .outerjoin(
             CommunicationSetting,
             and_(
@@ -210,8 +208,9 @@ async def find_member(
         "updated_before": updated_before,
     }
     params = {name: value for name, value in given.items() if value is not None}
-    stmt = _member_lookup(*(name in params for name in given))
-    row = (await session.execute(stmt, {**params, **scope.params()})).first()
+    stmt = _member_lookup(*(name in params for name in given), everything=scope.everything)
+    scoped = {} if scope.everything else scope.params()
+    row = (await session.execute(stmt, {**params, **scoped})).first()
     return (row[0], row[1], row[2]) if row else None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.auth.service import ControlPrincipal, PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.domain.loyalty import TIERS
@@ -148,7 +148,7 @@ async def _views(
 
 async def list_users(
     session: AsyncSession,
-    principal: PartnerPrincipal,
+    principal: PartnerPrincipal | ControlPrincipal,
     *,
     merchant_id: str | None,
     email: str | None,
