@@ -324,6 +324,62 @@ async def test_stepping_a_job_runs_its_chunks(
     assert '<dd id="job-state">completed</dd>' in page.text
 
 
+# --- requests (the journal) -------------------------------------------------------------------
+
+
+async def test_requests_page_lists_the_journal_filters_it_and_opens_one_as_curl(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World
+) -> None:
+    body = world.issue_body([email("member0@example.com")])
+    await issue(client, world, body, **{"X-Idempotency-Key": "console-key-1"})
+    missing = await client.get("/partner/issuance_jobs/nope", headers=world.cred.headers())
+    assert missing.status_code == 404
+    await signed_in(client, ops.client_id, ops.access_token)
+    page = await client.get("/console/requests")
+    assert page.status_code == 200, page.text
+    statuses = re.findall(r'class="num status">(\d+)<', page.text)
+    assert statuses == ["404", "202"]  # newest first; console pages are not recorded
+    only_404 = await client.get("/console/requests", params={"status": "404"})
+    assert re.findall(r'class="num status">(\d+)<', only_404.text) == ["404"]
+    by_operation = await client.get("/console/requests", params={"operation_id": "issueRewards"})
+    assert re.findall(r'class="num status">(\d+)<', by_operation.text) == ["202"]
+    by_client = await client.get("/console/requests", params={"client_id": "someone-else"})
+    assert "0 recorded requests" in by_client.text
+    bad = await client.get("/console/requests", params={"status": "abc"})
+    assert bad.status_code == 400
+    assert "status:" in bad.text
+    entry_id = re.findall(r'href="/console/requests/(\d+)"', by_operation.text)[0]
+    one = await client.get(f"/console/requests/{entry_id}")
+    assert one.status_code == 200
+    assert "member0@example.com" in one.text  # the request body (JSON-escaped in the page)
+    curl = re.search(r'<textarea id="curl"[^>]*>(.*?)</textarea>', one.text, re.S)
+    assert curl is not None
+    command = curl.group(1)
+    assert command.startswith("curl -sS -X POST http://test/partner/campaigns/issue ")
+    assert "X-ClientId: " + world.cred.client_id in command
+    assert "Bearer &lt;access token&gt;" in command
+    assert world.cred.access_token not in one.text
+    assert "X-Idempotency-Key: console-key-1" in command
+    assert "--data-raw" in command
+    assert (await client.get("/console/requests/999999")).status_code == 404
+
+
+async def test_a_partner_sees_only_its_own_requests(
+    client: httpx.AsyncClient, factory: Factory, ops: OperatorCredentialHeaders, world: World
+) -> None:
+    await client.get("/sandbox/whoami", headers=ops.headers())  # not journaled (a control)
+    await client.get("/partner/merchants", headers=world.cred.headers())
+    other_merchant = await factory.merchant()
+    other = await factory.partner([other_merchant])
+    await client.get("/partner/merchants", headers=other.headers())
+    await signed_in(client, world.cred.client_id, world.cred.access_token)
+    page = await client.get("/console/requests")
+    assert "1 recorded request." in page.text
+    assert other.client_id not in page.text
+    foreign = await client.get("/console/requests", params={"client_id": other.client_id})
+    assert foreign.status_code == 403
+
+
 # --- members ----------------------------------------------------------------------------------
 
 
@@ -392,6 +448,7 @@ async def test_in_production_only_the_overview_and_jobs_remain(
         freeze = await client.post("/console/clock/freeze", data={"csrf_token": token})
         assert freeze.status_code == 404
         assert (await client.get("/console/members?q=a@example.com")).status_code == 404
+        assert (await client.get("/console/requests")).status_code == 404
         assert 'href="/console/members"' not in page.text
 
 

@@ -159,6 +159,15 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         browser.get(f"{base}/console/jobs")
         shot("jobs")
 
+        # The journal: the issue request, opened with its body and as curl.
+        browser.get(f"{base}/console/requests?operation_id=issueRewards")
+        shot("requests")
+        browser.find_element(By.CSS_SELECTOR, "#requests tbody a").click()
+        _until("the request", lambda: browser.find_elements(By.ID, "curl") != [])
+        assert _text(browser, "request-status") == "202"
+        assert "curl -sS -X POST" in str(browser.find_element(By.ID, "curl").get_attribute("value"))
+        shot("request")
+
         # The member's reward, then the clock advanced past its retire_at: it has retired.
         def find_member() -> list[str]:
             browser.get(f"{base}/console/members")

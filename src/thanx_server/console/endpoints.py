@@ -36,6 +36,9 @@ from thanx_server.sandbox.clock import service as clock
 from thanx_server.sandbox.clock.schemas import AdvanceIn
 from thanx_server.sandbox.jobs import service as progression
 from thanx_server.sandbox.jobs.schemas import StepIn
+from thanx_server.sandbox.journal import service as journal
+from thanx_server.sandbox.journal.endpoints import Recorder
+from thanx_server.sandbox.journal.recorder import JournalRecorder
 
 router = APIRouter(include_in_schema=False)
 sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbox_only)])
@@ -43,6 +46,7 @@ sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbo
 JOB_STATES = [state.value for state in JobState]
 LOGIN_COOKIE_AGE = 3600
 PER_PAGE = 25
+REQUESTS_SHOWN = 100
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -173,6 +177,74 @@ async def members_page(
     points, tier, tags and communication settings."""
     found = await service.find_member(session, user, q) if q and q.strip() else None
     return render(request, "members.html", user=user, q=q or "", found=found)
+
+
+def _status_filter(raw: str | None) -> int | None:
+    if raw is None or not raw.strip():
+        return None
+    if not raw.strip().isdigit() or not 100 <= int(raw) <= 599:
+        raise ValidationFailed("status: an HTTP status from 100 to 599")
+    return int(raw)
+
+
+async def _flushed_journal(recorder: Recorder) -> JournalRecorder | None:
+    """The process's journal with its pending entries written (in a transaction of their own)
+    before the page's session reads anything, so the page sees them."""
+    if recorder is not None:
+        await recorder.flush()
+    return recorder
+
+
+Journal = Annotated[JournalRecorder | None, Depends(_flushed_journal)]
+
+
+@sandbox_router.get("/console/requests", operation_id="consoleRequests")
+async def requests_page(
+    request: Request,
+    recorder: Journal,
+    user: ConsoleReader,
+    session: DbSession,
+    operation_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=3)] = None,
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The request journal, newest first (a partner: its own requests), filtered."""
+    wanted_status = _status_filter(status)
+    count, rows = await journal.search(
+        session,
+        user.principal,
+        recorder,
+        limit=REQUESTS_SHOWN,
+        client_id=client_id or None,
+        operation_id=operation_id or None,
+        status=wanted_status,
+        since=None,
+        until=None,
+    )
+    filters = {
+        "operation_id": operation_id or "",
+        "status": "" if wanted_status is None else str(wanted_status),
+        "client_id": client_id or "",
+    }
+    return render(
+        request,
+        "requests.html",
+        user=user,
+        count=count,
+        entries=rows,
+        filters=filters,
+        enabled=recorder is not None,
+    )
+
+
+@sandbox_router.get("/console/requests/{entry_id}", operation_id="consoleRequest")
+async def request_page(
+    request: Request, recorder: Journal, user: ConsoleReader, session: DbSession, entry_id: int
+) -> Response:
+    """One recorded request: its (redacted) bodies and the same request as a curl command."""
+    entry = await journal.entry(session, user.principal, recorder, entry_id)
+    curl = journal.as_curl(entry, str(request.base_url))
+    return render(request, "request.html", user=user, entry=entry, curl=curl)
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")

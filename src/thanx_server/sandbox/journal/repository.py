@@ -58,6 +58,14 @@ async def search(
     return total, (await session.scalars(statement)).all()
 
 
+async def get(
+    session: AsyncSession, entry_id: int, client_id: str | None
+) -> SandboxJournalEntry | None:
+    """One entry; with ``client_id``, only if it is that credential's."""
+    where = _filters(client_id=client_id, operation_id=None, status=None, since=None, until=None)
+    return await session.scalar(select(Journal).where(Journal.id == entry_id, *where))
+
+
 async def clear(session: AsyncSession, client_id: str | None) -> int:
     statement = delete(Journal)
     if client_id is not None:

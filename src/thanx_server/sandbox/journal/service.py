@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import ControlPrincipal
-from thanx_server.kit.errors import Forbidden
+from thanx_server.kit.errors import Forbidden, NotFound
 from thanx_server.models.sandbox import SandboxJournalEntry
 from thanx_server.sandbox.journal import repository
 from thanx_server.sandbox.journal.recorder import JournalRecorder
@@ -45,6 +46,43 @@ async def search(
         since=since,
         until=until,
     )
+
+
+async def entry(
+    session: AsyncSession,
+    principal: ControlPrincipal,
+    recorder: JournalRecorder | None,
+    entry_id: int,
+) -> SandboxJournalEntry:
+    """One recorded request (a partner: only its own; another's is a 404, as if absent)."""
+    if recorder is not None:
+        await recorder.flush()
+    found = await repository.get(session, entry_id, _client(principal, None))
+    if found is None:
+        raise NotFound(f"id: no recorded request {entry_id}")
+    return found
+
+
+def as_curl(entry: SandboxJournalEntry, base_url: str) -> str:
+    """The recorded request as a ``curl`` command to run again. Secrets were never recorded:
+    the token is a placeholder to fill in; a body is the recorded one (redacted, and cut at
+    ``THANX_JOURNAL_BODY_CHARS``)."""
+    url = base_url.rstrip("/") + entry.path + (f"?{entry.query}" if entry.query else "")
+    parts = ["curl", "-sS", "-X", entry.method, shlex.quote(url)]
+    headers = ["Accept-Version: v4.0"]
+    if entry.auth == "partner" and entry.client_id:
+        headers += [f"X-ClientId: {entry.client_id}", "Authorization: Bearer <access token>"]
+    elif entry.auth == "user":
+        headers.append("Authorization: Bearer <end-user token>")
+    if entry.idempotency_key:
+        headers.append(f"X-Idempotency-Key: {entry.idempotency_key}")
+    if entry.request_body:
+        headers.append("Content-Type: application/json")
+    for header in headers:
+        parts += ["-H", shlex.quote(header)]
+    if entry.request_body:
+        parts += ["--data-raw", shlex.quote(entry.request_body)]
+    return " ".join(parts)
 
 
 async def clear(
