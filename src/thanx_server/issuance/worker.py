@@ -19,6 +19,7 @@ import structlog
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.settings import Settings
+from thanx_server.webhook.worker import DeliveryWorker
 
 log = structlog.get_logger("thanx.worker")
 
@@ -63,16 +64,23 @@ class IssuanceWorker:
 
 
 async def run_standalone(settings: Settings) -> None:
-    """``thanx-server worker``: one worker loop until SIGTERM/SIGINT."""
+    """``thanx-server worker``: one issuance and one webhook delivery loop until SIGTERM/SIGINT."""
     database = Database.from_engine(
         create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
     )
     worker = IssuanceWorker(database, settings)
+    # The same process also delivers webhooks: any number of these share the delivery queue.
+    deliveries = DeliveryWorker(database, settings, owner=worker.config.owner)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        worker.stop.set()
+        deliveries.stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop.set)
+        loop.add_signal_handler(sig, stop)
     try:
-        await worker.run()
+        await asyncio.gather(worker.run(), deliveries.run())
     finally:
         await database.dispose()
 

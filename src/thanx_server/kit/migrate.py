@@ -7,6 +7,7 @@ the database is already at the newest revision.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +45,33 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_upgrade)
 
 
-def head_revision() -> str:
-    """The newest revision of the history, read from the file names without loading Alembic.
+_REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision(?:: [^=]+)? = "([^"]+)"', re.MULTILINE)
 
-    Each migration file is ``<revision>_<slug>.py`` (Alembic's default file template) with a
-    zero-padded numeric revision, and the history is one line; so the head is the greatest
-    prefix. ``tests/test_migrations.py`` checks both against Alembic's own reading.
+
+def head_revision() -> str:
+    """The newest revision of the history, read from the migration files without loading Alembic.
+
+    Each migration file is ``<revision>_<slug>.py`` and the history is one line, so the head is
+    the one revision no other file names as its ``down_revision`` (revision ids need not be
+    numbers: branches name theirs ``i<issue>_<name>`` until they are merged and re-chained).
+    ``tests/test_migrations.py`` checks both against Alembic's own reading.
     """
-    return max(p.name.split("_", 1)[0] for p in VERSIONS.glob("[0-9]*_*.py"))
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in VERSIONS.glob("*_*.py"):
+        text_ = path.read_text(encoding="utf-8")
+        found = _REVISION.search(text_)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        parent = _DOWN_REVISION.search(text_)
+        if parent is not None:
+            parents.add(parent.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migration history must have one head, found {sorted(heads)}")
+    return heads.pop()
 
 
 async def is_current(engine: AsyncEngine) -> bool:

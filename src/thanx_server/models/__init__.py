@@ -13,6 +13,12 @@ from thanx_server.models.reward import EndUserToken, Reward
 from thanx_server.models.subscriber import Subscriber
 from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
+from thanx_server.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "Base",
@@ -37,4 +43,8 @@ __all__ = [
     "Subscriber",
     "Tag",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

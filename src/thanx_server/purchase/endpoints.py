@@ -46,5 +46,6 @@ async def create_purchase(
         card_id=fields.card_id,
         products=fields.products,
         feedback_window=settings.feedback_window,
+        webhook_delay=settings.webhook_purchase_delay,
     )
     return PurchaseEnvelope(purchase=PurchaseOut.from_recorded(recorded))

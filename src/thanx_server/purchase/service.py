@@ -22,6 +22,8 @@ from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
 from thanx_server.user import repository as user_repository
+from thanx_server.webhook import clock, events, outbox
+from thanx_server.webhook.events import EventType
 
 POINTS_PER_UNIT = Decimal("1")
 CENT = Decimal("0.01")
@@ -50,6 +52,7 @@ async def record_purchase(
     card_id: str | None,
     products: Sequence[str],
     feedback_window: timedelta,
+    webhook_delay: timedelta = timedelta(minutes=10),
 ) -> RecordedPurchase:
     """Record the purchase of a member of the scope's one merchant."""
     (merchant_id,) = scope.merchant_ids
@@ -77,7 +80,32 @@ async def record_purchase(
     await repository.add_points(session, scope, user_id=user_id, points=points)
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
+    await _purchase_event(session, purchase, delay=webhook_delay)
     return RecordedPurchase(purchase=purchase, feedback=feedback)
+
+
+async def _purchase_event(session: AsyncSession, purchase: Purchase, *, delay: timedelta) -> None:
+    """The purchase webhook (D.6), in the purchase's transaction, due ``delay`` after it was
+    recorded (Thanx: 10 minutes) on the business clock."""
+    user, merchant, location = await repository.event_context(session, purchase)
+    now = clock.business_now()
+    await outbox.emit_one(
+        session,
+        merchant_id=purchase.merchant_id,
+        type=EventType.PURCHASE,
+        subject_id=purchase.id,
+        body=events.purchase(
+            purchase_id=purchase.id,
+            amount=purchase.amount,
+            purchased_at=purchase.purchased_at,
+            user=user,
+            merchant=merchant,
+            location=location,
+            products=list(purchase.products),
+        ),
+        now=now,
+        deliver_after=now + delay,
+    )
 
 
 async def find_by_card(session: AsyncSession, *, merchant_id: str, card_id: str) -> Purchase | None:

@@ -24,6 +24,8 @@ from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
+from thanx_server.webhook import clock, events, outbox
+from thanx_server.webhook.events import EventType
 
 TIERS = ("bronze", "silver", "gold")
 
@@ -313,10 +315,29 @@ async def update_settings(
     )
     if not changes:
         return _settings_view(membership, settings)
+    before = _settings_view(membership, settings)
     row = await repository.upsert_settings(
         session,
         user_id=membership.user_id,
         merchant_id=membership.merchant_id,
         changes=dict(changes),
     )
-    return _settings_view(membership, row)
+    after = _settings_view(membership, row)
+    if any(getattr(before, c) != getattr(after, c) for c in repository.SETTING_COLUMNS):
+        await outbox.emit_one(
+            session,
+            merchant_id=after.merchant_id,
+            type=EventType.COMMUNICATION_SETTING,
+            subject_id=after.user_id,
+            body=events.communication_setting(
+                setting_id=after.id,
+                merchant_id=after.merchant_id,
+                user_id=after.user_id,
+                reward_progress_email=after.reward_progress_email,
+                reward_offer_notification=after.reward_offer_notification,
+                reward_offer_email=after.reward_offer_email,
+                marketing_general_email=after.marketing_general_email,
+            ),
+            now=clock.business_now(),
+        )
+    return after
