@@ -303,7 +303,6 @@ async def test_a_rolled_back_change_sends_nothing(
         changes={"marketing_general_email": False},
     )
     assert await count(session, WebhookEvent) == 1  # written inside the transaction...
-    assert await count(session, WebhookDelivery) == 1
     await nested.rollback()
     assert await count(session, WebhookEvent) == 0  # ...and gone with the transaction
     assert await count(session, WebhookDelivery) == 0

@@ -18,6 +18,7 @@ from thanx_server.models.webhook import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookEventFrame,
 )
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WebhookEventFrame",
 ]

@@ -62,9 +62,11 @@ def campaign_block(campaign: Any, variant: Any) -> dict[str, Any]:
     }
 
 
-class RewardIssuedBodies:
-    """Builds the ``reward.issued`` bodies of one job chunk: everything but the reward's own
-    fields is rendered once (prefix and suffix), so a 2,000-reward chunk costs string joins."""
+class RewardIssuedFrame:
+    """The ``reward.issued`` bodies of one job chunk: everything but the reward's own fields is
+    rendered once, as a frame (``prefix`` + part + ``suffix``), stored once per chunk. The part
+    holds only our own hex ids, an index and the identifier type (``email``/``phone``, checked
+    when the job was accepted), so it is built without a JSON encoder."""
 
     def __init__(
         self,
@@ -77,26 +79,25 @@ class RewardIssuedBodies:
         expires_at: datetime | None,
         now: datetime,
     ) -> None:
-        self._head = '{"event":"reward.issued","timestamp":' + json.dumps(_z(now)) + ',"data":{'
-        self._job = '"issuance_job_id":' + json.dumps(job_id) + ',"merchant_id":'
-        self._job += json.dumps(merchant_id) + ',"reward_id":'
-        tail = {"state": state, "expires_at": _z(expires_at)}
-        tail_json = dumps(tail)[1:-1]
+        self.prefix = (
+            '{"event":"reward.issued","timestamp":'
+            + json.dumps(_z(now))
+            + ',"data":{"issuance_job_id":'
+            + json.dumps(job_id)
+            + ',"merchant_id":'
+            + json.dumps(merchant_id)
+            + ","
+        )
+        tail = dumps({"state": state, "expires_at": _z(expires_at)})[1:-1]
         campaign_json = dumps({"campaign": campaign_block(campaign, variant)})[1:-1]
-        self._tail = "," + tail_json + "," + campaign_json + "}}"
+        self.suffix = "," + tail + "," + campaign_json + "}}"
 
-    def body(self, *, reward_id: str, kind: str, index: int, user_id: str | None) -> str:
+    @staticmethod
+    def part(*, reward_id: str, kind: str, index: int, user_id: str | None) -> str:
+        user = "null" if user_id is None else f'"{user_id}"'
         return (
-            self._head
-            + self._job
-            + json.dumps(reward_id)
-            + ',"identifier":{"type":'
-            + json.dumps(kind)
-            + ',"index":'
-            + str(index)
-            + '},"user_id":'
-            + json.dumps(user_id)
-            + self._tail
+            f'"reward_id":"{reward_id}","identifier":{{"type":"{kind}","index":{index}}},'
+            f'"user_id":{user}'
         )
 
 

@@ -1,9 +1,9 @@
 """``emit``: events written in the caller's transaction (the outbox), never after it.
 
-A rolled-back request or chunk therefore sends nothing, and a committed one is never lost: the
-delivery rows it wrote are the queue the delivery workers claim after commit. Set-based: one
-INSERT for the events and one for their deliveries, whatever their number (``kit/bulk``), plus
-one small read of the merchant's subscribed endpoints.
+A rolled-back request or chunk therefore sends nothing, and a committed one is never lost.
+Writing an event is one INSERT, whatever the number of events; a delivery worker later queues
+each committed event for the endpoints subscribed to it (``tasks.dispatch``), so the state
+change that causes an event pays for the event row only, not for its fan-out.
 """
 
 from __future__ import annotations
@@ -30,27 +30,21 @@ async def emit(
     rows: Sequence[EventRow],
     now: datetime,
     deliver_after: datetime | None = None,
-) -> int:
-    """Write ``rows`` as events of ``type`` and queue them for every endpoint of the merchant
-    subscribed to ``type``. Returns the number of deliveries queued."""
+    frame_id: str | None = None,
+) -> None:
+    """Write ``rows`` as events of ``type`` (one INSERT). ``frame_id``: their bodies are the
+    parts of that frame's bodies."""
     if not rows:
-        return 0
-    due = deliver_after or now
+        return
     await repository.insert_events(
-        session, merchant_id=merchant_id, type=type, rows=rows, created_at=now, due=due
-    )
-    endpoint_ids = await repository.subscribed_endpoints(session, merchant_id, type)
-    if not endpoint_ids:
-        return 0
-    pairs = [(event_id, endpoint_id) for event_id, _, _ in rows for endpoint_id in endpoint_ids]
-    ids = new_ids(len(pairs))
-    await repository.insert_deliveries(
         session,
-        rows=[(ids[i], event_id, endpoint_id) for i, (event_id, endpoint_id) in enumerate(pairs)],
-        due=due,
-        now=now,
+        merchant_id=merchant_id,
+        type=type,
+        rows=rows,
+        created_at=now,
+        due=deliver_after or now,
+        frame_id=frame_id,
     )
-    return len(pairs)
 
 
 def new_event_id() -> str:
@@ -94,10 +88,10 @@ async def rewards_issued(
     now: datetime,
 ) -> None:
     """One ``reward.issued`` per reward of a chunk (``rewards``: reward id, user id, identifier
-    index, identifier type), with the chunk's one INSERT per table."""
+    index, identifier type): one frame row and one INSERT of the events' parts."""
     if not rewards:
         return
-    bodies = events.RewardIssuedBodies(
+    frame = events.RewardIssuedFrame(
         job_id=job_id,
         merchant_id=merchant_id,
         campaign=campaign,
@@ -106,14 +100,14 @@ async def rewards_issued(
         expires_at=campaign.redeemable_to,
         now=now,
     )
+    frame_id = await repository.insert_frame(
+        session, prefix=frame.prefix, suffix=frame.suffix, now=now
+    )
     event_ids = new_ids(len(rewards))
+    part = frame.part
     rows = [
-        (
-            event_ids[i],
-            reward_id,
-            bodies.body(reward_id=reward_id, kind=kind, index=index, user_id=user_id),
-        )
-        for i, (reward_id, user_id, index, kind) in enumerate(rewards)
+        (event_ids[i], reward_id, part(reward_id=reward_id, kind=kind, index=index, user_id=uid))
+        for i, (reward_id, uid, index, kind) in enumerate(rewards)
     ]
     await emit(
         session,
@@ -121,6 +115,7 @@ async def rewards_issued(
         type=EventType.REWARD_ISSUED,
         rows=rows,
         now=now,
+        frame_id=frame_id,
     )
 
 

@@ -13,11 +13,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, not_, or_, select, update
+from sqlalchemy import Select, and_, delete, false, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import DELIVERY_STATES, DeliveryState
 from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list
@@ -29,6 +30,7 @@ from thanx_server.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookEventFrame,
 )
 
 # --- endpoints ----------------------------------------------------------------------------
@@ -102,6 +104,7 @@ async def insert_events(
     rows: Sequence[tuple[str, str | None, str]],
     created_at: datetime,
     due: datetime,
+    frame_id: str | None = None,
 ) -> None:
     await insert_rows(
         session,
@@ -109,11 +112,71 @@ async def insert_events(
         shared={
             "merchant_id": merchant_id,
             "type": type,
+            "frame_id": frame_id,
+            "dispatched": False,
             "created_at": created_at,
             "deliver_after": due,
         },
         columns=EVENT_COLUMNS,
         rows=rows,
+    )
+
+
+async def insert_frame(session: AsyncSession, *, prefix: str, suffix: str, now: datetime) -> str:
+    frame_id = new_id()
+    await session.execute(
+        insert(WebhookEventFrame).values(id=frame_id, prefix=prefix, suffix=suffix, created_at=now)
+    )
+    return frame_id
+
+
+# --- dispatch: committed events become deliveries of the endpoints subscribed to them ---------
+
+
+def _undispatched() -> Select[str, str, str, datetime]:
+    return (
+        select(
+            WebhookEvent.id,
+            WebhookEvent.merchant_id,
+            WebhookEvent.type,
+            WebhookEvent.deliver_after,
+        )
+        .where(WebhookEvent.dispatched == false())
+        .order_by(WebhookEvent.created_at)
+    )
+
+
+async def any_undispatched(session: AsyncSession) -> bool:
+    return (
+        await session.scalar(_undispatched().with_only_columns(WebhookEvent.id).limit(1))
+        is not None
+    )
+
+
+async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
+    """Up to ``limit`` undispatched events, locked (PostgreSQL: skipping those another worker
+    is dispatching)."""
+    return list(await session.execute(_lock_for_claim(session, _undispatched().limit(limit))))
+
+
+async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:
+    """(id, merchant id, event types) of the enabled endpoints of these merchants."""
+    scope = MerchantScope(tuple(merchant_ids))
+    return list(
+        await session.execute(
+            select(
+                WebhookEndpoint.id, WebhookEndpoint.merchant_id, WebhookEndpoint.event_types
+            ).where(scope.clause(WebhookEndpoint.merchant_id), WebhookEndpoint.enabled.is_(True))
+        )
+    )
+
+
+async def mark_dispatched(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    await session.execute(
+        update(WebhookEvent)
+        .where(in_list(WebhookEvent.id, list(event_ids)))
+        .values(dispatched=True)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -210,7 +273,7 @@ async def list_attempts(
 # --- worker side ----------------------------------------------------------------------------
 
 
-def _lock_for_claim(session: AsyncSession, stmt: Select[Any]) -> Select[Any]:
+def _lock_for_claim(session: AsyncSession, stmt: Any) -> Any:
     """PostgreSQL: skip rows other workers are claiming; SQLite: the BEGIN IMMEDIATE session
     already makes claimers take turns."""
     if session.get_bind().dialect.name == "postgresql":
@@ -248,6 +311,8 @@ CLAIM_COLUMNS = (
     WebhookDelivery.attempts,
     WebhookEvent.type,
     WebhookEvent.body,
+    WebhookEventFrame.prefix,
+    WebhookEventFrame.suffix,
     WebhookEvent.merchant_id,
     WebhookEndpoint.url,
     WebhookEndpoint.headers,
@@ -322,6 +387,7 @@ async def claim_due(
     rows = await session.execute(
         select(*CLAIM_COLUMNS)
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .outerjoin(WebhookEventFrame, WebhookEventFrame.id == WebhookEvent.frame_id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(in_list(WebhookDelivery.id, ids))
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)

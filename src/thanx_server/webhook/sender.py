@@ -1,10 +1,9 @@
 """One HTTP attempt, bounded: a slow or hostile receiver costs one slot for at most the timeout.
 
-* the whole attempt (connect, send, headers, the excerpt of the body) is bounded by one total
-  timeout (15 s, Thanx's), not httpx's per-read timeouts, so a receiver dripping bytes cannot
-  stretch it;
-* at most ``EXCERPT_BYTES`` of the response are read, then the connection is closed: a huge
-  response costs nothing more;
+* the whole attempt (connect, send, the answer's head, the excerpt of its body) is bounded by one
+  total timeout (15 s, Thanx's), so a receiver dripping bytes cannot stretch it;
+* at most ``EXCERPT_BYTES`` of the answer are read (``http1.py``): a huge answer costs nothing
+  more, its connection is closed;
 * redirects are not followed (a 3xx is a failed attempt): no redirect loops, and no hop to an
   address the URL rules would refuse.
 """
@@ -15,7 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import httpx
+from thanx_server.webhook import http1
 
 EXCERPT_BYTES = 1024
 DEFAULT_TIMEOUT = 15.0
@@ -35,13 +34,9 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def new_client(max_connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
-        timeout=httpx.Timeout(DEFAULT_TIMEOUT),
-        headers={"User-Agent": USER_AGENT},
-    )
+def new_client(max_connections: int = 64) -> http1.Pool:
+    del max_connections  # connections are bounded by the worker's slots
+    return http1.Pool(user_agent=USER_AGENT)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -56,7 +51,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 async def post(
-    client: httpx.AsyncClient,
+    client: http1.Pool,
     url: str,
     *,
     body: bytes,
@@ -70,32 +65,20 @@ async def post(
     error: str | None = None
     try:
         async with asyncio.timeout(limit):
-            async with client.stream(
-                "POST",
+            response = await client.post(
                 url,
-                content=body,
+                body=body,
                 headers={"Content-Type": "application/json", **headers},
-            ) as response:
-                status = response.status_code
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_raw():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= EXCERPT_BYTES:
-                        break
-                excerpt = b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace")
+                limit=EXCERPT_BYTES,
+            )
+        status = response.status
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        excerpt = response.excerpt.decode("utf-8", "replace")
     except TimeoutError:
         error = f"timeout after {limit:g} s"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
-    except OSError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
+    except http1.HttpError as exc:
+        error = str(exc)[:300]
     duration = int((time.perf_counter() - started) * 1000)
-    if status is not None and error is not None:
-        # The status line arrived but the body timed out: the answer counts, the excerpt is cut.
-        error = None
     return AttemptResult(
         status_code=status,
         duration_ms=duration,

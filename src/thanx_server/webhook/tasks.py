@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import structlog
 
 from thanx_server.domain.states import DeliveryState
@@ -32,7 +31,7 @@ from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.time import utcnow
 from thanx_server.settings import Settings
-from thanx_server.webhook import clock, repository, sender
+from thanx_server.webhook import clock, http1, repository, sender
 from thanx_server.webhook.signing import signature_headers
 
 log = structlog.get_logger("thanx.webhooks")
@@ -50,6 +49,10 @@ RETRY_SCHEDULE: tuple[timedelta, ...] = (
 JITTER = 0.1  # +-10% of each delay
 LEASE_MARGIN = timedelta(seconds=5)
 FAULT_DELAY = timedelta(seconds=5)
+# After the first send of a batch finishes, how long to wait for more before recording them.
+LINGER = 0.05
+# Events queued for their endpoints per dispatch transaction.
+DISPATCH_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,17 +104,26 @@ class Deliverer:
 
     db: Database
     config: DeliveryConfig
-    client: httpx.AsyncClient
+    client: http1.Pool
     rng: random.Random = field(default_factory=random.Random)
     # task -> (endpoint id, delivery id)
     inflight: dict[asyncio.Task[_Outcome], tuple[str, str]] = field(default_factory=dict)
     done: list[_Outcome] = field(default_factory=list)
+    _found_work: bool = False
+    _launched: int = 0
 
     def _in_flight(self) -> Counter[str]:
         return Counter(endpoint for endpoint, _ in self.inflight.values())
 
     async def claim(self) -> int:
-        """Fill the free slots (a few claims when an endpoint's share caps the first)."""
+        """Queue new events, then fill the free slots (a few claims when an endpoint's share
+        caps the first). Claims come in batches: while sends are in flight, nothing is claimed
+        until half of the last batch has finished, so each claim (and each record) covers many
+        deliveries, not one."""
+        if self.inflight and len(self.inflight) > self._launched // 2:
+            return 0
+        while await dispatch(self.db) == DISPATCH_BATCH:
+            pass
         total = 0
         for _ in range(4):
             free = self.config.slots - len(self.inflight)
@@ -119,9 +131,12 @@ class Deliverer:
                 break
             in_flight = self._in_flight()
             busy = [e for e, n in in_flight.items() if n >= self.config.per_endpoint]
-            async with self.db.read_sessions() as session:
-                if not await repository.any_due(session, clock.business_now(), utcnow(), busy):
-                    break
+            if not self._found_work:
+                # An idle worker only reads: on SQLite the claim's BEGIN IMMEDIATE would take
+                # the write lock from the API's writers every poll.
+                async with self.db.read_sessions() as session:
+                    if not await repository.any_due(session, clock.business_now(), utcnow(), busy):
+                        break
             async with self.db.write_sessions() as session, session.begin():
                 now = utcnow()
                 rows = await repository.claim_due(
@@ -134,6 +149,7 @@ class Deliverer:
                     in_flight=in_flight,
                     per_endpoint=self.config.per_endpoint,
                 )
+            self._found_work = bool(rows)
             if not rows:
                 break
             if any(r.fault == "reorder" for r in rows):
@@ -142,6 +158,8 @@ class Deliverer:
                 task = asyncio.create_task(self._send(row))
                 self.inflight[task] = (row.endpoint_id, row.id)
             total += len(rows)
+        if total:
+            self._launched = len(self.inflight)
         return total
 
     async def _send(self, row: Any) -> _Outcome:
@@ -151,7 +169,7 @@ class Deliverer:
             return _Outcome(row, result, sent_at)
         if row.fault == "delay":
             await asyncio.sleep(FAULT_DELAY.total_seconds())
-        body = row.body.encode()
+        body = ((row.prefix or "") + row.body + (row.suffix or "")).encode()
         secrets_ = [row.secret]
         expires = row.previous_secret_expires_at
         if row.previous_secret and expires is not None and expires > clock.business_now():
@@ -178,13 +196,27 @@ class Deliverer:
         return _Outcome(row, result, sent_at)
 
     async def wait(self, seconds: float) -> None:
-        """Wait until a send finishes (or ``seconds`` pass), and collect the finished ones."""
+        """Wait until a send finishes (or ``seconds`` pass), then a little longer for more
+        (``LINGER``), and collect the finished ones: outcomes are recorded in batches, not one
+        transaction per delivery."""
         if not self.inflight:
             await asyncio.sleep(seconds)
             return
-        finished, _ = await asyncio.wait(
+        finished, pending = await asyncio.wait(
             self.inflight, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
         )
+        if finished and pending:
+            # Collect the batch: until half of what was in flight has finished, or LINGER.
+            deadline = asyncio.get_running_loop().time() + LINGER
+            half = max(1, (len(finished) + len(pending)) // 2)
+            while pending and len(finished) < half:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                more, pending = await asyncio.wait(
+                    pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                finished |= more
         for task in finished:
             del self.inflight[task]
             self.done.append(task.result())
@@ -212,6 +244,39 @@ class Deliverer:
         if unsent:
             async with self.db.write_sessions() as session, session.begin():
                 await repository.release(session, ids=unsent, owner=self.config.owner, now=utcnow())
+
+
+async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
+    """Queue committed events for the endpoints subscribed to them (at the time of dispatch):
+    one transaction, set-based (one read of the events, one of the endpoints, one INSERT per
+    due time, one UPDATE). Returns the number of events dispatched."""
+    async with db.read_sessions() as session:
+        if not await repository.any_undispatched(session):
+            return 0
+    async with db.write_sessions() as session, session.begin():
+        found = await repository.claim_undispatched(session, limit)
+        if not found:
+            return 0
+        endpoints = await repository.endpoints_of(session, {e.merchant_id for e in found})
+        by_merchant: dict[str, list[tuple[str, list[str]]]] = {}
+        for endpoint_id, merchant_id, types in endpoints:
+            by_merchant.setdefault(merchant_id, []).append((endpoint_id, list(types or ())))
+        by_due: dict[Any, list[tuple[str, str]]] = {}
+        for event in found:
+            for endpoint_id, types in by_merchant.get(event.merchant_id, ()):
+                if not types or event.type in types:
+                    by_due.setdefault(event.deliver_after, []).append((event.id, endpoint_id))
+        now = utcnow()
+        for due, pairs in by_due.items():
+            ids = new_ids(len(pairs))
+            await repository.insert_deliveries(
+                session,
+                rows=[(ids[i], e, ep) for i, (e, ep) in enumerate(pairs)],
+                due=due,
+                now=now,
+            )
+        await repository.mark_dispatched(session, [e.id for e in found])
+    return len(found)
 
 
 def _reorder(rows: list[Any], rng: random.Random) -> list[Any]:
@@ -299,9 +364,7 @@ async def record(
         log.warning("webhooks.endpoint_disabled", endpoint_id=endpoint_id, reason="410")
 
 
-async def drain(
-    db: Database, config: DeliveryConfig, client: httpx.AsyncClient | None = None
-) -> int:
+async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None = None) -> int:
     """Send everything due now, until nothing is due or in flight (tests, benchmarks).
     Returns the number of attempts made."""
     own = client is None

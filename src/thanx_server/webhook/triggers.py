@@ -34,7 +34,7 @@ async def trigger(
     overrides: dict[str, Any] | None,
     delay: timedelta,
 ) -> tuple[str, str, int, dict[str, Any]]:
-    """Returns (event id, merchant id, deliveries queued, body)."""
+    """Returns (event id, merchant id, endpoints it will go to, body)."""
     now = clock.business_now()
     merchant_id, subject, body = await _build(session, scope, event, subject_id, now)
     payload = json.loads(body)
@@ -43,7 +43,7 @@ async def trigger(
         target.update(overrides)
         body = events.dumps(payload)
     event_id = outbox.new_event_id()
-    queued = await outbox.emit(
+    await outbox.emit(
         session,
         merchant_id=merchant_id,
         type=event,
@@ -51,7 +51,8 @@ async def trigger(
         now=now,
         deliver_after=now + delay,
     )
-    return event_id, merchant_id, queued, payload
+    endpoints = await repository.subscribed_endpoints(session, merchant_id, event)
+    return event_id, merchant_id, len(endpoints), payload
 
 
 def _missing(what: str, subject_id: str | None) -> NotFound:

@@ -1,8 +1,8 @@
-"""webhooks outbox
+"""webhooks: endpoints, the outbox of events (and their shared frames), deliveries, the log
 
 Revision ID: i14_webhooks
 Revises: 0005
-Create Date: 2026-12-01 15:41:35.094495
+Create Date: 2026-12-01 15:55:56.596091
 """
 
 from collections.abc import Sequence
@@ -44,12 +44,22 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "webhook_event_frames",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("prefix", sa.Text(), nullable=False),
+        sa.Column("suffix", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_event_frames")),
+    )
+    op.create_table(
         "webhook_events",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("merchant_id", sa.String(length=32), nullable=False),
         sa.Column("type", sa.String(length=40), nullable=False),
         sa.Column("subject_id", sa.String(length=32), nullable=True),
+        sa.Column("frame_id", sa.String(length=32), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("dispatched", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deliver_after", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
@@ -57,6 +67,13 @@ def upgrade() -> None:
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.create_index(
             "ix_webhook_events_merchant_created", ["merchant_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_events_undispatched",
+            ["created_at"],
+            unique=False,
+            sqlite_where=sa.text("dispatched = 0"),
+            postgresql_where=sa.text("dispatched = false"),
         )
 
     op.create_table(
@@ -144,9 +161,15 @@ def downgrade() -> None:
 
     op.drop_table("webhook_endpoints")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_webhook_events_undispatched",
+            sqlite_where=sa.text("dispatched = 0"),
+            postgresql_where=sa.text("dispatched = false"),
+        )
         batch_op.drop_index("ix_webhook_events_merchant_created")
 
     op.drop_table("webhook_events")
+    op.drop_table("webhook_event_frames")
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_attempts_event_id"))
         batch_op.drop_index("ix_webhook_attempts_endpoint_at")
