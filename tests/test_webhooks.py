@@ -934,3 +934,31 @@ async def test_delivery_faults_drop_and_duplicate(
     await tasks.drain(database, config())
     assert len(receiver.received) == 2
     assert receiver.received[0].body == receiver.received[1].body
+
+
+async def test_the_log_is_kept_for_its_retention_then_purged(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    await tasks.drain(database, config())
+    business.advance(timedelta(days=29))
+    assert await tasks.purge(database, timedelta(days=30)) == (0, 0)
+    assert await count(session, WebhookAttempt) == 1
+    business.advance(timedelta(days=2))
+    assert await tasks.purge(database, timedelta(days=30)) == (1, 1)
+    assert await count(session, WebhookAttempt) == 0
+    assert await count(session, WebhookEvent) == 0
