@@ -962,3 +962,39 @@ async def test_the_log_is_kept_for_its_retention_then_purged(
     assert await tasks.purge(database, timedelta(days=30)) == (1, 1)
     assert await count(session, WebhookAttempt) == 0
     assert await count(session, WebhookEvent) == 0
+
+
+async def test_an_sms_opt_in_sends_d5_once(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant, email="sms@example.com", phone="+14155550199")
+    partner = await factory.partner([merchant], scopes=["sandbox"])
+    await add_endpoint(client, partner.headers(), merchant, receiver.url)
+    path = f"/sandbox/users/{user.id}/sms_subscription"
+    first = await client.post(path, json={}, headers=partner.headers())
+    assert first.status_code == 200, first.text
+    assert first.json()["sms_subscription"]["phone"] == "+14155550199"
+    again = await client.post(path, json={}, headers=partner.headers())
+    assert again.json() == first.json()
+    await tasks.drain(database, config())
+    (request,) = receiver.received
+    assert request.body == (
+        b'{"sms_subscription":{"user_id":"%s","merchant_id":"%s","phone":"+14155550199",'
+        b'"email":"sms@example.com"}}' % (user.id.encode(), merchant.id.encode())
+    )
+    assert request.headers["x-thanx-event"] == "sms_subscription.created"
+    stranger = await client.post(
+        "/sandbox/users/nosuchuser/sms_subscription", json={}, headers=partner.headers()
+    )
+    assert_error(stranger, 404, "RESOURCE_NOT_FOUND")
+    nophone, _ = await factory.member(merchant, phone=None)
+    refused = await client.post(
+        f"/sandbox/users/{nophone.id}/sms_subscription", json={}, headers=partner.headers()
+    )
+    assert_error(refused, 422, "INVALID_STATE", "phone")
+    assert await count(session, WebhookEvent) == 1

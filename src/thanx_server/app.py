@@ -58,6 +58,7 @@ ROUTERS = (
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
     *webhook_endpoints.ROUTERS,
+    user_endpoints.sandbox_router,
 )
 
 DESCRIPTION = """\

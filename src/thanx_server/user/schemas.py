@@ -197,3 +197,15 @@ class CommunicationSettingUpdateIn(BaseModel):
     # The older docs put merchant_id in the body; the newer ones in the query. Both are read.
     merchant_id: str | None = None
     communication_setting: CommunicationSettingIn
+
+
+class SmsSubscriptionOut(BaseModel):
+    user_id: str
+    merchant_id: str
+    phone: str
+    email: str | None
+    opted_in_at: WireDateTime
+
+
+class SmsSubscriptionEnvelope(BaseModel):
+    sms_subscription: SmsSubscriptionOut

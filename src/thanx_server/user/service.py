@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.identifiers import require_email, require_phone
-from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
+from thanx_server.kit.errors import BadRequest, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
@@ -341,3 +341,53 @@ async def update_settings(
             now=clock.business_now(),
         )
     return after
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSubscription:
+    user_id: str
+    merchant_id: str
+    phone: str
+    email: str | None
+    opted_in_at: datetime
+
+
+async def opt_in_sms(
+    session: AsyncSession, scope: MerchantScope, *, user_id: str
+) -> SmsSubscription:
+    """Sandbox customer step: the member opts into the merchant's SMS marketing. The first
+    opt-in sends ``sms_subscription.created`` (D.5) in this transaction; a repeat changes
+    nothing and sends nothing."""
+    rows = await repository.member_with_user(session, scope, user_id)
+    if not rows:
+        raise NotFound()
+    if len(rows) > 1:
+        raise ValidationFailed(
+            "merchant_id: is required: the user is a member of several merchants"
+        )
+    membership, user = rows[0]
+    if not user.phone:
+        raise InvalidState("user.phone: the member has no phone number to opt in")
+    if membership.sms_opted_in_at is None:
+        membership.sms_opted_in_at = clock.business_now()
+        await session.flush()
+        await outbox.emit_one(
+            session,
+            merchant_id=membership.merchant_id,
+            type=EventType.SMS_SUBSCRIPTION,
+            subject_id=user.id,
+            body=events.sms_subscription(
+                user_id=user.id,
+                merchant_id=membership.merchant_id,
+                phone=user.phone,
+                email=user.email,
+            ),
+            now=membership.sms_opted_in_at,
+        )
+    return SmsSubscription(
+        user_id=user.id,
+        merchant_id=membership.merchant_id,
+        phone=user.phone,
+        email=user.email,
+        opted_in_at=membership.sms_opted_in_at,
+    )
