@@ -51,6 +51,8 @@ LEASE_MARGIN = timedelta(seconds=5)
 FAULT_DELAY = timedelta(seconds=5)
 # After the first send of a batch finishes, how long to wait for more before recording them.
 LINGER = 0.05
+# An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
+QUEUE_FACTOR = 4
 # Events queued for their endpoints per dispatch transaction.
 DISPATCH_BATCH = 5000
 
@@ -74,8 +76,18 @@ class DeliveryConfig:
         )
 
     @property
+    def claim_cap(self) -> int:
+        """Deliveries one endpoint may hold claimed: up to ``QUEUE_FACTOR`` rounds of its
+        concurrency (so claims and records come in large batches), never more than half the
+        slots (the others stay free for other endpoints)."""
+        return max(self.per_endpoint, min(self.per_endpoint * QUEUE_FACTOR, self.slots // 2))
+
+    @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=2 * self.timeout) + LEASE_MARGIN
+        """Long enough for every claimed delivery of one endpoint to be sent in turn, each
+        within the timeout, twice over."""
+        rounds = -(-self.claim_cap // self.per_endpoint)
+        return timedelta(seconds=2 * self.timeout * rounds) + LEASE_MARGIN
 
 
 def retry_delay(attempt: int, retry_after: float | None, *, rng: random.Random) -> timedelta | None:
@@ -109,6 +121,7 @@ class Deliverer:
     # task -> (endpoint id, delivery id)
     inflight: dict[asyncio.Task[_Outcome], tuple[str, str]] = field(default_factory=dict)
     done: list[_Outcome] = field(default_factory=list)
+    gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _found_work: bool = False
     _launched: int = 0
 
@@ -130,7 +143,7 @@ class Deliverer:
             if free <= 0:
                 break
             in_flight = self._in_flight()
-            busy = [e for e, n in in_flight.items() if n >= self.config.per_endpoint]
+            busy = [e for e, n in in_flight.items() if n >= self.config.claim_cap]
             if not self._found_work:
                 # An idle worker only reads: on SQLite the claim's BEGIN IMMEDIATE would take
                 # the write lock from the API's writers every poll.
@@ -147,7 +160,7 @@ class Deliverer:
                     lease_until=now + self.config.lease,
                     limit=free,
                     in_flight=in_flight,
-                    per_endpoint=self.config.per_endpoint,
+                    per_endpoint=self.config.claim_cap,
                 )
             self._found_work = bool(rows)
             if not rows:
@@ -186,14 +199,22 @@ class Deliverer:
         )
         headers["X-Thanx-Event"] = row.type
         headers["X-Thanx-Event-Id"] = row.event_id
-        result = await sender.post(
-            self.client, row.url, body=body, headers=headers, limit=self.config.timeout
-        )
-        if row.fault == "duplicate":
-            await sender.post(
+        async with self._gate(row.endpoint_id):
+            result = await sender.post(
                 self.client, row.url, body=body, headers=headers, limit=self.config.timeout
             )
+            if row.fault == "duplicate":
+                await sender.post(
+                    self.client, row.url, body=body, headers=headers, limit=self.config.timeout
+                )
         return _Outcome(row, result, sent_at)
+
+    def _gate(self, endpoint_id: str) -> asyncio.Semaphore:
+        """At most ``per_endpoint`` sends to one endpoint at a time."""
+        gate = self.gates.get(endpoint_id)
+        if gate is None:
+            gate = self.gates[endpoint_id] = asyncio.Semaphore(self.config.per_endpoint)
+        return gate
 
     async def wait(self, seconds: float) -> None:
         """Wait until a send finishes (or ``seconds`` pass), then a little longer for more
