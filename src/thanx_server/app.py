@@ -24,10 +24,12 @@ from thanx_server.issuance.worker import embedded_worker
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
+from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
 from thanx_server.merchant import endpoints as merchant_endpoints
+from thanx_server.metrics import endpoints as metrics_endpoints
 from thanx_server.operators.service import OperatorCache
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
@@ -44,6 +46,7 @@ log = structlog.get_logger("thanx.app")
 
 ROUTERS = (
     health_endpoints.router,
+    metrics_endpoints.router,
     auth_endpoints.router,
     merchant_endpoints.router,
     reward_endpoints.router,
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             )
         )
         app.state.database = db
+        count_connections(db.engine)
         usage = CredentialUsage()
         app.state.credential_usage = usage
         flusher = asyncio.create_task(usage.run(db.write_sessions), name="credential-usage")
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await limiter.aclose()
             if owned:
                 await db.dispose()
+            forget_this_process()
             log.info("app.stopped")
 
     app = FastAPI(

@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,9 @@ class Environment(StrEnum):
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One ``http.request`` line per request (~0.1 ms of CPU each); 5xx are always logged.
     access_log: bool = True
+    # GET /metrics (Prometheus): with a token, a scrape must send `Authorization: Bearer <token>`;
+    # without one, only a scrape from this machine (a loopback address) is answered.
+    metrics_token: SecretStr | None = None
 
     # How long an authenticated partner credential is remembered per process (0: off). A revoked
     # credential stops working within this bound.
@@ -115,8 +121,11 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _upper_level(cls, value: str) -> str:
-        return value.upper()
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("rate_limit_storage")
     @classmethod

@@ -12,6 +12,7 @@ An endpoint without one of these dependencies is public; ``tests/test_routes.py`
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -26,10 +27,11 @@ from thanx_server.auth.service import (
     check_version,
 )
 from thanx_server.auth.tokens import UserPrincipal, UserTokenCache, authenticate_user
-from thanx_server.kit.errors import AuthenticationFailed
+from thanx_server.kit.errors import AuthenticationFailed, Forbidden
 from thanx_server.kit.middleware import RequestSession
 from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.operators.service import OperatorCache, authenticate_operator
+from thanx_server.settings import Settings
 
 # How /openapi.json names the credentials (kit/openapi.py adds them to every operation whose
 # dependencies include one of the classes below).
@@ -37,6 +39,7 @@ Requirement = dict[str, list[str]]
 PARTNER_SECURITY: tuple[Requirement, ...] = ({"bearerAuth": [], "clientId": []},)
 USER_SECURITY: tuple[Requirement, ...] = ({"userBearerAuth": []},)
 OPERATOR_SECURITY: tuple[Requirement, ...] = ({"operatorBearerAuth": [], "clientId": []},)
+METRICS_SECURITY: tuple[Requirement, ...] = ({"metricsBearerAuth": []},)
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Partner access token."},
     "userBearerAuth": {
@@ -51,6 +54,11 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
             "Operator access token (`thanx-server admin operator create`; `make run` and "
             "`thanx-server demo --json` print one), sent with its client id in X-ClientId."
         ),
+    },
+    "metricsBearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "THANX_METRICS_TOKEN (GET /metrics; loopback scrapes need none).",
     },
     "clientId": {
         "type": "apiKey",
@@ -236,3 +244,30 @@ Operator = Annotated[ControlPrincipal, Depends(OperatorAuth())]
 
 Controller = Annotated[ControlPrincipal, Depends(SandboxAuth())]
 """An operator, or a partner credential with the ``sandbox`` scope."""
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+class MetricsAuth:
+    """Dependency: a Prometheus scrape. With ``THANX_METRICS_TOKEN`` set it must carry that token
+    as a bearer token; without one, only a scrape from a loopback address is answered (so a
+    server bound to a public address does not publish its metrics by default)."""
+
+    is_auth_dependency = True
+    security = METRICS_SECURITY
+
+    async def __call__(self, request: Request) -> None:
+        settings: Settings = request.app.state.settings
+        if settings.metrics_token is None:
+            host = request.client.host if request.client else ""
+            if host not in _LOOPBACK:
+                raise Forbidden(
+                    "metrics are served to this machine only; set THANX_METRICS_TOKEN to "
+                    "scrape from elsewhere"
+                )
+            return
+        expected = settings.metrics_token.get_secret_value().encode()
+        given = (_bearer(request) or "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise AuthenticationFailed()

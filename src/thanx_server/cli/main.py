@@ -7,6 +7,7 @@ stack, the others never do.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -135,6 +136,7 @@ def serve(
     import uvicorn
 
     from thanx_server.cli.runtime import upgrade_database
+    from thanx_server.kit.logging import configure_logging
     from thanx_server.settings import Settings
 
     # Options become environment so every API process builds the same Settings.
@@ -147,12 +149,22 @@ def serve(
             upgrade_database(settings)
         if with_demo:
             typer.echo(_demo_banner(_demo(settings), settings))
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several API processes: /metrics sums them through files in one directory
+        # (prometheus-client's multiprocess mode), emptied so no earlier run's counts remain.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    # Uvicorn's records go to the root logger, which configure_logging gives our renderer.
+    configure_logging(settings)
     uvicorn.run(
         "thanx_server.app:app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        log_config=None,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,

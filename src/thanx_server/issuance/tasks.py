@@ -39,6 +39,7 @@ from thanx_server.idempotency import service as idempotency
 from thanx_server.issuance import repository
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_id, new_ids
+from thanx_server.kit.metrics import ISSUANCE_CHUNK_DURATION, ISSUANCE_JOB_DURATION
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import Campaign, CampaignVariant, RewardTemplate
@@ -181,6 +182,7 @@ async def process(
             await _release(db, config, job)
             return
         end = min(job.processed_count + config.chunk_size, job.total_count)
+        chunk_started = time.perf_counter()
         try:
             held = await chunk.run(db, config, start=job.processed_count, end=end)
         except IntegrityError:
@@ -190,6 +192,7 @@ async def process(
             log.warning("issuance.lease_lost", job_id=job.id, at=job.processed_count)
             return
         job.processed_count = end
+        ISSUANCE_CHUNK_DURATION.observe(time.perf_counter() - chunk_started)
         log.info("issuance.chunk_done", job_id=job.id, processed=end, total=job.total_count)
     if not chunk.finished:
         async with db.write_sessions() as session, session.begin():
@@ -199,6 +202,7 @@ async def process(
                 log.warning("issuance.lease_lost", job_id=job.id, at=job.processed_count)
                 return
             await _batch_completed(session, job)
+    ISSUANCE_JOB_DURATION.observe(time.perf_counter() - started)
     log.info(
         "issuance.job_completed",
         job_id=job.id,

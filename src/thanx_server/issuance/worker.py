@@ -18,6 +18,7 @@ import structlog
 
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.settings import Settings
 from thanx_server.webhook.worker import DeliveryWorker
 
@@ -68,6 +69,7 @@ async def run_standalone(settings: Settings) -> None:
     database = Database.from_engine(
         create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
     )
+    count_connections(database.engine)
     worker = IssuanceWorker(database, settings)
     # The same process also delivers webhooks: any number of these share the delivery queue.
     deliveries = DeliveryWorker(database, settings, owner=worker.config.owner)
@@ -83,6 +85,7 @@ async def run_standalone(settings: Settings) -> None:
         await asyncio.gather(worker.run(), deliveries.run())
     finally:
         await database.dispose()
+        forget_this_process()
 
 
 @contextlib.asynccontextmanager

@@ -20,10 +20,13 @@ from thanx_server.kit.db import Database
 from thanx_server.kit.error_handlers import error_response, unexpected_error
 from thanx_server.kit.errors import GenericError, ServiceUnavailable, is_db_unreachable
 from thanx_server.kit.ids import new_id
+from thanx_server.kit.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = structlog.get_logger("thanx.http")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods a metric label may carry; any other (a client may send any token) counts as OTHER.
+_METHODS = frozenset({*SAFE_METHODS, "POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # Personal data that can end up in a URL path (a partner putting an email or a phone where an id
 # belongs). The access log keeps the first character and the domain / last two digits only.
@@ -156,13 +159,20 @@ class RequestContextMiddleware:
             error = unexpected_error(exc, redact_path(scope["path"]))
             await error_response(error)(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            # The router leaves the matched route in the scope; its operation id names the metric.
+            route = scope.get("route")
+            operation = getattr(route, "operation_id", None) or getattr(route, "name", "unmatched")
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            HTTP_REQUESTS.labels(operation, method, str(status)).inc()
+            HTTP_DURATION.labels(operation).observe(elapsed)
             if self.access_log or status >= 500:
                 log.info(
                     "http.request",
                     method=scope["method"],
                     path=redact_path(scope["path"]),
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(elapsed * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
 

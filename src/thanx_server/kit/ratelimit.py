@@ -35,6 +35,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from thanx_server.kit.errors import RateLimited
+from thanx_server.kit.metrics import RATE_LIMIT_REFUSALS
 
 if TYPE_CHECKING:
     import coredis
@@ -120,6 +121,7 @@ class RateLimiter:
                 continue
             stats = await limiter.get_window_stats(window.item, key)
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            RATE_LIMIT_REFUSALS.labels(window.label).inc()
             raise RateLimited(
                 f"Rate limit of {window.item.amount} requests per {window.label} exceeded; "
                 f"retry in {retry_after} s.",

@@ -1,0 +1,214 @@
+"""Before/after in instructions per request: a figure a busy machine does not move.
+
+    .venv/bin/python -m bench.instructions --baseline ../baseline          # both engines
+    .venv/bin/python -m bench.instructions --baseline ../baseline --engine sqlite --requests 50
+
+``bench.compare`` measures req/s with wrk, which on this shared 2-core machine swings by 2-4x
+from one minute to the next. This counts the CPU instructions one request costs, under
+``valgrind --tool=callgrind``, which gives the same count however loaded the machine is.
+
+For each side (``--baseline`` checkout and this one, each with its own ``.venv``) one probe
+process builds the app with the side's own ``create_app``, runs its lifespan, and calls it as an
+ASGI application directly (no socket, no HTTP parser, no client library: what is counted is the
+server's own work). Per endpoint it makes ``--warm`` calls, zeroes callgrind's counters, makes
+``--requests`` calls and dumps the counters (client requests through a two-function C library
+built here with gcc): start-up and warm-up are not counted. Both sides read the same freshly
+loaded database (migrated by this checkout), with the settings ``bench.compare`` uses (no rate
+limit, no embedded worker, JSON access log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import OUT_DIR, fresh_postgres, fresh_sqlite, machine_facts, write_section
+from bench.compare import _prepare
+from bench.dataset import Scale
+from bench.http import _headers, endpoints
+
+# A two-function C library over valgrind's client requests, so the probe can zero the counters
+# after warming up and dump them after the counted requests (callgrind.h ships with valgrind).
+_CLIENT = """
+#include <valgrind/callgrind.h>
+void bench_zero(void) { CALLGRIND_ZERO_STATS; }
+void bench_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }
+"""
+
+# Runs in the measured checkout's interpreter: argv[1] is {"library", "warm", "requests",
+# "calls": [{"name", "method", "path", "headers", "body"}, ...]}.
+_PROBE = r"""
+import asyncio, ctypes, json, sys
+from thanx_server.app import create_app
+from thanx_server.settings import Settings
+
+plan = json.loads(sys.argv[1])
+client = ctypes.CDLL(plan["library"])
+app = create_app(Settings())
+
+def asgi_call(spec):
+    path, _, query = spec["path"].partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": spec["method"], "scheme": "http", "path": path, "raw_path": path.encode(),
+        "query_string": query.encode(), "root_path": "", "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000), "headers": [(b"host", b"bench")]
+        + [(k.lower().encode(), v.encode()) for k, v in spec["headers"].items()],
+    }
+    body = (spec["body"] or "").encode()
+
+    async def call():
+        done = asyncio.Event()
+        status = []
+        first = [True]
+
+        async def receive():
+            if first[0]:
+                first[0] = False
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        await app(dict(scope), receive, send)
+        if status[0] >= 300:
+            raise SystemExit(f"{spec['name']}: HTTP {status[0]}")
+
+    return call
+
+async def main():
+    async with app.router.lifespan_context(app):
+        for spec in plan["calls"]:
+            call = asgi_call(spec)
+            for _ in range(plan["warm"]):
+                await call()
+            client.bench_zero()
+            for _ in range(plan["requests"]):
+                await call()
+            client.bench_dump(spec["name"].encode())
+
+asyncio.run(main())
+"""
+
+
+def _client_library() -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    source, library = OUT_DIR / "callgrind_client.c", OUT_DIR / "callgrind_client.so"
+    source.write_text(_CLIENT)
+    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    return library
+
+
+def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> dict[str, int]:
+    """Instructions per request of each call in ``plan``, run in ``checkout``'s interpreter."""
+    python = checkout / ".venv" / "bin" / "python"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p",
+             str(python), "-c", _PROBE, json.dumps(plan)],
+            env=env, cwd=checkout, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise SystemExit(
+                f"probe failed in {checkout} ({out.returncode}):\n{out.stderr[-3000:]}"
+            )
+        counts = {}
+        for dump in Path(tmp).iterdir():
+            text = dump.read_text(errors="replace")
+            label = re.search(r"^desc: Trigger: Client Request: (.*)$", text, re.M)
+            total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            if label and total:
+                counts[label.group(1)] = round(int(total.group(1)) / plan["requests"])
+    return counts
+
+
+def compare_engine(
+    engine: str, baseline: Path, scale: Scale, warm: int, requests: int
+) -> list[str]:
+    name = f"thanx_bench_instr_{engine}"
+    url = (
+        __import__("asyncio").run(fresh_postgres(name))
+        if engine == "postgresql"
+        else fresh_sqlite(name)
+    )
+    data = _prepare(url, scale)
+    data_dir = OUT_DIR / f"instructions-{engine}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "THANX_DATABASE_URL": url,
+        "THANX_DATA_DIR": str(data_dir),
+        "THANX_RATE_LIMIT_ENABLED": "false",
+        "THANX_LOG_FORMAT": "json",
+        "THANX_EMBEDDED_WORKER": "false",
+        "PYTHONHASHSEED": "0",
+    }
+    sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
+    calls = [
+        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
+        for e in endpoints(data)
+    ]  # fmt: skip
+    plan = {"library": str(_client_library()), "warm": warm, "requests": requests, "calls": calls}
+    with ThreadPoolExecutor(2) as pool:
+        before, after = pool.map(lambda side: per_request(side, plan, env), sides.values())
+    rows = []
+    for call in calls:
+        name = str(call["name"])
+        rows.append(
+            f"| {engine} | {name} | {before[name] / 1e6:.2f} M | {after[name] / 1e6:.2f} M | "
+            f"{before[name] / after[name]:.2f}x |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the 'before' checkout")
+    parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
+    parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--scale", choices=["full", "small"], default="small")
+    parser.add_argument("--warm", type=int, default=20, help="requests before counting")
+    parser.add_argument("--requests", type=int, default=100, help="requests counted")
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    args = parser.parse_args()
+
+    def commit(path: Path) -> str:
+        return subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+
+    scale = Scale.named(args.scale)
+    engines = ["postgresql", "sqlite"] if args.engine == "both" else [args.engine]
+    rows = []
+    for engine in engines:
+        rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests)
+    if args.no_write:
+        return
+    write_section(
+        f"instructions-{args.label}",
+        f"## Before/after in instructions: {args.label} (`python -m bench.instructions "
+        f"--baseline ...`)\n\n{machine_facts()}; before = {commit(args.baseline)}, after = "
+        f"{commit(Path(__file__).resolve().parents[1])} (working tree); callgrind, "
+        f"{args.requests} requests counted after {args.warm}, in-process ASGI calls; data: "
+        f"{args.scale} data set. Throughput ratio = before/after instructions.\n\n"
+        "| engine | endpoint | before, per request | after, per request | after/before "
+        "throughput |\n|---|---|---|---|---|\n" + "\n".join(rows),
+    )
+
+
+if __name__ == "__main__":
+    main()
