@@ -193,7 +193,8 @@ class Deliverer:
                 secrets_=secrets_,
                 body=body,
                 event_id=row.event_id,
-                timestamp=int(sent_at.timestamp()),
+                # Wall time: receivers check it against their own clock (a replay window).
+                timestamp=int(utcnow().timestamp()),
                 standard=bool(row.standard_headers),
             )
         )
