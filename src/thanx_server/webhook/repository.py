@@ -335,6 +335,7 @@ async def claim_due(
     limit: int,
     in_flight: Counter[str],
     per_endpoint: int,
+    saturated: list[bool],
 ) -> list[Any]:
     """Lease up to ``limit`` due deliveries to ``owner``, at most ``per_endpoint`` in flight per
     endpoint (``in_flight`` counts this worker's): a backlog of one endpoint never takes every
@@ -345,7 +346,11 @@ async def claim_due(
     )
     room = Counter(in_flight)
     picked: list[str] = []
-    for delivery_id, endpoint_id in candidates:
+    rows_seen = list(candidates)
+    # Every candidate read and some left for capped endpoints: other endpoints' work may lie
+    # beyond them, so the caller looks again (with the capped endpoints excluded).
+    saturated.append(len(rows_seen) == limit * 4)
+    for delivery_id, endpoint_id in rows_seen:
         if room[endpoint_id] >= per_endpoint:
             continue
         room[endpoint_id] += 1

@@ -50,7 +50,7 @@ JITTER = 0.1  # +-10% of each delay
 LEASE_MARGIN = timedelta(seconds=5)
 FAULT_DELAY = timedelta(seconds=5)
 # After the first send of a batch finishes, how long to wait for more before recording them.
-LINGER = 0.05
+LINGER = 0.2
 # An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
 QUEUE_FACTOR = 4
 # Events queued for their endpoints per dispatch transaction.
@@ -138,6 +138,7 @@ class Deliverer:
         while await dispatch(self.db) == DISPATCH_BATCH:
             pass
         total = 0
+        saturated: list[bool] = []
         for _ in range(4):
             free = self.config.slots - len(self.inflight)
             if free <= 0:
@@ -161,6 +162,7 @@ class Deliverer:
                     limit=free,
                     in_flight=in_flight,
                     per_endpoint=self.config.claim_cap,
+                    saturated=saturated,
                 )
             self._found_work = bool(rows)
             if not rows:
@@ -171,6 +173,8 @@ class Deliverer:
                 task = asyncio.create_task(self._send(row))
                 self.inflight[task] = (row.endpoint_id, row.id)
             total += len(rows)
+            if not (saturated[-1] and len(rows) < free):
+                break  # nothing else can be due beyond what this claim saw
         if total:
             self._launched = len(self.inflight)
         return total
