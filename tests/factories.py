@@ -174,7 +174,7 @@ class Factory:
             fine_print=kw.get("fine_print", "Valid at participating locations"),
             discount_type=kw.get("discount_type", "free_item"),
             discount_value=kw.get("discount_value"),
-            redemption_venue=kw.get("redemption_venue", "in_store"),
+            redemption_venue=kw.get("redemption_venue", "instore"),
             published=kw.get("published", True),
         )
 

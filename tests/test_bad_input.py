@@ -159,12 +159,14 @@ async def test_a_json_array_where_an_object_is_expected_is_400(
     assert_error(response, 400, "VALIDATION_FAILED")
 
 
-async def test_escaped_nul_in_a_body_is_400(body_client: httpx.AsyncClient) -> None:
+async def test_escaped_nul_in_a_body_is_400_naming_the_field(
+    body_client: httpx.AsyncClient,
+) -> None:
     raw = b'{"campaign_id": "c\\u0000", "merchant_id": "m", "variant_id": "v", "identifiers": []}'
     message = assert_error(
         await body_client.post("/_test/issue", content=raw, headers=JSON), 400, "VALIDATION_FAILED"
     )
-    assert message.startswith("body")
+    assert message.startswith("campaign_id: contains a NUL"), message
 
 
 async def test_an_escaped_backslash_before_u0000_is_ordinary_text(

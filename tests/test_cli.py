@@ -99,3 +99,20 @@ async def test_db_upgrade_reports_the_head_revision(cli: Cli) -> None:
     result = await cli("db", "upgrade")
 
     assert result.stdout.strip() == f"database at revision {head}"
+
+
+async def test_admin_user_create_refuses_points_past_the_balance_bound(cli: Cli) -> None:
+    merchant = await cli.json("admin", "merchant", "create", "--name", "Pts", "--handle", "pts")
+    base = ["admin", "user", "create", "--merchant", merchant["id"]]
+    for points, message in [
+        ("10000000000", "points: must be between 0 and 9999999999.99"),
+        ("-1", "points: must be between 0"),
+        ("NaN", "points: must be between 0"),
+        ("1.001", "points: at most two decimal places"),
+        ("lots", "points: not a number"),
+    ]:
+        refused = await cli(*base, "--email", "p@example.com", "--points", points, ok=False)
+        assert refused.exit_code == 1, points
+        assert message in refused.stderr, refused.stderr
+    ok = await cli.json(*base, "--email", "p@example.com", "--points", "9999999999.99")
+    assert ok["merchant_id"] == merchant["id"]

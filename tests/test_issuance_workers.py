@@ -12,6 +12,7 @@ could fill up and stall a worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ from sqlalchemy import func, insert, select
 
 from tests.factories import Credential, Factory
 from thanx_server.app import create_app
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.issuance import repository as issuance_repository
+from thanx_server.issuance import tasks
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.ids import new_ids
+from thanx_server.kit.time import utcnow
 from thanx_server.models import IssuanceJob, IssuanceOutcome, Membership, Reward, User
 from thanx_server.settings import Settings
 
@@ -390,3 +394,63 @@ async def test_the_embedded_worker_runs_with_the_app(fresh_db_url: str, tmp_path
             await wait_for(completed, within=30, interval=0.05)
     finally:
         await database.dispose()
+
+
+# --- a frozen worker (issue 12) ----------------------------------------------------------------
+
+
+async def test_a_frozen_workers_row_lock_is_released_and_the_job_resumes_elsewhere(
+    live: LiveWorld, fresh_db_url: str, db_kind: str
+) -> None:
+    """A worker frozen mid-chunk (SIGSTOP) keeps its chunk transaction open, and with it the job
+    row's lock, so ``FOR UPDATE SKIP LOCKED`` skips the job even after its lease expired. The
+    server ends such a session after THANX_DB_IDLE_IN_TRANSACTION_TIMEOUT: the lock goes, and
+    another worker reclaims and finishes the job. The frozen worker is played in process: it
+    claims the job and opens its chunk transaction exactly as ``tasks.process`` does (the
+    guarded lease UPDATE that locks the row), then sends nothing more."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no row locks; a frozen writer is its busy timeout's business")
+    identifiers, members_named = mixed_identifiers(live, 40)
+    job_id = await live.issue(identifiers)
+    frozen_db = Database.from_engine(
+        create_engine(fresh_db_url, pool_size=1, timeouts=DbTimeouts(idle_in_transaction=1.0))
+    )
+    lease = tasks.WorkerConfig(
+        owner="frozen", lease=timedelta(seconds=0.3), chunk_size=10, max_attempts=5
+    )
+    claimed = await tasks.claim(frozen_db, lease)
+    assert claimed is not None
+    assert claimed.id == job_id
+    frozen = frozen_db.write_sessions()
+    await frozen.begin()
+    now = utcnow()
+    assert await issuance_repository.hold_lease(
+        frozen, job_id=job_id, owner="frozen", processed_count=0, now=now,
+        lease_until=now + timedelta(seconds=0.3),
+    )  # fmt: skip
+    try:
+        rescuer = tasks.WorkerConfig(
+            owner="rescuer", lease=timedelta(seconds=30), chunk_size=10, max_attempts=5
+        )
+        await asyncio.sleep(0.4)  # the lease has expired, but the row is still locked
+        assert await tasks.run_once(live.database, rescuer) is False
+
+        started = time.monotonic()
+
+        async def rescued() -> bool:
+            await tasks.run_once(live.database, rescuer)
+            return bool((await live.job(job_id)).state == "completed")
+
+        await wait_for(rescued, within=10, interval=0.1)
+        assert time.monotonic() - started < 5
+    finally:
+        with contextlib.suppress(Exception):  # the server has ended this session
+            await frozen.close()
+        await frozen_db.dispose()
+    job = await live.job(job_id)
+    assert job.attempts == 2
+    assert job.processed_count == job.total_count == 40
+    assert job.success_count == members_named
+    rewards, distinct_indexes, distinct_users, outcomes = await live.counts(job_id)
+    assert rewards == distinct_indexes == distinct_users == job.success_count
+    assert outcomes == job.failure_count

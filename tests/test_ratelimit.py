@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,10 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import StartApi
 from tests.factories import Credential, Factory
 from tests.live import free_port
+from tests.proxy import Mode, TcpProxy
 from thanx_server.app import create_app
 from thanx_server.auth.dependencies import AnyPartner
+from thanx_server.kit import ratelimit as kit_ratelimit
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.deps import DbSession
+from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Merchant
 from thanx_server.settings import Settings
@@ -59,6 +64,8 @@ def serve(
             embedded_worker=False,
             rate_limit_storage=storage_url,
             rate_limit_key_prefix=rate_limit_key_prefix,
+            # A loaded test machine can take longer than the 50 ms production budget.
+            rate_limit_redis_budget_ms=2000,
             **overrides,
         )
         app = create_app(settings, database=database)
@@ -232,6 +239,8 @@ async def test_two_api_processes_share_one_limit_through_redis(
         "THANX_RATE_LIMIT_KEY_PREFIX": rate_limit_key_prefix,
         "THANX_RATE_LIMIT_PER_SECOND": "1000",
         "THANX_RATE_LIMIT_PER_15_MINUTES": "6",
+        # A loaded test machine can take longer than the 50 ms production budget.
+        "THANX_RATE_LIMIT_REDIS_BUDGET_MS": "2000",
         "THANX_EMBEDDED_WORKER": "false",
     }
     apis = [await start_api(env), await start_api(env)]
@@ -247,3 +256,99 @@ async def test_two_api_processes_share_one_limit_through_redis(
                 assert response.headers["Retry-After"].isdigit()
     # Each process alone saw only six calls, three served: the budget of six is one, shared.
     assert served == [[200, 200, 200, 429, 429, 429], [200, 200, 200, 429, 429, 429]]
+
+
+# --- Redis that misbehaves: every hit bounded by the budget (issue 12) ------------------------
+
+
+class _Recorder:
+    """Stands in for the limiter's logger: the events it logged, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def warning(self, event: str, **_fields: object) -> None:
+        self.events.append(event)
+
+    info = warning
+
+
+def _constant_route() -> APIRouter:
+    """A partner route that touches no database once the credential is cached: concurrent
+    calls then wait on nothing but the limiter."""
+    router = APIRouter()
+
+    @router.get("/partner/_ping")
+    async def ping(principal: AnyPartner) -> dict[str, str]:
+        return {"client_id": principal.client_id}
+
+    return router
+
+
+@pytest.mark.parametrize("fault", ["refuse", "reset", "close", "blackhole"])
+async def test_a_failing_redis_costs_each_call_at_most_the_budget_and_recovers(
+    database: Database,
+    factory: Factory,
+    tmp_path: Path,
+    redis_url: str,
+    rate_limit_key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Mode,
+) -> None:
+    """Fail open within the budget whatever Redis does (refuse, reset, accept-then-close,
+    accept-and-never-answer), log once, keep counting per process, use Redis again when back."""
+    monkeypatch.setattr(kit_ratelimit, "STORAGE_RETRY_SECONDS", 0.3)
+    logged = _Recorder()
+    monkeypatch.setattr(kit_ratelimit, "log", logged)
+    parsed = urlsplit(redis_url)
+    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+    await proxy.start()
+    cred = await factory.partner([await factory.merchant()])
+    settings = Settings(
+        data_dir=tmp_path,
+        embedded_worker=False,
+        auth_cache_seconds=60,
+        rate_limit_storage=f"redis://127.0.0.1:{proxy.port}",
+        rate_limit_key_prefix=f"{rate_limit_key_prefix}-{fault}",
+        rate_limit_redis_budget_ms=200,
+        rate_limit_per_second=1000,
+        rate_limit_per_15_minutes=25,
+    )
+    app = create_app(settings, database=database)
+    app.include_router(_constant_route())
+    limiter: RateLimiter = app.state.rate_limiter
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
+            ) as client,
+        ):
+
+            async def call() -> tuple[int, float]:
+                started = time.monotonic()
+                response = await client.get("/partner/_ping", headers=cred.headers())
+                return response.status_code, time.monotonic() - started
+
+            # Healthy: the first call counts in Redis (connection opened, script loaded).
+            assert (await call())[0] == 200
+            assert limiter._shared_down_until == 0.0
+
+            await proxy.set_mode(fault)
+            results = await asyncio.gather(*(call() for _ in range(10)))
+            assert [status for status, _ in results] == [200] * 10
+            slowest = max(elapsed for _, elapsed in results)
+            assert slowest < 1.0, f"a call waited {slowest:.2f} s on a broken Redis"
+            assert logged.events.count("ratelimit.storage_unavailable") == 1, logged.events
+            # Still limited, per process: 25 in 15 minutes, 11 spent in Redis or here... the
+            # process's own counts hold the 10 calls made while Redis was down.
+            codes = [(await call())[0] for _ in range(16)]
+            assert codes == [200] * 15 + [429], codes
+
+            await proxy.set_mode("pass")
+            await asyncio.sleep(0.4)  # past the retry pause
+            assert (await call())[0] == 200
+            assert logged.events[-1] == "ratelimit.storage_recovered", logged.events
+            assert limiter._shared_down_until == 0.0
+    finally:
+        await proxy.close()

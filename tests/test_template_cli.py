@@ -25,6 +25,8 @@ async def test_templates_created_by_the_operator_reach_partners_unless_draft(
         "--scope", "rewards.issue", "--merchant", merchant["id"],
     )  # fmt: skip
 
+    # The older spelling is accepted and stored as the documented value (reference C.1).
+    assert published["redemption_venue"] == "instore"
     listed = await cli.json("admin", "template", "list")
     assert [(t["id"], t["published"]) for t in listed] == [
         (published["id"], True),

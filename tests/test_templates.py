@@ -35,7 +35,7 @@ async def test_list_shows_published_templates_of_the_credential_newest_first(
         "description": "One free coffee, any size",
         "fine_print": "Valid at participating locations",
         "discount": {"type": "free_item", "value": None},
-        "redemption_venue": "in_store",
+        "redemption_venue": "instore",
         "images": {},
     }
     assert body["reward_templates"][0]["discount"] == {"type": "amount", "value": 5.0}

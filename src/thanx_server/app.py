@@ -21,16 +21,19 @@ from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
 from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
+from thanx_server.media import endpoints as media_endpoints
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.metrics import endpoints as metrics_endpoints
 from thanx_server.operators.service import OperatorCache
+from thanx_server.points import endpoints as points_endpoints
+from thanx_server.promotion import endpoints as promotion_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
@@ -56,10 +59,13 @@ ROUTERS = (
     feedback_endpoints.router,
     feedback_endpoints.sandbox_router,
     purchase_endpoints.router,
+    points_endpoints.router,
+    promotion_endpoints.router,
     template_endpoints.router,
     campaign_endpoints.router,
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
+    media_endpoints.router,
     *webhook_endpoints.ROUTERS,
     user_endpoints.sandbox_router,
 )
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 settings.effective_database_url,
                 pool_size=settings.db_pool_size,
                 echo=settings.db_echo,
+                timeouts=DbTimeouts.from_settings(settings),
             )
         )
         app.state.database = db

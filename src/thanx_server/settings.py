@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     database_url: str = ""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False
+    # Bounds on waiting for PostgreSQL, in seconds (kit/db.DbTimeouts), for the API and the
+    # workers: a partitioned database answers 503 within about connect/statement + checkout,
+    # never hangs. 0 turns one off.
+    db_connect_timeout: float = Field(default=1.5, ge=0, le=600)
+    db_checkout_timeout: float = Field(default=2.0, ge=0, le=600)
+    db_statement_timeout: float = Field(default=2.5, ge=0, le=3600)
+    db_idle_in_transaction_timeout: float = Field(default=10.0, ge=0, le=3600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -62,6 +69,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(default=5, ge=1)
     rate_limit_per_15_minutes: int = Field(default=2000, ge=1)
     rate_limit_storage: str = "memory://"
+    # Overall time one rate-limit check may spend on Redis (connect + commands + retries); past
+    # it the process counts on its own for a while and logs once (fail open, kit/ratelimit.py).
+    rate_limit_redis_budget_ms: int = Field(default=50, ge=1, le=5000)
     # Prefix of every rate-limit key in Redis: lets several deployments (or test runs) share one.
     rate_limit_key_prefix: str = Field(default="thanx", min_length=1, max_length=64)
 
@@ -117,6 +127,9 @@ class Settings(BaseSettings):
     def _positive_window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
+        # purchased_at + window must stay inside the calendar (kit/wire.py keeps a year spare).
+        if value > timedelta(days=365):
+            raise ValueError("must be at most 365 days")
         return value
 
     @field_validator("log_level")

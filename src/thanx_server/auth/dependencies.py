@@ -126,6 +126,14 @@ def _user_cache(request: Request) -> UserTokenCache | None:
     return cache
 
 
+async def _count_consumer_call(request: Request, user: UserPrincipal) -> None:
+    """A consumer call spends the budget of the credential that minted its token (the documented
+    limits are per client id), so minting tokens is no way around them."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and user.client_id is not None:
+        await limiter.hit(user.client_id)
+
+
 class UserAuth:
     """Dependency: the end user behind an end-user token (Consumer API)."""
 
@@ -134,7 +142,9 @@ class UserAuth:
 
     async def __call__(self, request: Request) -> UserPrincipal:
         check_version(request.headers.get("accept-version"))
-        return await authenticate_user(_session(request), _bearer(request), _user_cache(request))
+        user = await authenticate_user(_session(request), _bearer(request), _user_cache(request))
+        await _count_consumer_call(request, user)
+        return user
 
 
 class UserOrPartnerAuth:
@@ -153,12 +163,15 @@ class UserOrPartnerAuth:
     async def __call__(self, request: Request) -> UserPrincipal | PartnerPrincipal:
         check_version(request.headers.get("accept-version"))
         try:
-            return await authenticate_user(
+            user = await authenticate_user(
                 _session(request), _bearer(request), _user_cache(request)
             )
         except AuthenticationFailed:
             if request.headers.get("x-clientid") is None:
                 raise
+        else:
+            await _count_consumer_call(request, user)
+            return user
         return await self.partner(request)
 
 

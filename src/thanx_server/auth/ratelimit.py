@@ -26,4 +26,5 @@ def credential_limiter(settings: Settings) -> RateLimiter | None:
         ),
         storage_url=settings.rate_limit_storage,
         key_prefix=settings.rate_limit_key_prefix,
+        budget_seconds=settings.rate_limit_redis_budget_ms / 1000,
     )

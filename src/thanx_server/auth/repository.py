@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.scoping import MerchantScope
@@ -32,7 +32,24 @@ _CREDENTIAL = (
     .where(PartnerCredential.client_id == bindparam("client_id"))
     .order_by(PartnerMerchant.merchant_id)
 )
-_END_USER_TOKEN = select(EndUserToken).where(EndUserToken.token_hash == bindparam("token_hash"))
+# The token with the credential that minted it: a token lives no longer than its credential.
+_END_USER_TOKEN = (
+    select(EndUserToken, PartnerCredential.client_id, PartnerCredential.revoked_at)
+    .outerjoin(PartnerCredential, PartnerCredential.id == EndUserToken.credential_id)
+    .where(EndUserToken.token_hash == bindparam("token_hash"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndUserTokenRecord:
+    id: str
+    user_id: str
+    merchant_id: str
+    expires_at: datetime | None
+    # None when the minting credential no longer exists.
+    client_id: str | None
+    # The token, or the credential that minted it, was revoked.
+    revoked: bool
 
 
 async def find_credential(session: AsyncSession, client_id: str) -> CredentialRecord | None:
@@ -89,5 +106,41 @@ async def find_member_ids(
     return ids
 
 
-async def find_end_user_token(session: AsyncSession, token_hash: str) -> EndUserToken | None:
-    return await session.scalar(_END_USER_TOKEN, {"token_hash": token_hash})
+async def find_end_user_token(session: AsyncSession, token_hash: str) -> EndUserTokenRecord | None:
+    row = (await session.execute(_END_USER_TOKEN, {"token_hash": token_hash})).first()
+    if row is None:
+        return None
+    token: EndUserToken = row[0]
+    return EndUserTokenRecord(
+        id=token.id,
+        user_id=token.user_id,
+        merchant_id=token.merchant_id,
+        expires_at=token.expires_at,
+        client_id=row.client_id,
+        revoked=token.revoked_at is not None or row.revoked_at is not None,
+    )
+
+
+async def revoke_end_user_tokens(
+    session: AsyncSession, *, user_id: str | None, credential_id: str | None, at: datetime
+) -> int:
+    """Revoke every live token of the user and/or minted by the credential; how many."""
+    conditions: list[ColumnElement[bool]] = [EndUserToken.revoked_at.is_(None)]
+    if user_id is not None:
+        conditions.append(EndUserToken.user_id == user_id)
+    if credential_id is not None:
+        conditions.append(EndUserToken.credential_id == credential_id)
+    result = await session.execute(
+        update(EndUserToken)
+        .where(*conditions)
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def credential_id_of(session: AsyncSession, client_id: str) -> str | None:
+    found: str | None = await session.scalar(
+        select(PartnerCredential.id).where(PartnerCredential.client_id == client_id)
+    )
+    return found

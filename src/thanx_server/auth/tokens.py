@@ -1,6 +1,12 @@
 """End-user access tokens (CONTRACT row 13): minted for partners, used on the Consumer API.
 
 The token is 32 random bytes shown once; only its SHA-256 digest is stored.
+
+A token lives no longer than the partner credential that minted it: revoking the credential
+ends its tokens within ``THANX_AUTH_CACHE_SECONDS`` (the same bound as the credential itself;
+each lookup joins the credential), and ``thanx-server admin token revoke`` ends the tokens of a
+user or of a credential explicitly. Consumer calls are rate limited against the minting
+credential's client id (the documented limits are per client id).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class UserPrincipal:
     user_id: str
     merchant_id: str
     expires_at: datetime | None = None
+    # The client id of the partner credential that minted the token: whose rate limits apply.
+    client_id: str | None = None
 
 
 async def mint_token(
@@ -116,16 +124,43 @@ async def authenticate_user(
     principal = cache.get(digest) if cache is not None else None
     if principal is None:
         record = await repository.find_end_user_token(session, digest)
-        if record is None or record.revoked_at is not None:
+        # No minting credential any more (deleted) counts as revoked: every token has one.
+        if record is None or record.revoked or record.client_id is None:
             raise AuthenticationFailed()
         principal = UserPrincipal(
             token_id=record.id,
             user_id=record.user_id,
             merchant_id=record.merchant_id,
             expires_at=record.expires_at,
+            client_id=record.client_id,
         )
         if cache is not None:
             cache.put(digest, principal)
     if principal.expires_at is not None and principal.expires_at <= utcnow():
         raise AuthenticationFailed("This access token has expired.")
     return principal
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedTokens:
+    count: int
+    user_id: str | None
+    client_id: str | None
+
+
+async def revoke_tokens(
+    session: AsyncSession, *, user_id: str | None, client_id: str | None
+) -> RevokedTokens:
+    """``admin token revoke``: end every live end-user token of a user, of a credential (by
+    client id), or of a user minted by one credential (both given)."""
+    if user_id is None and client_id is None:
+        raise ValidationFailed("user: give --user and/or --client-id")
+    credential_id = None
+    if client_id is not None:
+        credential_id = await repository.credential_id_of(session, client_id)
+        if credential_id is None:
+            raise NotFound(f"client_id: no credential '{client_id}'")
+    count = await repository.revoke_end_user_tokens(
+        session, user_id=user_id, credential_id=credential_id, at=utcnow()
+    )
+    return RevokedTokens(count=count, user_id=user_id, client_id=client_id)

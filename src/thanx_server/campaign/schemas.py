@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from thanx_server.domain.states import CampaignState
 from thanx_server.kit.pagination import Pagination
-from thanx_server.kit.wire import WireDateTime, omit_none
+from thanx_server.kit.wire import WireDateTime, WireDateTimeIn, omit_none
 
 
 class VariantIn(BaseModel):
@@ -23,10 +21,12 @@ class CampaignIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     objective: str | None = None
     fine_print: str | None = None
-    start_at: datetime = Field(description="ISO 8601; without an offset, the merchant's zone.")
-    end_at: datetime
-    redeemable_from: datetime
-    redeemable_to: datetime
+    start_at: WireDateTimeIn = Field(
+        description="ISO 8601; without an offset, the merchant's zone."
+    )
+    end_at: WireDateTimeIn
+    redeemable_from: WireDateTimeIn
+    redeemable_to: WireDateTimeIn
     variants: list[VariantIn] = Field(min_length=1, max_length=4)
 
 

@@ -1,4 +1,5 @@
-"""GET /partner/feedbacks, POST /partner/feedbacks/{id}/respond (alias /response), and the
+"""GET /partner/feedbacks, POST /partner/feedbacks/{id}/respond (aliases /response and the docs'
+curl example's /feedbacks/{id}/response), and the
 sandbox-only customer side: POST /sandbox/feedbacks/{id}/view|rate|review."""
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ async def list_feedbacks(
     response_model=FeedbackEnvelope,
     operation_id="respondToFeedbackAlias",
     summary="Respond To Feedback (alias)",
+)
+@router.post(
+    "/feedbacks/{id}/response",
+    response_model=FeedbackEnvelope,
+    operation_id="respondToFeedbackDocsPath",
+    summary="Respond To Feedback (the docs' example path, alias)",
 )
 async def respond(
     session: DbSession,

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 import structlog
 
 from thanx_server.issuance import tasks
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.metrics import count_connections, forget_this_process
+from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.settings import Settings
 from thanx_server.webhook.worker import DeliveryWorker
 
@@ -41,6 +42,11 @@ class IssuanceWorker:
             try:
                 worked = await tasks.run_once(
                     self.database, self.config, should_stop=self.stop.is_set
+                ) or await promotion_tasks.run_once(
+                    self.database,
+                    owner=self.config.owner,
+                    lease=self.config.lease,
+                    should_stop=self.stop.is_set,
                 )
                 if not worked:
                     await self._housekeeping()
@@ -67,7 +73,12 @@ class IssuanceWorker:
 async def run_standalone(settings: Settings) -> None:
     """``thanx-server worker``: one issuance and one webhook delivery loop until SIGTERM/SIGINT."""
     database = Database.from_engine(
-        create_engine(settings.effective_database_url, pool_size=2, echo=settings.db_echo)
+        create_engine(
+            settings.effective_database_url,
+            pool_size=2,
+            echo=settings.db_echo,
+            timeouts=DbTimeouts.from_settings(settings),
+        )
     )
     count_connections(database.engine)
     worker = IssuanceWorker(database, settings)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Dialect, event
 from sqlalchemy.engine import Connection
@@ -36,6 +36,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from thanx_server.settings import Settings
 
 SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
 SQLITE_NO_BEGIN = "NONE"
@@ -102,11 +105,71 @@ def _outside_transaction(dbapi_connection: Any) -> bool:
     return not dbapi_connection.driver_connection.in_transaction
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class DbTimeouts:
+    """How long a PostgreSQL connection may wait on the database, in seconds (None: no bound).
+
+    Without them a partitioned database (packets dropped, not refused) holds a request for as
+    long as TCP retransmits: the connection attempt, the wait for a pooled connection, and
+    every statement on an established connection would wait for minutes. With them the request
+    fails within the bound (503 ``SERVICE_UNAVAILABLE``, kit/errors.is_db_unreachable) and the
+    pool recovers on its own when the network does.
+
+    * ``connect``: opening a connection (asyncpg ``timeout``);
+    * ``checkout``: waiting for a free pooled connection (SQLAlchemy ``pool_timeout``);
+    * ``statement``: one round trip, enforced twice: by the client (asyncpg ``command_timeout``,
+      the only bound that holds when the server never hears of the statement) and, a second
+      later, by the server (``statement_timeout``, which frees the locks of a query the client
+      gave up on). On a partition the first request on each pooled connection takes this plus
+      up to 2 s (SQLAlchemy's graceful close of the dead connection); later ones ``connect``;
+    * ``idle_in_transaction``: the server ends a session that sits in an open transaction this
+      long without sending anything (``idle_in_transaction_session_timeout``): a frozen worker
+      (SIGSTOP) mid-chunk no longer holds its job's row lock until its connection dies.
+    """
+
+    connect: float | None = None
+    checkout: float | None = None
+    statement: float | None = None
+    idle_in_transaction: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DbTimeouts:
+        """The ``THANX_DB_*`` bounds (0 turns one off)."""
+        return cls(
+            connect=settings.db_connect_timeout or None,
+            checkout=settings.db_checkout_timeout or None,
+            statement=settings.db_statement_timeout or None,
+            idle_in_transaction=settings.db_idle_in_transaction_timeout or None,
+        )
+
+
+def _postgres_connect_args(timeouts: DbTimeouts) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    server: dict[str, str] = {}
+    if timeouts.connect is not None:
+        args["timeout"] = timeouts.connect
+    if timeouts.statement is not None:
+        args["command_timeout"] = timeouts.statement
+        # A little later than the client's bound, so the client's fires first (a TimeoutError,
+        # 503); the server's ends what a client cut off by a partition left running.
+        server["statement_timeout"] = str(round(timeouts.statement * 1000) + 1000)
+    if timeouts.idle_in_transaction is not None:
+        server["idle_in_transaction_session_timeout"] = str(
+            round(timeouts.idle_in_transaction * 1000)
+        )
+    if server:
+        args["server_settings"] = server
+    return args
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, timeouts: DbTimeouts | None = None
+) -> AsyncEngine:
     """Create the engine. Called from the app lifespan or a CLI command, never at import.
 
     ``hide_parameters``: a database error's message (which reaches the log) never carries bound
-    values, which may be emails or phone numbers.
+    values, which may be emails or phone numbers. ``timeouts`` (PostgreSQL): see ``DbTimeouts``;
+    the API and the workers pass the ``THANX_DB_*`` settings, migrations and the CLI none.
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
@@ -118,13 +181,15 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     # No pre-ping: it costs three round trips per checkout (BEGIN, ping, ROLLBACK). A connection
     # that died is detected by its first failing statement, which invalidates the whole pool, so
     # after an outage one request per process fails (503) and the next ones reconnect.
+    timeouts = timeouts or DbTimeouts()
     return create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
-        pool_timeout=30,
+        pool_timeout=timeouts.checkout if timeouts.checkout is not None else 30,
         hide_parameters=True,
+        connect_args=_postgres_connect_args(timeouts),
     )
 
 

@@ -103,8 +103,9 @@ class ServiceUnavailable(AppError):
 
 
 def is_db_unreachable(exc: BaseException) -> bool:
-    """True for the connection-level failures of either driver (refused, reset, pool timeout)
-    and for an SQLite database still locked when the busy timeout ran out."""
+    """True for the connection-level failures of either driver (refused, reset, pool timeout,
+    a statement past its timeout) and for an SQLite database still locked when the busy timeout
+    ran out."""
     if isinstance(exc, PoolTimeout):
         return True
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -115,4 +116,9 @@ def is_db_unreachable(exc: BaseException) -> bool:
     # own classes say "Connection" (ConnectionDoesNotExistError...) or CannotConnectNowError.
     if isinstance(orig, sqlite3.OperationalError):
         return str(orig).startswith(("database is locked", "database is busy"))
+    # A statement the server cancelled at THANX_DB_STATEMENT_TIMEOUT (kit/db.DbTimeouts): the
+    # database is too slow to answer now, which is the same promise to the client: retry later.
+    cause = type(orig.__cause__).__name__ if orig.__cause__ is not None else ""
+    if "QueryCanceled" in name or "QueryCanceled" in cause:
+        return True
     return isinstance(orig, OSError) or "Connection" in name or name == "CannotConnectNowError"

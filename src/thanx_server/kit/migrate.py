@@ -52,23 +52,23 @@ _DOWN_REVISION = re.compile(r'^down_revision(?:: [^=]+)? = "([^"]+)"', re.MULTIL
 def head_revision() -> str:
     """The newest revision of the history, read from the migration files without loading Alembic.
 
-    Each migration file is ``<revision>_<slug>.py`` and the history is one line, so the head is
-    the one revision no other file names as its ``down_revision`` (revision ids need not be
-    numbers: branches name theirs ``i<issue>_<name>`` until they are merged and re-chained).
-    ``tests/test_migrations.py`` checks both against Alembic's own reading.
+    Each file declares ``revision = "..."`` and ``down_revision = "..."`` at the top level (as
+    Alembic writes them); the history is one line, so the head is the one revision no file
+    names as its ``down_revision``. Revision ids need not be numeric (a branch's ``i16_...``).
+    ``tests/test_migrations.py`` checks this against Alembic's own reading.
     """
     revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in VERSIONS.glob("*_*.py"):
-        text_ = path.read_text(encoding="utf-8")
-        found = _REVISION.search(text_)
+    revised: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        found = _REVISION.search(source)
         if found is None:
             continue
         revisions.add(found.group(1))
-        parent = _DOWN_REVISION.search(text_)
-        if parent is not None:
-            parents.add(parent.group(1))
-    heads = revisions - parents
+        down = _DOWN_REVISION.search(source)
+        if down is not None:
+            revised.add(down.group(1))
+    heads = revisions - revised
     if len(heads) != 1:
         raise RuntimeError(f"the migration history must have one head, found {sorted(heads)}")
     return heads.pop()

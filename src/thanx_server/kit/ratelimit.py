@@ -14,15 +14,22 @@ Storage:
   Redis shares one budget per key. Each hit is one atomic Lua script; timestamps come from
   the API hosts' clocks, so hosts should run NTP.
 
-When Redis cannot be reached the limiter does not fail the request: it logs
+When Redis cannot be reached, or does not answer within the limiter's overall **budget** per
+hit (``THANX_RATE_LIMIT_REDIS_BUDGET_MS``, 50 ms by default: connecting, every command, every
+retry, all included), the limiter does not fail or hold the request: it logs
 ``ratelimit.storage_unavailable`` once, falls back to this process's own in-memory counts (so a
 key is still limited, to at most the limit times the number of processes) and tries Redis
-again after ``STORAGE_RETRY_SECONDS``. Rate limits protect capacity; they are not what keeps data
+again after ``STORAGE_RETRY_SECONDS``. A Redis that accepts connections and then never answers
+(at ``maxclients``, or a proxy with no backend) costs each request at most the budget, and only
+until the first such request marks Redis down. The budget ends a hit by cancelling it, which may
+leave a connection mid-reply, so the pool is dropped then and rebuilt on the next try.
+Rate limits protect capacity; they are not what keeps data
 safe, so a Redis outage should not take the API down with it (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass
@@ -42,8 +49,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("thanx.ratelimit")
 
-# A request waits at most this long on Redis before the limiter gives up on it for a while.
+# Socket-level bounds of one Redis connection; the limiter's overall budget per hit is shorter.
 REDIS_TIMEOUT_SECONDS = 0.5
+DEFAULT_BUDGET_SECONDS = 0.05
 # After a Redis failure, how long requests use the in-process counts before Redis is tried again.
 STORAGE_RETRY_SECONDS = 5.0
 
@@ -66,8 +74,10 @@ class RateLimiter:
         *,
         storage_url: str = "memory://",
         key_prefix: str = "thanx",
+        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     ) -> None:
         self.windows = windows
+        self.budget_seconds = budget_seconds
         self._memory = MemoryStorage()
         self._local = MovingWindowRateLimiter(self._memory)
         self._pool: coredis.ConnectionPool | None = None
@@ -105,7 +115,8 @@ class RateLimiter:
         shared = self._shared
         if shared is not None and time.monotonic() >= self._shared_down_until:
             try:
-                await self._hit(shared, key)
+                async with asyncio.timeout(self.budget_seconds):
+                    await self._hit(shared, key)
             except (StorageError, OSError, TimeoutError) as exc:
                 self._storage_failed(exc)
             else:
@@ -134,10 +145,14 @@ class RateLimiter:
             log.warning(
                 "ratelimit.storage_unavailable",
                 error=type(cause).__name__,
+                budget_ms=round(self.budget_seconds * 1000),
                 fallback="per-process counts",
                 retry_in_s=STORAGE_RETRY_SECONDS,
             )
         self._shared_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+        if self._pool is not None:
+            # Connections a cancelled hit left mid-reply must not serve the next command.
+            self._pool.disconnect()
 
     async def aclose(self) -> None:
         """Close Redis connections and stop the in-memory expiry task (lifespan shutdown)."""

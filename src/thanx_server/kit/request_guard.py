@@ -13,8 +13,9 @@
   - on POST/PUT/PATCH/DELETE the media type must be JSON (``application/json`` or
     ``application/<anything>+json``, optional ``charset=utf-8``): 415 ``UNSUPPORTED_MEDIA_TYPE``
     otherwise. GET/HEAD/OPTIONS bodies are never read.
-  - a JSON string escape for NUL (``\\u0000``): 400 ``VALIDATION_FAILED`` naming ``body``, for
-    the same reason as above.
+  - JSON the schemas cannot see (``kit/jsonbody.py``): nesting deeper than 32 levels, a
+    ``\\u0000`` escape (for the same reason as above), text that is not valid Unicode (a lone
+    UTF-16 surrogate escape, named by its field): 400 ``VALIDATION_FAILED``.
 
   The body is read here (bounded) and replayed to the app as one message; FastAPI would read it
   whole before parsing anyway. Malformed JSON is left to FastAPI, whose error the handlers in
@@ -36,11 +37,10 @@ from thanx_server.kit.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from thanx_server.kit.jsonbody import body_problem
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# ``\u0000`` preceded by an even number of backslashes (an odd number escapes the backslash).
-_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _JSON_MEDIA = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
 _NAME_SHOWN = 40
 _HUGE = 10**18
@@ -94,9 +94,9 @@ class RequestGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _ESCAPED_NUL.search(body):
-            error = ValidationFailed("body: contains a NUL character (\\u0000)")
-            await error_response(error)(scope, receive, send)
+        problem = body_problem(body)
+        if problem is not None:
+            await error_response(ValidationFailed(problem))(scope, receive, send)
             return
 
         await self.app(scope, replayed(body, receive), send)

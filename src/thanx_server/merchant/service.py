@@ -32,7 +32,7 @@ async def list_locations(
 
 
 async def create_merchant(
-    session: AsyncSession, *, name: str, handle: str, time_zone: str
+    session: AsyncSession, *, name: str, handle: str, time_zone: str, olo_integrated: bool = False
 ) -> Merchant:
     name = name.strip()
     if not name:
@@ -45,7 +45,9 @@ async def create_merchant(
         raise ValidationFailed(f"time_zone: '{time_zone}' is not an IANA time zone") from None
     if await repository.get_merchant_by_handle(session, handle) is not None:
         raise BadRequest(f"handle: '{handle}' is already taken")
-    merchant = Merchant(name=name, handle=handle, time_zone=time_zone)
+    merchant = Merchant(
+        name=name, handle=handle, time_zone=time_zone, olo_integrated=olo_integrated
+    )
     repository.add(session, merchant)
     await session.flush()
     return merchant

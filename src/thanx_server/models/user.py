@@ -49,5 +49,10 @@ class Membership(Base):
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     tier: Mapped[str] = mapped_column(String(20), default="bronze")
     points_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    # Every point earned over the membership (purchases); spending never lowers it. The tier
+    # follows it (domain/loyalty.py).
+    points_earned: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), default=Decimal("0"), server_default="0"
+    )
     # When the member opted into the merchant's SMS marketing (the sms_subscription webhook).
     sms_opted_in_at: Mapped[datetime | None]

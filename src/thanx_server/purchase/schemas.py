@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, StrictStr
 
+from thanx_server.domain.amounts import Amount
 from thanx_server.kit.wire import InstantIn, WireDateTime, WireDecimal
-from thanx_server.purchase.service import RecordedPurchase
+
+if TYPE_CHECKING:
+    from thanx_server.purchase.service import RecordedPurchase
 
 
 class PurchaseFields(BaseModel):
     merchant_id: StrictStr
     user_id: StrictStr
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)
+    amount: Amount
     purchased_at: InstantIn
     location_id: StrictStr | None = None
     card_id: StrictStr | None = Field(default=None, max_length=64)

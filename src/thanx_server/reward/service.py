@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
-from thanx_server.domain.states import REWARD_STATES, RewardState, reward_state
-from thanx_server.kit.errors import Forbidden, NotFound, ValidationFailed
+from thanx_server.domain.states import (
+    REWARD_STATES,
+    CampaignState,
+    RewardState,
+    campaign_state,
+    reward_state,
+)
+from thanx_server.kit.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -25,6 +31,7 @@ from thanx_server.kit.time import utcnow
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.errors import (
+    CouponCodesExhausted,
     RewardAlreadyUsed,
     RewardExpired,
     RewardNotActive,
@@ -111,7 +118,10 @@ async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str)
 
 
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
+    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries).
+    A reward of a dynamic coupon pool gets one unused code of the pool, claimed by one guarded
+    UPDATE (no code is handed out twice, even to concurrent activations); an empty pool refuses
+    the activation."""
     reward = await _own_reward(session, user, reward_id)
     now = utcnow()
     current = _state(reward, now)
@@ -122,6 +132,13 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
         raise RewardNotYetAvailable(
             f"This reward can be used from {reward.available_at.isoformat()}."
         )
+    if reward.uses_dynamic_coupon_codes and reward.coupon_code is None:
+        code = await repository.claim_coupon_code(
+            session, template_id=reward.reward_template_id, reward_id=reward.id, now=now
+        )
+        if code is None:
+            raise CouponCodesExhausted()
+        reward.coupon_code = code
     reward.state = RewardState.ACTIVE
     reward.activated_at = now
     reward.updated_at = now
@@ -144,6 +161,28 @@ async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     return reward
 
 
+async def update(
+    session: AsyncSession, user: UserPrincipal, reward_id: str, *, location_id: str
+) -> Reward:
+    """Set the redemption location of an active reward (reference C.7): a location of the
+    reward's own merchant. Only an ``active`` reward has a redemption under way."""
+    reward = await _own_reward(session, user, reward_id)
+    current = _state(reward, utcnow())
+    if current == RewardState.AVAILABLE:
+        raise RewardNotActive("Activate this reward before choosing where to redeem it.")
+    if current != RewardState.ACTIVE:
+        _refuse(current, RewardState.ACTIVE)
+    location = await repository.location_of(
+        session, MerchantScope.one(reward.merchant_id), location_id
+    )
+    if location is None:
+        raise NotFound(f"reward.location_id: no location '{location_id}' of this reward's merchant")
+    reward.location_id = location
+    reward.updated_at = utcnow()
+    await session.flush()
+    return reward
+
+
 async def grant(
     session: AsyncSession,
     principal: UserPrincipal | PartnerPrincipal,
@@ -157,6 +196,10 @@ async def grant(
     if found is None:
         raise NotFound(f"campaign_id: no campaign '{campaign_id}' with a reward to grant")
     campaign, variant, template = found
+    now = utcnow()
+    # As issuing does (issuance/service.py): an ended campaign gives nothing more.
+    if campaign_state(campaign.start_at, campaign.end_at, now) == CampaignState.ENDED:
+        raise InvalidState(f"campaign_id: campaign '{campaign_id}' has ended")
     if not await user_repository.members_among(
         session, MerchantScope.one(campaign.merchant_id), [target_user]
     ):
@@ -164,9 +207,10 @@ async def grant(
     reward = Reward(
         id=new_id(),
         user_id=target_user,
-        **reward_values(campaign, template, variant.id, now=utcnow()),
+        **reward_values(campaign, template, variant.id, now=now),
     )
     reward.earn_type = "grant"
     session.add(reward)
     await session.flush()
+    await session.refresh(reward)  # merchant_olo, read by the answer
     return reward

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from thanx_server.domain.venues import VenueOut
 from thanx_server.kit.pagination import Pagination
 
 
@@ -18,7 +19,7 @@ class RewardTemplateOut(BaseModel):
     description: str | None
     fine_print: str | None
     discount: dict[str, Any]
-    redemption_venue: str
+    redemption_venue: VenueOut
     images: dict[str, Any]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -38,6 +38,17 @@ async def get_membership(
     session: AsyncSession, user_id: str, merchant_id: str
 ) -> Membership | None:
     return await session.get(Membership, (user_id, merchant_id))
+
+
+async def get_settings(
+    session: AsyncSession, scope: MerchantScope, user_id: str
+) -> CommunicationSetting | None:
+    """The member's settings at the scope's one merchant."""
+    return await session.scalar(
+        select(CommunicationSetting).where(
+            CommunicationSetting.user_id == user_id, scope.clause(CommunicationSetting.merchant_id)
+        )
+    )
 
 
 async def all_with_memberships(
@@ -245,6 +256,17 @@ async def other_user_with(
     condition = User.email == email if email is not None else User.phone == phone
     found = await session.scalar(select(User.id).where(condition, User.id != user_id).limit(1))
     return found is not None
+
+
+async def touch_users(session: AsyncSession, user_ids: Sequence[str], *, at: datetime) -> None:
+    """Move ``updated_at`` of these users: something their resource shows (points, settings)
+    changed, and partners syncing with ``updated_after`` must see it."""
+    await session.execute(
+        update(User)
+        .where(in_list(User.id, list(user_ids)))
+        .values(updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def add_settings(session: AsyncSession, settings: CommunicationSetting) -> None:

@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
+from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
+from thanx_server.domain.loyalty import TIERS
 from thanx_server.kit.errors import BadRequest, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -26,8 +28,6 @@ from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
 from thanx_server.webhook import clock, events, outbox
 from thanx_server.webhook.events import EventType
-
-TIERS = ("bronze", "silver", "gold")
 
 
 async def create_member(
@@ -48,6 +48,10 @@ async def create_member(
         raise ValidationFailed("email: an email or a phone is required")
     if tier not in TIERS:
         raise ValidationFailed(f"tier: must be one of {', '.join(TIERS)}")
+    if not points_balance.is_finite() or not balance_in_range(points_balance):
+        raise ValidationFailed(f"points: must be between 0 and {BALANCE_MAX}")
+    if points_balance != points_balance.quantize(Decimal("0.01")):
+        raise ValidationFailed("points: at most two decimal places")
     if await merchant_repository.get_merchant(session, merchant_id) is None:
         raise NotFound(f"merchant_id: no merchant '{merchant_id}'")
     norm_email = require_email(email) if email is not None else None
@@ -322,6 +326,8 @@ async def update_settings(
         merchant_id=membership.merchant_id,
         changes=dict(changes),
     )
+    # The user resource shows these settings: partners syncing with updated_after must see it.
+    await repository.touch_users(session, [membership.user_id], at=row.updated_at)
     after = _settings_view(membership, row)
     if any(getattr(before, c) != getattr(after, c) for c in repository.SETTING_COLUMNS):
         await outbox.emit_one(

@@ -1,7 +1,7 @@
 """webhooks: endpoints, the outbox of events (and their shared frames), deliveries, the log
 
 Revision ID: i14_webhooks
-Revises: 0005
+Revises: i16_promotion_code_jobs
 Create Date: 2026-12-01 15:55:56.596091
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i14_webhooks"
-down_revision: str | None = "0005"
+down_revision: str | None = "i16_promotion_code_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
