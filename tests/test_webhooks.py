@@ -12,9 +12,11 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +36,7 @@ from thanx_server.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from thanx_server.webhook import clock, outbox, sender, signing, tasks
+from thanx_server.webhook import clock, http1, outbox, sender, signing, tasks
 from thanx_server.webhook.events import EventType
 
 # --- the signature ---------------------------------------------------------------------------
@@ -998,3 +1000,28 @@ async def test_an_sms_opt_in_sends_d5_once(
     )
     assert_error(refused, 422, "INVALID_STATE", "phone")
     assert await count(session, WebhookEvent) == 1
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+async def test_https_delivery_verifies_the_receivers_certificate() -> None:
+    """The TLS path of the sender: a trusted certificate delivers, an untrusted one fails the
+    attempt (with the error in the log), never silently."""
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(DATA / "webhook-tls-cert.pem", DATA / "webhook-tls-key.pem")
+    receiver = await Receiver(tls=server_tls).start()
+    try:
+        trusting = ssl.create_default_context(cafile=str(DATA / "webhook-tls-cert.pem"))
+        async with http1.Pool(ssl_context=trusting) as pool:
+            result = await sender.post(pool, receiver.url + "/hook", body=b"{}", headers={})
+        assert result.status_code == 200, result.error
+        assert receiver.received[0].body == b"{}"
+        async with http1.Pool() as pool:  # the system's trust store: a self-signed cert fails
+            refused = await sender.post(pool, receiver.url + "/hook", body=b"{}", headers={})
+        assert refused.status_code is None
+        assert refused.error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.error or "SSL" in refused.error
+        assert len(receiver.received) == 1
+    finally:
+        await receiver.close()

@@ -51,12 +51,13 @@ class Pool:
 
     user_agent: str = "thanx-server-webhooks/1"
     idle: dict[Origin, list[Connection]] = field(default_factory=lambda: defaultdict(list))
-    _ssl: ssl.SSLContext | None = None
+    # None: the system's trust store (``ssl.create_default_context``), made on first use.
+    ssl_context: ssl.SSLContext | None = None
 
     def _context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = ssl.create_default_context()
-        return self._ssl
+        if self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        return self.ssl_context
 
     async def _connect(self, origin: Origin, *, fresh: bool = False) -> tuple[Connection, bool]:
         """A connection to ``origin`` and whether it was reused from the pool."""
