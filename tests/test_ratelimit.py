@@ -35,7 +35,7 @@ from thanx_server.kit.deps import DbSession
 from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import Merchant
-from thanx_server.settings import Settings
+from thanx_server.settings import Environment, Settings
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -306,6 +306,9 @@ async def test_a_failing_redis_costs_each_call_at_most_the_budget_and_recovers(
     cred = await factory.partner([await factory.merchant()])
     settings = Settings(
         data_dir=tmp_path,
+        # Production: ten calls at once on the test's one shared connection would interleave
+        # the savepoints of a sandbox's per-request clock read; the rate limiter is the subject.
+        environment=Environment.PRODUCTION,
         embedded_worker=False,
         auth_cache_seconds=60,
         rate_limit_storage=f"redis://127.0.0.1:{proxy.port}",
