@@ -34,7 +34,8 @@ async def test_database_is_at_the_single_head(engine: AsyncEngine) -> None:
 
 
 def test_head_read_from_file_names_is_alembics_head() -> None:
-    """``migrate.head_revision()`` (the CLI's Alembic-free check) relies on two conventions."""
+    """``migrate.head_revision()`` (the CLI's Alembic-free check) reads the files' revision
+    lines; file names start with their revision, as Alembic's default template writes them."""
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [migrate.head_revision()]
     for revision in script.walk_revisions():

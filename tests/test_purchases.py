@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Credential, Factory, assert_error
+from thanx_server.app import create_app
+from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.time import isoformat_z, utcnow
-from thanx_server.models import Feedback, Location, Merchant, Purchase, User
+from thanx_server.models import Feedback, Location, Membership, Merchant, Purchase, User
 from thanx_server.settings import Settings
 
 
@@ -233,3 +238,115 @@ async def test_naive_purchase_time_is_read_as_utc(
     assert response.json()["purchase"]["purchased_at"] == isoformat_z(
         datetime(2026, 1, 15, 8, tzinfo=UTC)
     )
+
+
+# --- X-Idempotency-Key (issue 16) ----------------------------------------------------------------
+
+
+async def test_a_retried_purchase_with_the_same_key_replays_and_adds_points_once(
+    client: httpx.AsyncClient,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    session: AsyncSession,
+) -> None:
+    headers = cred.headers(**{"X-Idempotency-Key": "till-7-receipt-991"})
+    sent = body(merchant, member, amount=20)
+    first = await client.post("/purchases", json=sent, headers=headers)
+    reordered = {"purchase": dict(reversed(list(sent["purchase"].items())))}
+    second = await client.post("/purchases", json=reordered, headers=headers)
+
+    assert first.status_code == second.status_code == 201, second.text
+    assert first.json() == second.json()
+    assert await count(session, Purchase) == 1
+    assert await count(session, Feedback) == 1
+    assert await points_of(client, cred, member) == 20
+
+
+async def test_the_same_key_with_another_purchase_is_422_and_writes_nothing(
+    client: httpx.AsyncClient,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    session: AsyncSession,
+) -> None:
+    headers = cred.headers(**{"X-Idempotency-Key": "k-1"})
+    assert (
+        await client.post("/purchases", json=body(merchant, member, amount=5), headers=headers)
+    ).status_code == 201
+    response = await client.post(
+        "/purchases", json=body(merchant, member, amount=6), headers=headers
+    )
+    assert_error(response, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert await count(session, Purchase) == 1
+    assert await points_of(client, cred, member) == 5
+
+
+async def test_purchases_without_a_key_or_with_distinct_keys_are_each_recorded(
+    client: httpx.AsyncClient,
+    cred: Credential,
+    merchant: Merchant,
+    member: User,
+    session: AsyncSession,
+) -> None:
+    sent = body(merchant, member, amount=2)
+    for headers in (cred.headers(), cred.headers(), cred.headers(**{"X-Idempotency-Key": "a"})):
+        assert (await client.post("/purchases", json=sent, headers=headers)).status_code == 201
+    assert await count(session, Purchase) == 3
+    assert await points_of(client, cred, member) == 6
+
+
+async def test_a_refused_purchase_leaves_its_key_unused(
+    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, member: User
+) -> None:
+    headers = cred.headers(**{"X-Idempotency-Key": "fix-and-retry"})
+    refused = await client.post(
+        "/purchases", json=body(merchant, member, location_id="nowhere"), headers=headers
+    )
+    assert_error(refused, 404, "RESOURCE_NOT_FOUND", "purchase.location_id")
+    fixed = await client.post("/purchases", json=body(merchant, member), headers=headers)
+    assert fixed.status_code == 201, fixed.text
+
+
+async def test_a_blank_idempotency_key_is_400(
+    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, member: User
+) -> None:
+    response = await client.post(
+        "/purchases",
+        json=body(merchant, member),
+        headers=cred.headers(**{"X-Idempotency-Key": "  "}),
+    )
+    assert_error(response, 400, "VALIDATION_FAILED", "X-Idempotency-Key")
+
+
+async def test_identical_purchases_racing_with_one_key_add_points_once(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """Six concurrent copies of one keyed purchase on a committing database: one purchase, one
+    increment of the balance, six identical answers."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        async with database.write_sessions() as setup, setup.begin():
+            factory = Factory(setup)
+            merchant = await factory.merchant()
+            user, _ = await factory.member(merchant)
+            cred = await factory.partner([merchant], scopes=["purchases.write"])
+        settings = Settings(data_dir=tmp_path, embedded_worker=False, rate_limit_enabled=False)
+        app = create_app(settings, database=database)
+        transport = httpx.ASGITransport(app=app)
+        headers = cred.headers(**{"X-Idempotency-Key": "race"})
+        sent = body(merchant, user, amount=7.5)
+        async with httpx.AsyncClient(transport=transport, base_url="http://race") as race:
+            responses = await asyncio.gather(
+                *(race.post("/purchases", json=sent, headers=headers) for _ in range(6))
+            )
+        assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+        assert len({r.text for r in responses}) == 1
+        async with database.read_sessions() as check:
+            assert await count(check, Purchase) == 1
+            balance = await check.scalar(
+                select(Membership.points_balance).where(Membership.user_id == user.id)
+            )
+        assert balance == Decimal("7.5")
+    finally:
+        await database.dispose()

@@ -391,3 +391,105 @@ async def test_grant_is_off_in_production(
         "/rewards/grant", json={"campaign_id": world.campaign.id}, headers=world.bearer
     )
     assert_error(response, 404, "RESOURCE_NOT_FOUND")
+
+
+# --- Update reward: the redemption location (issue 16, reference C.7) ---------------------------
+
+
+async def test_update_sets_the_redemption_location_of_an_active_reward(
+    client: httpx.AsyncClient, factory: Factory, world: World, session: AsyncSession
+) -> None:
+    location = await factory.location(world.merchant)
+    reward = await lf.reward(
+        session, world.user, world.campaign, world.template, world.variant,
+        state="active", activated_at=utcnow(),
+    )  # fmt: skip
+    response = await client.patch(
+        f"/rewards/{reward.id}", json={"reward": {"location_id": location.id}}, headers=world.bearer
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["reward"]["location_id"] == location.id
+    assert response.json()["reward"]["state"] == "active"
+    again = await client.get(f"/rewards/{reward.id}", headers=world.bearer)
+    assert again.json()["reward"]["location_id"] == location.id
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("available", "REWARD_NOT_ACTIVE"), ("used", "REWARD_ALREADY_USED")],
+)
+async def test_update_needs_an_active_reward(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    world: World,
+    session: AsyncSession,
+    state: str,
+    code: str,
+) -> None:
+    location = await factory.location(world.merchant)
+    reward = await lf.reward(
+        session, world.user, world.campaign, world.template, world.variant, state=state
+    )
+    response = await client.patch(
+        f"/rewards/{reward.id}", json={"reward": {"location_id": location.id}}, headers=world.bearer
+    )
+    assert_error(response, 400, code)
+    await session.refresh(reward)
+    assert reward.location_id is None
+
+
+async def test_update_of_a_retired_reward_is_expired(
+    client: httpx.AsyncClient, factory: Factory, world: World, session: AsyncSession
+) -> None:
+    location = await factory.location(world.merchant)
+    reward = await lf.reward(
+        session, world.user, world.campaign, world.template, world.variant,
+        state="active", activated_at=utcnow(), retire_at=utcnow() - timedelta(seconds=1),
+    )  # fmt: skip
+    response = await client.patch(
+        f"/rewards/{reward.id}", json={"reward": {"location_id": location.id}}, headers=world.bearer
+    )
+    assert_error(response, 400, "REWARD_EXPIRED")
+
+
+async def test_update_refuses_another_merchants_location_and_bad_bodies(
+    client: httpx.AsyncClient, factory: Factory, world: World, session: AsyncSession
+) -> None:
+    elsewhere = await factory.location(await factory.merchant())
+    reward = await lf.reward(
+        session, world.user, world.campaign, world.template, world.variant,
+        state="active", activated_at=utcnow(),
+    )  # fmt: skip
+    path = f"/rewards/{reward.id}"
+    assert_error(
+        await client.patch(
+            path, json={"reward": {"location_id": elsewhere.id}}, headers=world.bearer
+        ),
+        404, "RESOURCE_NOT_FOUND", "reward.location_id",
+    )  # fmt: skip
+    for bad in ({"reward": {}}, {"reward": {"location_id": 5}}, {"location": "x"}):
+        assert_error(
+            await client.patch(path, json=bad, headers=world.bearer), 400, "VALIDATION_FAILED"
+        )
+    assert_error(
+        await client.patch(
+            "/rewards/nosuchreward", json={"reward": {"location_id": elsewhere.id}},
+            headers=world.bearer,
+        ),
+        404, "RESOURCE_NOT_FOUND",
+    )  # fmt: skip
+
+
+async def test_update_of_another_users_reward_is_404(
+    client: httpx.AsyncClient, factory: Factory, world: World, session: AsyncSession
+) -> None:
+    other, _ = await factory.member(world.merchant)
+    location = await factory.location(world.merchant)
+    reward = await lf.reward(
+        session, other, world.campaign, world.template, world.variant,
+        state="active", activated_at=utcnow(),
+    )  # fmt: skip
+    response = await client.patch(
+        f"/rewards/{reward.id}", json={"reward": {"location_id": location.id}}, headers=world.bearer
+    )
+    assert_error(response, 404, "RESOURCE_NOT_FOUND")

@@ -18,6 +18,8 @@ PUBLIC_ROUTES = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # Generated demo images (issue 16): public, as a CDN's would be.
+    ("GET", "/static/images/{filename}"),
 }
 
 

@@ -28,9 +28,12 @@ from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.kit.middleware import RequestContextMiddleware, TransactionMiddleware
 from thanx_server.kit.openapi import install_openapi
 from thanx_server.kit.request_guard import RequestGuardMiddleware
+from thanx_server.media import endpoints as media_endpoints
 from thanx_server.merchant import endpoints as merchant_endpoints
 from thanx_server.metrics import endpoints as metrics_endpoints
 from thanx_server.operators.service import OperatorCache
+from thanx_server.points import endpoints as points_endpoints
+from thanx_server.promotion import endpoints as promotion_endpoints
 from thanx_server.purchase import endpoints as purchase_endpoints
 from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
@@ -56,10 +59,13 @@ ROUTERS = (
     feedback_endpoints.router,
     feedback_endpoints.sandbox_router,
     purchase_endpoints.router,
+    points_endpoints.router,
+    promotion_endpoints.router,
     template_endpoints.router,
     campaign_endpoints.router,
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
+    media_endpoints.router,
 )
 
 # Paths that read no business time: they need no clock (and health checks no database).

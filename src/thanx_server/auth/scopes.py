@@ -19,6 +19,8 @@ class Scope(StrEnum):
     FEEDBACKS_WRITE = "feedbacks.write"
     REWARDS_ISSUE = "rewards.issue"
     PURCHASES_WRITE = "purchases.write"
+    PROMOS_READ = "promos.read"
+    PROMOS_WRITE = "promos.write"
     SANDBOX = "sandbox"
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from thanx_server.cli.admin_points import points_app
 from thanx_server.cli.output import clean_errors, emit, fail
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ token_app = typer.Typer(
     help="End-user tokens (minted by POST /partner/oauth/token).", no_args_is_help=True
 )
 app.add_typer(token_app, name="token")
+app.add_typer(points_app, name="points")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -77,15 +80,19 @@ def merchant_create(
     name: Annotated[str, typer.Option(help="Display name.")],
     handle: Annotated[str, typer.Option(help="Unique lowercase handle, e.g. pizzatown.")],
     time_zone: Annotated[str, typer.Option(help="IANA zone.")] = "America/Los_Angeles",
+    olo_integrated: Annotated[
+        bool, typer.Option("--olo-integrated", help="Rewards and points products get olo_uid.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     from thanx_server.merchant import service as merchant_service
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         m = await merchant_service.create_merchant(
-            session, name=name, handle=handle, time_zone=time_zone
+            session, name=name, handle=handle, time_zone=time_zone, olo_integrated=olo_integrated
         )
-        return {"id": m.id, "name": m.name, "handle": m.handle, "time_zone": m.time_zone}
+        return {"id": m.id, "name": m.name, "handle": m.handle, "time_zone": m.time_zone,
+                "olo_integrated": m.olo_integrated}  # fmt: skip
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=lambda d: f"{d['id']}  {d['handle']}  {d['name']}")
@@ -525,6 +532,8 @@ def _template_dict(t: Any) -> dict[str, Any]:
         "redemption_venue": t.redemption_venue,
         "images": t.images,
         "published": t.published,
+        "static_coupon_code": t.static_coupon_code,
+        "uses_dynamic_coupon_codes": t.uses_dynamic_coupon_codes,
     }
 
 
@@ -553,6 +562,22 @@ def template_create(
     draft: Annotated[
         bool, typer.Option("--draft", help="Unpublished: invisible to partners.")
     ] = False,
+    coupon_code: Annotated[
+        str | None, typer.Option(help="A static coupon code every reward shows once active.")
+    ] = None,
+    dynamic_coupon_codes: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-coupon-codes",
+            help="Each activation pulls a code from a pool (admin template coupon-codes).",
+        ),
+    ] = False,
+    coupon_code_type: Annotated[
+        str | None, typer.Option(help="text, qrcode, code128, upca or ean13 (default text).")
+    ] = None,
+    coupon_code_display: Annotated[
+        str | None, typer.Option(help="Label shown under the code.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a reward template (published unless --draft)."""
@@ -573,11 +598,39 @@ def template_create(
             redeem_window=redeem_window,
             image_url=image_url,
             published=not draft,
+            static_coupon_code=coupon_code,
+            uses_dynamic_coupon_codes=dynamic_coupon_codes,
+            coupon_code_type=coupon_code_type,
+            coupon_code_display=coupon_code_display,
         )
         return _template_dict(t)
 
     with clean_errors():
         emit(_run(work), as_json=as_json, human=_template_line)
+
+
+@template_app.command("coupon-codes")
+def template_coupon_codes(
+    template: Annotated[str, typer.Option(help="Template id (created --dynamic-coupon-codes).")],
+    code: Annotated[list[str] | None, typer.Option(help="A code (repeat).")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="A file of codes, one per line.", exists=True)
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add codes to a template's dynamic coupon pool (codes already there are skipped)."""
+    from thanx_server.template import service as template_service
+
+    codes = list(code or [])
+    if file is not None:
+        codes.extend(file.read_text(encoding="utf-8").splitlines())
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        added = await template_service.add_coupon_codes(session, template_id=template, codes=codes)
+        return {"template_id": template, "added": added}
+
+    with clean_errors():
+        emit(_run(work), as_json=as_json, human=lambda d: f"{d['added']} codes added")
 
 
 @template_app.command("list")

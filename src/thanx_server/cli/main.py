@@ -58,7 +58,9 @@ def _demo(settings: Settings) -> DemoContext:
     from thanx_server.demo.loader import load_demo
 
     async def work(session: AsyncSession) -> DemoContext:
-        return await load_demo(session, settings.data_dir)
+        return await load_demo(
+            session, settings.data_dir, base_url=f"http://{settings.host}:{settings.port}"
+        )
 
     return run_in_transaction(settings, work, upgrade=True)
 

@@ -13,6 +13,8 @@ class DemoContext:
     """What the steps share, and what `make run` prints at the end."""
 
     data_dir: Path
+    # Where the server answers: demo image URLs point at its /static/images/...
+    base_url: str = "http://127.0.0.1:8000"
     merchants: dict[str, Merchant] = field(default_factory=dict)
     client_id: str = ""
     access_token: str = ""

@@ -20,6 +20,7 @@ from thanx_server.campaign import service as campaign_service
 from thanx_server.campaign.schemas import CampaignIn, VariantIn
 from thanx_server.demo.context import DemoContext
 from thanx_server.demo.engagement import engagement_step
+from thanx_server.demo.loyalty import loyalty_step
 from thanx_server.issuance import service as issuance_service
 from thanx_server.kit.clock import business_now
 from thanx_server.kit.ids import new_id
@@ -163,18 +164,24 @@ async def _partner(session: AsyncSession, ctx: DemoContext) -> None:
 
 
 TEMPLATES = {
-    # name, description, discount type, value, published
+    # name, description, discount type, value, published, fine print, instructions
     "pizzatown": (
-        ("Free Slice", "One free slice of any pizza", "free_item", None, True),
-        ("$5 Off Any Pie", "$5 off any whole pizza", "amount", "5", True),
-        ("Half-Price Calzone", "Half price on any calzone (draft)", "percent", "50", False),
+        ("Free Slice", "One free slice of any pizza", "free_item", None, True,
+         "One slice per visit. Specialty slices included.", "Ring up any slice at $0."),
+        ("$5 Off Any Pie", "$5 off any whole pizza", "amount", "5", True,
+         "Whole pies only; not valid on catering orders.", "Apply a $5 discount to one pie."),
+        ("Half-Price Calzone", "Half price on any calzone (draft)", "percent", "50", False,
+         "Dine-in only.", "Apply 50% to one calzone."),
     ),
     "beanthere": (
-        ("Free Coffee", "One free coffee, any size", "free_item", None, True),
-        ("20% Off Pastries", "20% off any pastry", "percent", "20", True),
-        ("Free Cold Brew", "A free cold brew (draft)", "free_item", None, False),
+        ("Free Coffee", "One free coffee, any size", "free_item", None, True,
+         "Drip or americano; espresso drinks excluded.", "Ring up one coffee at $0."),
+        ("20% Off Pastries", "20% off any pastry", "percent", "20", True,
+         "Up to three pastries per order.", "Apply 20% to the pastries on the order."),
+        ("Free Cold Brew", "A free cold brew (draft)", "free_item", None, False,
+         "Summer menu only.", "Ring up one cold brew at $0."),
     ),
-}
+}  # fmt: skip
 DEMO_CAMPAIGN = "Welcome Back"
 
 
@@ -185,7 +192,7 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
     now = business_now().replace(microsecond=0)
     for handle, merchant in ctx.merchants.items():
         templates = []
-        for name, description, discount, value, published in TEMPLATES[handle]:
+        for name, description, discount, value, published, fine, steps in TEMPLATES[handle]:
             template = await template_service.find_template_by_name(
                 session, merchant_id=merchant.id, name=name
             )
@@ -195,8 +202,8 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
                     merchant_id=merchant.id,
                     name=name,
                     description=description,
-                    fine_print="Limit one per guest. Not valid with other offers.",
-                    instructions="Show this reward to the cashier.",
+                    fine_print=fine,
+                    instructions=steps,
                     discount_type=discount,
                     discount_value=value,
                     redemption_venue="all",
@@ -270,11 +277,20 @@ async def _campaigns(session: AsyncSession, ctx: DemoContext) -> None:
 
 DemoStep = Callable[[AsyncSession, DemoContext], Awaitable[None]]
 
-DEMO_STEPS: list[DemoStep] = [_merchants, _users, _partner, _campaigns, engagement_step]
+DEMO_STEPS: list[DemoStep] = [
+    _merchants,
+    _users,
+    _partner,
+    _campaigns,
+    engagement_step,
+    loyalty_step,
+]
 
 
-async def load_demo(session: AsyncSession, data_dir: Path) -> DemoContext:
-    ctx = DemoContext(data_dir=data_dir)
+async def load_demo(
+    session: AsyncSession, data_dir: Path, *, base_url: str = "http://127.0.0.1:8000"
+) -> DemoContext:
+    ctx = DemoContext(data_dir=data_dir, base_url=base_url.rstrip("/"))
     for step in DEMO_STEPS:
         await step(session, ctx)
     return ctx

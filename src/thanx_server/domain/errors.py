@@ -13,3 +13,8 @@ class UserEmailInvalid(AppError):
 class UserPhoneInvalid(AppError):
     code = "USER_PHONE_INVALID"
     default_message = "The phone entered is invalid."
+
+
+class UserNameRequired(AppError):
+    code = "USER_NAME_REQUIRED"
+    default_message = "First and last name are required fields."

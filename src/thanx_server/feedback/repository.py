@@ -176,3 +176,15 @@ async def transition(
 
 def add(session: AsyncSession, feedback: Feedback) -> None:
     session.add(feedback)
+
+
+async def with_purchase_times(
+    session: AsyncSession, scope: MerchantScope
+) -> Sequence[tuple[Feedback, datetime]]:
+    """Every feedback record of the scope with its purchase's time (the demo's backdating)."""
+    rows = await session.execute(
+        select(Feedback, Purchase.purchased_at)
+        .join(Purchase, Purchase.id == Feedback.purchase_id)
+        .where(scope.clause(Feedback.merchant_id))
+    )
+    return [(row[0], row[1]) for row in rows.all()]

@@ -280,3 +280,33 @@ async def customer_review(
         target=FeedbackState.REVIEWED,
         values={"review": text, "reviewed_at": business_now()},
     )
+
+
+# Where in the time between the purchase and now each customer step of a demo record lands.
+DEMO_STEP_FRACTIONS = (
+    ("viewed_at", 0.1),
+    ("rated_at", 0.15),
+    ("reviewed_at", 0.3),
+    ("responded_at", 0.6),
+)
+
+
+async def spread_demo_steps(session: AsyncSession, scope: MerchantScope) -> int:
+    """Demo data plays each record's steps in one go; spread the step times between the
+    purchase and now (within the record's window), as real customers would take them. Records
+    already spread are left alone, so loading the demo again changes nothing. Returns how many
+    records moved."""
+    now = business_now()
+    moved = 0
+    for feedback, purchased_at in await repository.with_purchase_times(session, scope):
+        steps = [getattr(feedback, name) for name, _ in DEMO_STEP_FRACTIONS]
+        taken = [t for t in steps if t is not None]
+        if len(taken) < 2 or max(taken) - min(taken) > timedelta(minutes=1):
+            continue
+        span = min(now, feedback.expires_at) - purchased_at
+        for (name, fraction), when in zip(DEMO_STEP_FRACTIONS, steps, strict=True):
+            if when is not None:
+                setattr(feedback, name, purchased_at + span * fraction)
+        moved += 1
+    await session.flush()
+    return moved

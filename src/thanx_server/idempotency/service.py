@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,9 +81,40 @@ async def store_or_replay(
     """Write the request's effects and its key in one savepoint; if the key was taken meanwhile
     (a concurrent duplicate committed first), undo the effects and replay the winner's response.
     """
+
+    async def perform() -> StoredResponse:
+        add_effects()
+        return response
+
+    return await perform_once(
+        session,
+        credential_id=credential_id,
+        key=key,
+        request_hash=request_hash,
+        perform=perform,
+        now=now,
+        ttl=ttl,
+    )
+
+
+async def perform_once(
+    session: AsyncSession,
+    *,
+    credential_id: str,
+    key: str,
+    request_hash: str,
+    perform: Callable[[], Awaitable[StoredResponse]],
+    now: datetime,
+    ttl: timedelta,
+) -> StoredResponse:
+    """Like ``store_or_replay``, for a create whose response is only known once its effects are
+    written (ids and counters the database assigns, as a purchase's): ``perform`` writes the
+    effects and returns the response, all inside the savepoint that also stores the key, so a
+    concurrent duplicate that loses the key race leaves none of its effects behind.
+    """
     try:
         async with session.begin_nested():
-            add_effects()
+            response = await perform()
             repository.add(
                 session,
                 IdempotencyKey(

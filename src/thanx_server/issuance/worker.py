@@ -19,6 +19,7 @@ import structlog
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.metrics import count_connections, forget_this_process
+from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
 from thanx_server.settings import Settings
 
@@ -46,6 +47,11 @@ class IssuanceWorker:
                     self.config,
                     should_stop=self.stop.is_set,
                     clock_loader=self.clock_loader,
+                ) or await promotion_tasks.run_once(
+                    self.database,
+                    owner=self.config.owner,
+                    lease=self.config.lease,
+                    should_stop=self.stop.is_set,
                 )
                 if not worked:
                     await self._housekeeping()

@@ -76,6 +76,12 @@ def _rows_source(
         ]
         derived = func.unnest(*arrays).table_valued(*names).render_derived()
         return [derived.c[name] for name in names]
+    if len(types) == 1:
+        # One varying column (a batch of codes): a flat JSON array, read as json_each's value,
+        # saves a json_extract per row.
+        flat = json.dumps([row[0] for row in rows], separators=(",", ":"))
+        one = func.json_each(bindparam("bulk_rows", value=flat, type_=String)).table_valued("value")
+        return [one.c.value]
     payload = json.dumps([list(row) for row in rows], separators=(",", ":"))
     each = func.json_each(bindparam("bulk_rows", value=payload, type_=String)).table_valued("value")
     return [func.json_extract(each.c.value, f"$[{i}]") for i in range(len(types))]

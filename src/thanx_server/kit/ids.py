@@ -32,3 +32,15 @@ def hash_secret(secret: str) -> str:
     brute-force, and lookups can go by digest.
     """
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Codes people type: 32 symbols without the look-alikes (no I, O, 0, 1), 5 random bits each.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CODE_TABLE = bytes(ord(CODE_ALPHABET[b & 31]) for b in range(256))
+
+
+def new_codes(count: int, length: int) -> list[str]:
+    """``count`` random codes of ``length`` symbols (5 bits each: 12 symbols carry 60 random
+    bits), from one call to the system's CSPRNG: unguessable, and fast at 100,000 a call."""
+    raw = secrets.token_bytes(count * length).translate(_CODE_TABLE).decode("ascii")
+    return [raw[i : i + length] for i in range(0, len(raw), length)]

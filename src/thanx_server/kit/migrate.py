@@ -45,27 +45,32 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_upgrade)
 
 
-_REVISION = re.compile(r'^revision: str = "([^"]+)"', re.MULTILINE)
-_DOWN_REVISION = re.compile(r'^down_revision: str \| None = "([^"]+)"', re.MULTILINE)
+_REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision(?:: [^=]+)? = "([^"]+)"', re.MULTILINE)
 
 
 def head_revision() -> str:
-    """The newest revision of the history, read from the files without loading Alembic.
+    """The newest revision of the history, read from the migration files without loading Alembic.
 
-    Each migration file is ``<revision>_<slug>.py`` (Alembic's default file template) and
-    declares ``revision`` and ``down_revision`` on lines of their own; the history is one line,
-    so the head is the one revision no other names as its ``down_revision``.
-    ``tests/test_migrations.py`` checks both against Alembic's own reading.
+    Each file declares ``revision = "..."`` and ``down_revision = "..."`` at the top level (as
+    Alembic writes them); the history is one line, so the head is the one revision no file
+    names as its ``down_revision``. Revision ids need not be numeric (a branch's ``i16_...``).
+    ``tests/test_migrations.py`` checks this against Alembic's own reading.
     """
     revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in VERSIONS.glob("*_*.py"):
-        text_ = path.read_text(encoding="utf-8")
-        revisions.update(_REVISION.findall(text_))
-        parents.update(_DOWN_REVISION.findall(text_))
-    heads = revisions - parents
+    revised: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        found = _REVISION.search(source)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        down = _DOWN_REVISION.search(source)
+        if down is not None:
+            revised.add(down.group(1))
+    heads = revisions - revised
     if len(heads) != 1:
-        raise RuntimeError(f"the migration history has {len(heads)} heads: {sorted(heads)}")
+        raise RuntimeError(f"the migration history must have one head, found {sorted(heads)}")
     return heads.pop()
 
 

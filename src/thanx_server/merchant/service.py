@@ -37,6 +37,7 @@ async def create_merchant(
     name: str,
     handle: str,
     time_zone: str,
+    olo_integrated: bool = False,
     fixed_id: str | None = None,
 ) -> Merchant:
     """``fixed_id``: an id chosen by the caller (sandbox fixtures), else one is drawn."""
@@ -51,7 +52,9 @@ async def create_merchant(
         raise ValidationFailed(f"time_zone: '{time_zone}' is not an IANA time zone") from None
     if await repository.get_merchant_by_handle(session, handle) is not None:
         raise BadRequest(f"handle: '{handle}' is already taken")
-    merchant = Merchant(name=name, handle=handle, time_zone=time_zone)
+    merchant = Merchant(
+        name=name, handle=handle, time_zone=time_zone, olo_integrated=olo_integrated
+    )
     if fixed_id is not None:
         merchant.id = fixed_id
     repository.add(session, merchant)

@@ -3,11 +3,14 @@
 from thanx_server.models.base import Base
 from thanx_server.models.campaign import Campaign, CampaignVariant, RewardTemplate
 from thanx_server.models.communication import CommunicationSetting
+from thanx_server.models.coupon import CouponCode
 from thanx_server.models.feedback import Feedback
 from thanx_server.models.issuance import IdempotencyKey, IssuanceJob, IssuanceOutcome
 from thanx_server.models.merchant import Location, Merchant
 from thanx_server.models.operator import OperatorCredential
 from thanx_server.models.partner import Partner, PartnerCredential, PartnerMerchant
+from thanx_server.models.points import PointsExperience, PointsProduct
+from thanx_server.models.promotion import Promotion, PromotionCode, PromotionCodeBatch
 from thanx_server.models.purchase import Purchase
 from thanx_server.models.reward import EndUserToken, Reward
 from thanx_server.models.sandbox import (
@@ -27,6 +30,7 @@ __all__ = [
     "Campaign",
     "CampaignVariant",
     "CommunicationSetting",
+    "CouponCode",
     "EndUserToken",
     "Feedback",
     "IdempotencyKey",
@@ -39,6 +43,11 @@ __all__ = [
     "Partner",
     "PartnerCredential",
     "PartnerMerchant",
+    "PointsExperience",
+    "PointsProduct",
+    "Promotion",
+    "PromotionCode",
+    "PromotionCodeBatch",
     "Purchase",
     "Reward",
     "RewardTemplate",

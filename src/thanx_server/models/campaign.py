@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
@@ -32,6 +32,14 @@ class RewardTemplate(Base):
     # {"index": {"small", "large"}, "detail": {...}, "advertising": {...}}
     images: Mapped[dict[str, Any]]
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Coupon codes (reference C.1 ``coupon_code``): a static code every reward shows, or a
+    # dynamic pool (coupon_codes) from which activation pulls one per reward; neither: none.
+    static_coupon_code: Mapped[str | None] = mapped_column(String(100))
+    uses_dynamic_coupon_codes: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    coupon_code_type: Mapped[str | None] = mapped_column(String(20))
+    coupon_code_display: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (Index("ix_reward_templates_merchant_created", "merchant_id", "created_at"),)

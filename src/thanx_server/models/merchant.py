@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
@@ -15,6 +15,8 @@ class Merchant(Base):
     name: Mapped[str] = mapped_column(String(200))
     handle: Mapped[str] = mapped_column(String(100), unique=True)
     time_zone: Mapped[str] = mapped_column(String(64))
+    # Integrated with Olo: its rewards and points products carry ``olo_uid`` (reference C.1).
+    olo_integrated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = created_at_column()
 
 

@@ -1,14 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    select,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from thanx_server.domain.states import RewardState
 from thanx_server.kit.clock import business_now
 from thanx_server.models.base import ID_LENGTH, Base, created_at_column, id_column
+from thanx_server.models.merchant import Merchant
 
 
 class Reward(Base):
@@ -42,6 +53,15 @@ class Reward(Base):
     fine_print: Mapped[str | None] = mapped_column(Text)
     instructions: Mapped[str | None] = mapped_column(Text)
     coupon_code: Mapped[str | None] = mapped_column(String(100))
+    coupon_code_type: Mapped[str | None] = mapped_column(String(20))
+    coupon_code_display: Mapped[str | None] = mapped_column(String(100))
+    uses_dynamic_coupon_codes: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # Where an active reward will be redeemed (PATCH /rewards/{id}, reference C.7).
+    location_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("locations.id", ondelete="SET NULL")
+    )
     available_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
     used_at: Mapped[datetime | None]
@@ -56,6 +76,11 @@ class Reward(Base):
         # GET /rewards: a user's rewards by state, newest first.
         Index("ix_rewards_user_state_created", "user_id", "state", "created_at"),
     )
+
+    # Whether the merchant is Olo-integrated (then it shows ``olo_uid``): a correlated
+    # column_property, assigned below the class (it joins on this class's merchant_id).
+    if TYPE_CHECKING:
+        merchant_olo: bool
 
 
 class EndUserToken(Base):
@@ -78,3 +103,13 @@ class EndUserToken(Base):
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# Read in the same SELECT as the reward; a flush does not expire it (it does not change with it).
+Reward.merchant_olo = column_property(  # type: ignore[assignment]  # mapped after the class
+    select(Merchant.olo_integrated)
+    .where(Merchant.id == Reward.merchant_id)
+    .correlate_except(Merchant)
+    .scalar_subquery(),
+    expire_on_flush=False,
+)

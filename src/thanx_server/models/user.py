@@ -51,3 +51,8 @@ class Membership(Base):
     joined_at: Mapped[datetime] = mapped_column(default=business_now)
     tier: Mapped[str] = mapped_column(String(20), default="bronze")
     points_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    # Every point earned over the membership (purchases); spending never lowers it. The tier
+    # follows it (domain/loyalty.py).
+    points_earned: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), default=Decimal("0"), server_default="0"
+    )

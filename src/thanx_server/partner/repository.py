@@ -47,3 +47,13 @@ async def list_partners(
         )
         for partner in partners
     ]
+
+
+async def active_credentials(session: AsyncSession, partner_id: str) -> Sequence[PartnerCredential]:
+    return (
+        await session.scalars(
+            select(PartnerCredential).where(
+                PartnerCredential.partner_id == partner_id, PartnerCredential.revoked_at.is_(None)
+            )
+        )
+    ).all()

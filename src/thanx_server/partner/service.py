@@ -95,6 +95,21 @@ async def create_partner(
     )
 
 
+async def grant_scopes(session: AsyncSession, partner_id: str, scopes: Sequence[str]) -> bool:
+    """Add ``scopes`` to every active credential of the partner (the demo partner keeps every
+    scope as new ones appear). True when a credential changed; effective within the
+    credential cache's bound."""
+    wanted = _check_scopes(scopes)
+    changed = False
+    for credential in await repository.active_credentials(session, partner_id):
+        merged = sorted(set(credential.scopes) | set(wanted))
+        if merged != sorted(credential.scopes):
+            credential.scopes = merged
+            changed = True
+    await session.flush()
+    return changed
+
+
 async def revoke_credential(session: AsyncSession, *, client_id: str) -> CredentialView:
     credential = await repository.get_credential_by_client_id(session, client_id)
     if credential is None:

@@ -7,8 +7,9 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.domain.loyalty import tier_after
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import Location, Membership, Purchase
+from thanx_server.models import Location, Membership, PointsExperience, Purchase
 
 
 async def location_exists(session: AsyncSession, scope: MerchantScope, location_id: str) -> bool:
@@ -26,20 +27,34 @@ async def add_points(
     points: Decimal,
     balance_max: Decimal,
 ) -> bool:
-    """Add to the balance in the database (``balance = balance + points``): concurrent purchases
-    of one member never lose an increment. Guarded: nothing changes (False) when the new balance
-    would pass ``balance_max`` or the user is no member."""
+    """Add to the balance and the lifetime total in the database (``balance = balance +
+    points``), and move the tier: concurrent purchases of one member never lose an increment.
+    Guarded: nothing changes (False) when the new balance or lifetime total would pass
+    ``balance_max`` (both columns have the same precision) or the user is no member."""
     result = await session.execute(
         update(Membership)
         .where(
             Membership.user_id == user_id,
             scope.clause(Membership.merchant_id),
             Membership.points_balance <= balance_max - points,
+            Membership.points_earned <= balance_max - points,
         )
-        .values(points_balance=Membership.points_balance + points)
+        .values(
+            points_balance=Membership.points_balance + points,
+            points_earned=Membership.points_earned + points,
+            # SET expressions read the row as it was: the tier follows the new lifetime total.
+            tier=tier_after(Membership.points_earned + points, Membership.tier),
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def conversion(session: AsyncSession, scope: MerchantScope) -> Decimal | None:
+    """Points per currency unit of the merchant's points experience (None: it has none)."""
+    return await session.scalar(
+        select(PointsExperience.conversion).where(scope.clause(PointsExperience.merchant_id))
+    )
 
 
 async def find_by_card(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.domain.amounts import Amount
 from thanx_server.kit.wire import InstantIn, WireDateTime, WireDecimal
-from thanx_server.purchase.service import RecordedPurchase
+
+if TYPE_CHECKING:
+    from thanx_server.purchase.service import RecordedPurchase
 
 
 class PurchaseFields(BaseModel):

@@ -1,9 +1,10 @@
 """Rules for purchases a partner reports (reference B.7.1).
 
 A purchase is recorded for a member of the merchant (at one of its locations, when given), earns
-one point per currency unit (to the cent, in ``Decimal``), and opens a feedback opportunity that
-expires ``feedback_window`` after ``purchased_at``. Everything happens in the request's
-transaction, so the answer (201) means it is done.
+the points experience's ``conversion`` points per currency unit (one without an experience; to
+the cent, in ``Decimal``), moves the member's tier (domain/loyalty.py), and opens a feedback
+opportunity that expires ``feedback_window`` after ``purchased_at``. Everything happens in the
+request's transaction, so the answer (201) means it is done.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.domain.amounts import BALANCE_MAX
 from thanx_server.feedback import service as feedback_service
+from thanx_server.idempotency import service as idempotency
+from thanx_server.idempotency.service import StoredResponse
 from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
+from thanx_server.purchase.schemas import PurchaseEnvelope, PurchaseFields, PurchaseOut
 from thanx_server.user import repository as user_repository
 
 POINTS_PER_UNIT = Decimal("1")
@@ -36,8 +42,9 @@ class RecordedPurchase:
     feedback: Feedback
 
 
-def points_for(amount: Decimal) -> Decimal:
-    return (amount * POINTS_PER_UNIT).quantize(CENT, rounding=ROUND_DOWN)
+def points_for(amount: Decimal, conversion: Decimal = POINTS_PER_UNIT) -> Decimal:
+    """Points a purchase earns: ``conversion`` points per currency unit, rounded down to 0.01."""
+    return (amount * conversion).quantize(CENT, rounding=ROUND_DOWN)
 
 
 async def record_purchase(
@@ -62,13 +69,14 @@ async def record_purchase(
         session, scope, location_id
     ):
         raise NotFound("purchase.location_id: no such location of this merchant")
-    points = points_for(amount)
+    rate = await repository.conversion(session, scope)
+    points = points_for(amount, rate if rate is not None else POINTS_PER_UNIT)
     # The first write, guarded: past the balance bound nothing is written (domain/amounts.py).
     if not await repository.add_points(
         session, scope, user_id=user_id, points=points, balance_max=BALANCE_MAX
     ):
         raise InvalidState(
-            f"purchase.amount: the member's points balance would pass the maximum {BALANCE_MAX}"
+            f"purchase.amount: the member's points would pass the maximum {BALANCE_MAX}"
         )
     now = business_now()
     await user_repository.touch_users(session, [user_id], at=now)
@@ -87,6 +95,64 @@ async def record_purchase(
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
     return RecordedPurchase(purchase=purchase, feedback=feedback)
+
+
+async def create_purchase(
+    session: AsyncSession,
+    principal: PartnerPrincipal,
+    *,
+    data: PurchaseFields,
+    idempotency_key: str | None,
+    path: str,
+    idempotency_ttl: timedelta,
+    feedback_window: timedelta,
+) -> StoredResponse:
+    """POST /purchases: the 201, or with ``X-Idempotency-Key`` the replay of the first answer.
+
+    As for issuance (CONTRACT row 9): the purchase, its points and its feedback record are written
+    in the savepoint that stores the key, so a retried purchase never adds points twice, even
+    when the retry races the original.
+    """
+    key = idempotency.check_key(idempotency_key)
+    scope = principal.merchants(principal.merchant(data.merchant_id))
+    now = utcnow()
+
+    async def perform() -> StoredResponse:
+        recorded = await record_purchase(
+            session,
+            scope,
+            user_id=data.user_id,
+            amount=data.amount,
+            purchased_at=data.purchased_at,
+            location_id=data.location_id,
+            card_id=data.card_id,
+            products=data.products,
+            feedback_window=feedback_window,
+        )
+        envelope = PurchaseEnvelope(purchase=PurchaseOut.from_recorded(recorded))
+        return StoredResponse(201, envelope.model_dump(mode="json"))
+
+    if key is None:
+        return await perform()
+    request_hash = idempotency.fingerprint("POST", path, {"purchase": data.model_dump(mode="json")})
+    stored = await idempotency.lookup(
+        session,
+        credential_id=principal.credential_id,
+        key=key,
+        request_hash=request_hash,
+        now=now,
+    )
+    if stored is not None:
+        return stored
+    return await idempotency.perform_once(
+        session,
+        credential_id=principal.credential_id,
+        key=key,
+        request_hash=request_hash,
+        perform=perform,
+        now=now,
+        ttl=idempotency_ttl,
+    )
 
 
 async def find_by_card(session: AsyncSession, *, merchant_id: str, card_id: str) -> Purchase | None:

@@ -15,7 +15,13 @@ from thanx_server.kit.errors import NotFound
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
 from thanx_server.kit.params import PageParams, array_query
 from thanx_server.reward import service
-from thanx_server.reward.schemas import GrantRequest, RewardEnvelope, RewardList, RewardOut
+from thanx_server.reward.schemas import (
+    GrantRequest,
+    RewardEnvelope,
+    RewardList,
+    RewardOut,
+    RewardUpdateIn,
+)
 
 router = APIRouter(tags=["Rewards (Consumer API)"], responses={**PARTNER_ERRORS, **NOT_FOUND})
 
@@ -69,6 +75,19 @@ async def activate_reward(reward_id: str, session: DbSession, user: CurrentUser)
 async def finalize_reward(reward_id: str, session: DbSession, user: CurrentUser) -> RewardEnvelope:
     """`active` → `used`. Errors: REWARD_ALREADY_USED, REWARD_NOT_ACTIVE, REWARD_EXPIRED."""
     return RewardEnvelope(reward=RewardOut.of(await service.finalize(session, user, reward_id)))
+
+
+@router.patch("/rewards/{reward_id}", response_model=RewardEnvelope, operation_id="updateReward")
+async def update_reward(
+    reward_id: str, body: RewardUpdateIn, session: DbSession, user: CurrentUser
+) -> RewardEnvelope:
+    """Set the redemption location of an active reward: a location of the reward's merchant.
+
+    Errors: REWARD_NOT_ACTIVE (not activated yet), REWARD_ALREADY_USED, REWARD_EXPIRED (400);
+    RESOURCE_NOT_FOUND (404) for another merchant's location, naming `reward.location_id`.
+    """
+    reward = await service.update(session, user, reward_id, location_id=body.reward.location_id)
+    return RewardEnvelope(reward=RewardOut.of(reward))
 
 
 @router.post(

@@ -23,3 +23,8 @@ class RewardNotYetAvailable(AppError):
 class RewardNotActive(AppError):
     code = "REWARD_NOT_ACTIVE"
     default_message = "Activate this reward before marking it used."
+
+
+class CouponCodesExhausted(AppError):
+    code = "COUPON_CODES_EXHAUSTED"
+    default_message = "No coupon code is left for this reward; it stays available."

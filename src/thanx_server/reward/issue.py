@@ -3,6 +3,7 @@
 Decisions (docs/DECISIONS.md):
 * ``fine_print`` is the campaign's (falling back to the template's); ``instructions``, ``redeem``
   (with the template's redemption venue) and ``images`` come from the template.
+* the coupon code: a template's static code is copied; a dynamic pool's is pulled at activation.
 * ``available_at`` is when the reward was given, but never before the campaign's
   ``redeemable_from``; ``retire_at`` is the campaign's ``redeemable_to``.
 """
@@ -33,8 +34,20 @@ def reward_values(
         "images": dict(template.images or {}),
         "fine_print": campaign.fine_print or template.fine_print,
         "instructions": template.instructions,
+        **coupon_values(template),
         "available_at": max(now, campaign.redeemable_from),
         "retire_at": campaign.redeemable_to,
         "created_at": now,
         "updated_at": now,
+    }
+
+
+def coupon_values(template: RewardTemplate) -> dict[str, Any]:
+    """A reward's coupon columns from its template: a static code is copied now (shown once the
+    reward is active); a dynamic pool's code is pulled at activation (reward/service.py)."""
+    return {
+        "coupon_code": None if template.uses_dynamic_coupon_codes else template.static_coupon_code,
+        "coupon_code_type": template.coupon_code_type,
+        "coupon_code_display": template.coupon_code_display,
+        "uses_dynamic_coupon_codes": template.uses_dynamic_coupon_codes,
     }

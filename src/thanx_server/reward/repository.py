@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, not_, select
+from sqlalchemy import ColumnElement, bindparam, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import LISTED_REWARD_STATES, reward_retired_clause, state_in
@@ -17,7 +17,14 @@ from thanx_server.kit.db import UTCDateTime
 from thanx_server.kit.pagination import Page, Paged, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list_param
-from thanx_server.models import Campaign, CampaignVariant, Reward, RewardTemplate
+from thanx_server.models import (
+    Campaign,
+    CampaignVariant,
+    CouponCode,
+    Location,
+    Reward,
+    RewardTemplate,
+)
 
 LISTED_STATES = LISTED_REWARD_STATES
 
@@ -91,3 +98,37 @@ async def grantable_variant(
         )
     ).first()
     return (row[0], row[1], row[2]) if row else None
+
+
+async def location_of(session: AsyncSession, scope: MerchantScope, location_id: str) -> str | None:
+    """The id of a location of the scope's merchant, or None."""
+    return await session.scalar(
+        select(Location.id).where(Location.id == location_id, scope.clause(Location.merchant_id))
+    )
+
+
+async def claim_coupon_code(
+    session: AsyncSession, *, template_id: str | None, reward_id: str, now: datetime
+) -> str | None:
+    """Claim the oldest unclaimed code of the template's pool for ``reward_id``; None when the
+    pool is empty. One UPDATE: the candidate row is picked ``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL (a concurrent activation takes the next code instead of waiting; SQLite, whose
+    writers are serialised, renders no lock clause), and the ``reward_id IS NULL`` guard plus
+    the unique ``reward_id`` make a double claim impossible either way."""
+    if template_id is None:
+        return None
+    pick = (
+        select(CouponCode.id)
+        .where(CouponCode.template_id == template_id, CouponCode.reward_id.is_(None))
+        .order_by(CouponCode.created_at, CouponCode.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return await session.scalar(
+        update(CouponCode)
+        .where(CouponCode.id == pick, CouponCode.reward_id.is_(None))
+        .values(reward_id=reward_id, claimed_at=now)
+        .returning(CouponCode.code)
+        .execution_options(synchronize_session=False)
+    )

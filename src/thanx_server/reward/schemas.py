@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
 
 from thanx_server.domain.states import RewardState
 from thanx_server.domain.venues import VenueOut
 from thanx_server.kit.pagination import ConsumerPagination
-from thanx_server.kit.wire import WireDateTime
+from thanx_server.kit.wire import WireDateTime, omit_none
 from thanx_server.models import Reward
 
 IMAGE_SLOTS = ("index", "detail", "advertising")
@@ -48,8 +48,16 @@ class Images(BaseModel):
     advertising: ImagePair
 
 
+def olo_uid(entity_id: str) -> str:
+    """The id an Olo-integrated merchant's POS knows a reward or product by (Olo's
+    ``externalreference``): stable, derived from ours."""
+    return f"thanx-{entity_id}"
+
+
 class RewardOut(BaseModel):
     id: str
+    # Only for Olo-integrated merchants (left out otherwise): use it instead of `id` with Olo.
+    olo_uid: str | None = omit_none()
     user_id: str
     merchant_id: str
     campaign_id: str | None
@@ -65,6 +73,9 @@ class RewardOut(BaseModel):
     used_at: WireDateTime | None
     retire_at: WireDateTime | None
     images: Images
+    location_id: str | None = Field(
+        description="Where the active reward is to be redeemed (PATCH /rewards/{id}); else null."
+    )
 
     @classmethod
     def of(cls, reward: Reward) -> RewardOut:
@@ -73,6 +84,7 @@ class RewardOut(BaseModel):
         code = reward.coupon_code if reward.state in _CODE_SHOWN else None
         return cls(
             id=reward.id,
+            olo_uid=olo_uid(reward.id) if reward.merchant_olo else None,
             user_id=reward.user_id,
             merchant_id=reward.merchant_id,
             campaign_id=reward.campaign_id,
@@ -85,8 +97,12 @@ class RewardOut(BaseModel):
                 window=redeem.get("window"),
                 venue=str(redeem.get("venue") or "all"),
             ),
-            coupon_code=CouponCode(code=code, type="text" if code else None),
-            uses_dynamic_coupon_codes=False,
+            coupon_code=CouponCode(
+                code=code,
+                type=(reward.coupon_code_type or "text") if code else None,
+                display=reward.coupon_code_display if code else None,
+            ),
+            uses_dynamic_coupon_codes=reward.uses_dynamic_coupon_codes,
             fine_print=reward.fine_print,
             instructions=reward.instructions,
             available_at=reward.available_at,
@@ -94,6 +110,7 @@ class RewardOut(BaseModel):
             used_at=reward.used_at,
             retire_at=reward.retire_at,
             images=Images(**{slot: ImagePair(**(images.get(slot) or {})) for slot in IMAGE_SLOTS}),
+            location_id=reward.location_id,
         )
 
 
@@ -111,3 +128,13 @@ class GrantRequest(BaseModel):
     user_id: str | None = Field(
         default=None, max_length=64, description="Required with a partner credential."
     )
+
+
+class RewardUpdateFields(BaseModel):
+    location_id: StrictStr = Field(
+        max_length=64, description="A location of the reward's merchant."
+    )
+
+
+class RewardUpdateIn(BaseModel):
+    reward: RewardUpdateFields

@@ -31,6 +31,7 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Reward
 from thanx_server.reward import repository
 from thanx_server.reward.errors import (
+    CouponCodesExhausted,
     RewardAlreadyUsed,
     RewardExpired,
     RewardNotActive,
@@ -117,7 +118,10 @@ async def get_reward(session: AsyncSession, user: UserPrincipal, reward_id: str)
 
 
 async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -> Reward:
-    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries)."""
+    """``available`` → ``active``. Activating an active reward again is a no-op (safe retries).
+    A reward of a dynamic coupon pool gets one unused code of the pool, claimed by one guarded
+    UPDATE (no code is handed out twice, even to concurrent activations); an empty pool refuses
+    the activation."""
     reward = await _own_reward(session, user, reward_id)
     now = business_now()
     current = _state(reward, now)
@@ -128,6 +132,13 @@ async def activate(session: AsyncSession, user: UserPrincipal, reward_id: str) -
         raise RewardNotYetAvailable(
             f"This reward can be used from {reward.available_at.isoformat()}."
         )
+    if reward.uses_dynamic_coupon_codes and reward.coupon_code is None:
+        code = await repository.claim_coupon_code(
+            session, template_id=reward.reward_template_id, reward_id=reward.id, now=now
+        )
+        if code is None:
+            raise CouponCodesExhausted()
+        reward.coupon_code = code
     reward.state = RewardState.ACTIVE
     reward.activated_at = now
     reward.updated_at = now
@@ -146,6 +157,28 @@ async def finalize(session: AsyncSession, user: UserPrincipal, reward_id: str) -
     reward.state = RewardState.USED
     reward.used_at = now
     reward.updated_at = now
+    await session.flush()
+    return reward
+
+
+async def update(
+    session: AsyncSession, user: UserPrincipal, reward_id: str, *, location_id: str
+) -> Reward:
+    """Set the redemption location of an active reward (reference C.7): a location of the
+    reward's own merchant. Only an ``active`` reward has a redemption under way."""
+    reward = await _own_reward(session, user, reward_id)
+    current = _state(reward, business_now())
+    if current == RewardState.AVAILABLE:
+        raise RewardNotActive("Activate this reward before choosing where to redeem it.")
+    if current != RewardState.ACTIVE:
+        _refuse(current, RewardState.ACTIVE)
+    location = await repository.location_of(
+        session, MerchantScope.one(reward.merchant_id), location_id
+    )
+    if location is None:
+        raise NotFound(f"reward.location_id: no location '{location_id}' of this reward's merchant")
+    reward.location_id = location
+    reward.updated_at = business_now()
     await session.flush()
     return reward
 
@@ -179,4 +212,5 @@ async def grant(
     reward.earn_type = "grant"
     session.add(reward)
     await session.flush()
+    await session.refresh(reward)  # merchant_olo, read by the answer
     return reward

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.sqlarray import in_list_param
-from thanx_server.models import RewardTemplate
+from thanx_server.kit.sqlarray import in_list, in_list_param
+from thanx_server.kit.time import utcnow
+from thanx_server.models import CouponCode, RewardTemplate
 
 
 async def list_published(
@@ -76,3 +79,36 @@ async def all_templates(session: AsyncSession, scope: MerchantScope) -> Sequence
 
 def add(session: AsyncSession, template: RewardTemplate) -> None:
     session.add(template)
+
+
+async def get_any(session: AsyncSession, template_id: str) -> RewardTemplate | None:
+    """Any template by id, draft or published (operator side)."""
+    return await session.get(RewardTemplate, template_id)
+
+
+async def add_coupon_codes(
+    session: AsyncSession, template: RewardTemplate, codes: Sequence[str]
+) -> int:
+    """Insert the codes not yet in the template's pool: one query for those present, one INSERT."""
+    present = set(
+        (
+            await session.scalars(
+                select(CouponCode.code).where(
+                    CouponCode.template_id == template.id, in_list(CouponCode.code, codes)
+                )
+            )
+        ).all()
+    )
+    fresh = [c for c in codes if c not in present]
+    if not fresh:
+        return 0
+    ids = new_ids(len(fresh))
+    await insert_rows(
+        session,
+        CouponCode.__table__,  # type: ignore[arg-type]
+        shared={"merchant_id": template.merchant_id, "template_id": template.id,
+                "created_at": utcnow()},
+        columns=["id", "code"],
+        rows=list(zip(ids, fresh, strict=True)),
+    )  # fmt: skip
+    return len(fresh)

@@ -56,9 +56,14 @@ async def create_template(
     redeem_window: int | None = None,
     image_url: str | None = None,
     published: bool = True,
+    static_coupon_code: str | None = None,
+    uses_dynamic_coupon_codes: bool = False,
+    coupon_code_type: str | None = None,
+    coupon_code_display: str | None = None,
     fixed_id: str | None = None,
 ) -> RewardTemplate:
-    """Create a template (operator side). ``published=False`` makes a draft partners cannot see."""
+    """Create a template (operator side). ``published=False`` makes a draft partners cannot see.
+    A template carries a static coupon code, or a dynamic pool (``add_coupon_codes``), or none."""
     name = name.strip()
     if not name:
         raise ValidationFailed("name: must not be blank")
@@ -76,6 +81,7 @@ async def create_template(
     if redeem_window is not None and redeem_window < 1:
         raise ValidationFailed("redeem_window: minutes, at least 1")
     value = _discount_value(discount_type, discount_value)
+    _check_coupon(static_coupon_code, uses_dynamic_coupon_codes, coupon_code_type)
     if await merchant_repository.get_merchant(session, merchant_id) is None:
         raise NotFound(f"merchant_id: no merchant '{merchant_id}'")
     images: dict[str, Any] = {}
@@ -95,6 +101,12 @@ async def create_template(
                 "window": redeem_window},
         images=images,
         published=published,
+        static_coupon_code=static_coupon_code.strip() if static_coupon_code else None,
+        uses_dynamic_coupon_codes=uses_dynamic_coupon_codes,
+        coupon_code_type=coupon_code_type or (
+            "text" if static_coupon_code or uses_dynamic_coupon_codes else None
+        ),
+        coupon_code_display=coupon_code_display,
     )  # fmt: skip
     if fixed_id is not None:  # sandbox fixtures
         template.id = fixed_id
@@ -127,3 +139,37 @@ async def find_template_by_name(
 
 async def all_templates(session: AsyncSession, merchant_id: str | None) -> Sequence[RewardTemplate]:
     return await repository.all_templates(session, MerchantScope.operator(merchant_id))
+
+
+# How a coupon code is encoded for the cashier (reference C.1 ``coupon_code.type``).
+COUPON_CODE_TYPES = ("text", "qrcode", "code128", "upca", "ean13")
+MAX_COUPON_CODES_PER_CALL = 100_000
+
+
+def _check_coupon(static: str | None, dynamic: bool, code_type: str | None) -> None:
+    if static is not None and not static.strip():
+        raise ValidationFailed("coupon_code: must not be blank")
+    if static is not None and len(static.strip()) > 100:
+        raise ValidationFailed("coupon_code: at most 100 characters")
+    if static is not None and dynamic:
+        raise ValidationFailed("coupon_code: a template has a static code or a dynamic pool")
+    if code_type is not None and code_type not in COUPON_CODE_TYPES:
+        raise ValidationFailed(f"coupon_code_type: must be one of {', '.join(COUPON_CODE_TYPES)}")
+
+
+async def add_coupon_codes(session: AsyncSession, *, template_id: str, codes: Sequence[str]) -> int:
+    """Add codes to a dynamic-pool template's pool (operator side), in one statement; codes
+    already in the pool are skipped. Returns how many were added."""
+    template = await repository.get_any(session, template_id)
+    if template is None:
+        raise NotFound(f"template_id: no template '{template_id}'")
+    if not template.uses_dynamic_coupon_codes:
+        raise ValidationFailed("template_id: this template does not use dynamic coupon codes")
+    cleaned = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
+    if not cleaned:
+        raise ValidationFailed("codes: at least one code")
+    if len(cleaned) > MAX_COUPON_CODES_PER_CALL:
+        raise ValidationFailed(f"codes: at most {MAX_COUPON_CODES_PER_CALL:,} per call")
+    if any(len(c) > 100 for c in cleaned):
+        raise ValidationFailed("codes: each at most 100 characters")
+    return await repository.add_coupon_codes(session, template, cleaned)

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from thanx_server.auth.dependencies import PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.deps import DbSession
-from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS
+from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, error_doc
 from thanx_server.kit.params import PageParams
 from thanx_server.kit.wire import InstantIn
-from thanx_server.user import service
+from thanx_server.user import service, signup
 from thanx_server.user.schemas import (
     CommunicationSettingEnvelope,
     CommunicationSettingOut,
     CommunicationSettingUpdateIn,
+    SignUpIn,
     UserEnvelope,
     UserList,
     UserOut,
@@ -39,6 +40,9 @@ SettingsReader = Annotated[
 SettingsWriter = Annotated[
     PartnerPrincipal,
     Depends(PartnerAuth(Scope.USERS_WRITE, Scope.COMMUNICATION_SETTINGS_WRITE)),
+]
+SignUpWriter = Annotated[
+    PartnerPrincipal, Depends(PartnerAuth(Scope.USERS_WRITE, Scope.AUTH_CREATE))
 ]
 MerchantFilter = Annotated[
     str | None,
@@ -178,3 +182,30 @@ async def update_communication_settings(
     return CommunicationSettingEnvelope(
         communication_setting=CommunicationSettingOut.from_view(view)
     )
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserEnvelope,
+    response_model_exclude_unset=True,
+    operation_id="createUser",
+    summary="Create User (Consumer sign-up)",
+    responses={
+        200: {"model": UserEnvelope, "description": "Already a member: the member, unchanged."},
+        400: error_doc(
+            "USER_NAME_REQUIRED (a name missing), USER_EMAIL_INVALID, USER_PHONE_INVALID, or "
+            "VALIDATION_FAILED naming the field (terms not accepted, an identity conflict)."
+        ),
+    },
+)
+async def create_user(
+    session: DbSession, principal: SignUpWriter, body: SignUpIn, response: Response
+) -> UserEnvelope:
+    """Enrol a person in a merchant's loyalty programme (201); the same person again answers the
+    existing member (200). Needs `users.write` or `auth.create`."""
+    result = await signup.sign_up(
+        session, principal, merchant_id=body.merchant_id, data=body.user.data()
+    )
+    response.status_code = 201 if result.created else 200
+    return UserEnvelope(user=UserOut.from_view(result.view, loyalty=True, settings=True))

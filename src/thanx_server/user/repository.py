@@ -40,6 +40,17 @@ async def get_membership(
     return await session.get(Membership, (user_id, merchant_id))
 
 
+async def get_settings(
+    session: AsyncSession, scope: MerchantScope, user_id: str
+) -> CommunicationSetting | None:
+    """The member's settings at the scope's one merchant."""
+    return await session.scalar(
+        select(CommunicationSetting).where(
+            CommunicationSetting.user_id == user_id, scope.clause(CommunicationSetting.merchant_id)
+        )
+    )
+
+
 async def all_with_memberships(
     session: AsyncSession, scope: MerchantScope
 ) -> Sequence[tuple[User, Membership]]:

@@ -10,11 +10,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from thanx_server.kit.pagination import Pagination
 from thanx_server.kit.wire import WireDateTime, WireDecimal, omit_none
 from thanx_server.user.service import SettingsView, UserView
+from thanx_server.user.signup import SignUp
 
 
 class BirthDate(BaseModel):
@@ -197,3 +206,40 @@ class CommunicationSettingUpdateIn(BaseModel):
     # The older docs put merchant_id in the body; the newer ones in the query. Both are read.
     merchant_id: str | None = None
     communication_setting: CommunicationSettingIn
+
+
+class SignUpFieldsIn(BaseModel):
+    """The person signing up. Names and email are checked by the service, so that a missing one
+    answers the catalogue's code (``USER_NAME_REQUIRED``, ``USER_EMAIL_INVALID``)."""
+
+    email: StrictStr | None = Field(default=None, max_length=320)
+    phone: StrictStr | None = Field(default=None, max_length=40, description="E.164.")
+    first_name: StrictStr | None = Field(default=None, max_length=100)
+    last_name: StrictStr | None = Field(default=None, max_length=100)
+    birth_date: BirthDateIn | None = None
+    zip_code: StrictStr | None = Field(default=None, max_length=20)
+    accepted_terms: StrictBool | None = Field(
+        default=None, description="Required, true: the person accepted the programme's terms."
+    )
+    marketing_opt_in: StrictBool = Field(
+        default=False,
+        description="Consent to the merchant's marketing email (communication settings' "
+        "`marketing_general`); off unless given.",
+    )
+
+    def data(self) -> SignUp:
+        return SignUp(
+            email=self.email,
+            phone=self.phone,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            birth_date=self.birth_date.as_date() if self.birth_date else None,
+            zip_code=self.zip_code,
+            accepted_terms=self.accepted_terms,
+            marketing_opt_in=self.marketing_opt_in,
+        )
+
+
+class SignUpIn(BaseModel):
+    merchant_id: StrictStr = Field(description="The merchant whose loyalty programme to join.")
+    user: SignUpFieldsIn

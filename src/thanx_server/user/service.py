@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
+from thanx_server.domain.loyalty import TIERS
 from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
@@ -25,8 +26,6 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
-
-TIERS = ("bronze", "silver", "gold")
 
 
 async def create_member(

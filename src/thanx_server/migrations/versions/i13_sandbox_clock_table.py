@@ -1,7 +1,7 @@
 """sandbox clock: one clock for the instance, in the database
 
 Revision ID: i13_sandbox_clock
-Revises: 0005
+Revises: i16_promotion_code_jobs (re-chained when main took issue 16)
 Create Date: 2026-12-01 15:45:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i13_sandbox_clock"
-down_revision: str | None = "0005"
+down_revision: str | None = "i16_promotion_code_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
