@@ -82,3 +82,28 @@ async def test_static_images_are_generated_and_unknown_ones_are_404(
         response = await client.get(f"/static/images/{bad}")
         assert response.status_code == 404, bad
         assert response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+async def test_a_demo_partner_from_older_demo_data_is_granted_new_scopes(
+    cli: Cli, cli_client: httpx.AsyncClient, fresh_db_url: str
+) -> None:
+    from sqlalchemy import update
+
+    from thanx_server.models import PartnerCredential
+
+    demo = await cli.json("demo")
+    engine = create_engine(fresh_db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(PartnerCredential)
+                .where(PartnerCredential.client_id == demo["client_id"])
+                .values(scopes=["users.read"])
+            )
+    finally:
+        await engine.dispose()
+    again = await cli.json("demo")
+    assert again["created"] == 1  # the scopes, nothing else
+    headers = {"Authorization": f"Bearer {demo['access_token']}", "X-ClientId": demo["client_id"]}
+    scopes = (await cli_client.get("/partner/scopes", headers=headers)).json()["scopes"]
+    assert {"promos.read", "promos.write", "users.read"} <= set(scopes)

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from tests.factories import Credential, Factory
 from thanx_server.app import create_app
@@ -450,6 +450,69 @@ async def test_a_frozen_workers_row_lock_is_released_and_the_job_resumes_elsewhe
     job = await live.job(job_id)
     assert job.attempts == 2
     assert job.processed_count == job.total_count == 40
+    assert job.success_count == members_named
+    rewards, distinct_indexes, distinct_users, outcomes = await live.counts(job_id)
+    assert rewards == distinct_indexes == distinct_users == job.success_count
+    assert outcomes == job.failure_count
+
+
+@pytest.mark.live
+async def test_a_sigstopped_worker_process_loses_its_lock_and_the_job_finishes_elsewhere(
+    live: LiveWorld, fresh_db_url: str, tmp_path: Path, db_kind: str
+) -> None:
+    """The real thing: ``thanx-server worker`` frozen with SIGSTOP inside its (one, 10,000
+    identifier) chunk transaction. PostgreSQL ends the frozen session after
+    THANX_DB_IDLE_IN_TRANSACTION_TIMEOUT, the row lock goes, and a second worker finishes the
+    job; the frozen one, resumed, writes nothing."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no row locks; a frozen writer is its busy timeout's business")
+    identifiers, members_named = mixed_identifiers(live, 10_000)
+    job_id = await live.issue(identifiers)
+    settings = {
+        "THANX_ISSUANCE_CHUNK_SIZE": "10000",
+        "THANX_WORKER_LEASE_SECONDS": "1",
+        "THANX_DB_IDLE_IN_TRANSACTION_TIMEOUT": "2",
+    }
+
+    async def row_locked() -> bool:
+        """Whether another session holds the job row's lock (what a claim would skip)."""
+        async with live.database.read_sessions() as session:
+            free = await session.scalar(
+                text("SELECT id FROM issuance_jobs WHERE id = :id FOR UPDATE SKIP LOCKED"),
+                {"id": job_id},
+            )
+        return free is None
+
+    with workers(fresh_db_url, tmp_path, **settings) as pool:
+        first = pool.start()
+
+        async def chunk_open() -> bool:
+            # The claim committed (its own short transaction) and the row is locked again: by
+            # the chunk's lease renewal.
+            return (await live.job(job_id)).state == "processing" and await row_locked()
+
+        await wait_for(chunk_open, within=60, interval=0.002)
+        first.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(0.2)
+            assert await row_locked(), "froze outside the chunk: proves nothing"
+            assert (await live.job(job_id)).processed_count == 0
+            pool.start()
+
+            async def completed() -> bool:
+                return bool((await live.job(job_id)).state == "completed")
+
+            started = time.monotonic()
+            await wait_for(completed, within=60, interval=0.1)
+            rescued_in = time.monotonic() - started
+        finally:
+            first.send_signal(signal.SIGCONT)
+        pool.stop_all()
+
+    assert rescued_in < 30
+    job = await live.job(job_id)
+    assert job.attempts == 2
+    assert job.processed_count == job.total_count == 10_000
     assert job.success_count == members_named
     rewards, distinct_indexes, distinct_users, outcomes = await live.counts(job_id)
     assert rewards == distinct_indexes == distinct_users == job.success_count

@@ -305,10 +305,10 @@ async def test_a_failing_redis_costs_each_call_at_most_the_budget_and_recovers(
     await proxy.start()
     cred = await factory.partner([await factory.merchant()])
     settings = Settings(
-        data_dir=tmp_path,
-        # Production: ten calls at once on the test's one shared connection would interleave
-        # the savepoints of a sandbox's per-request clock read; the rate limiter is the subject.
+        # Production: no sandbox middleware, whose per-request clock read would share the test's
+        # one connection between the ten concurrent calls; what is tested here is the limiter.
         environment=Environment.PRODUCTION,
+        data_dir=tmp_path,
         embedded_worker=False,
         auth_cache_seconds=60,
         rate_limit_storage=f"redis://127.0.0.1:{proxy.port}",

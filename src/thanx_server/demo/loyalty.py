@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.demo.context import DemoContext
 from thanx_server.feedback import service as feedback_service
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.media.service import image_path
 from thanx_server.partner import service as partner_service
 from thanx_server.points import service as points_service
@@ -69,7 +69,7 @@ async def _scopes(session: AsyncSession, ctx: DemoContext) -> None:
 
 
 async def _joined_dates(session: AsyncSession, ctx: DemoContext) -> None:
-    now = utcnow().replace(microsecond=0)
+    now = business_now().replace(microsecond=0)
     for user, membership in await user_service.list_members(session, None):
         days = JOINED_DAYS_AGO.get(user.email or "")
         if days is None:

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.auth.tokens import UserPrincipal
 from thanx_server.domain.states import REWARD_STATES
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import PointsExperience, PointsProduct, Reward, RewardTemplate
 from thanx_server.points import repository
@@ -106,7 +106,7 @@ async def exchange(session: AsyncSession, user: UserPrincipal, product_id: str) 
     if found is None:
         raise NotFound(f"id: no points product '{product_id}'")
     product, template = found
-    now = utcnow()
+    now = business_now()
     if not exchange_window_open(product, now):
         raise PointsExchangeFailure("This points product cannot be exchanged at this time.")
     left = await repository.deduct(session, scope, user_id=user.user_id, cost=product.cost)

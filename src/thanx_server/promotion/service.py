@@ -26,6 +26,7 @@ from thanx_server.auth.service import PartnerPrincipal, merchant_id_of_call
 from thanx_server.domain.states import CampaignState
 from thanx_server.idempotency import service as idempotency
 from thanx_server.idempotency.service import StoredResponse
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_codes, new_id
 from thanx_server.kit.pagination import Page, PageResult
@@ -132,7 +133,7 @@ async def create_promotion(
         raise CodeLimitExceeded(
             f"promotion.code_count: at most {MAX_CODES_AT_CREATION:,} codes at creation"
         )
-    if fields.end_at and fields.end_at < (fields.start_at or utcnow()):
+    if fields.end_at and fields.end_at < (fields.start_at or business_now()):
         raise ValidationFailed(
             "promotion.end_at: must not be before promotion.start_at (default: now)"
         )
@@ -144,7 +145,7 @@ async def create_promotion(
         )
 
     async def perform() -> StoredResponse:
-        now = utcnow()
+        now = business_now()
         promotion = Promotion(
             id=new_id(),
             merchant_id=merchant,
@@ -190,11 +191,11 @@ async def generate_codes(
     promotion = await repository.get(session, scope, promotion_id)
     if promotion is None:
         raise NotFound(f"id: no promotion '{promotion_id}'")
-    if promotion_state(promotion, utcnow()) == CampaignState.ENDED:
+    if promotion_state(promotion, business_now()) == CampaignState.ENDED:
         raise ValidationFailed(f"id: promotion '{promotion_id}' has ended")
 
     async def perform() -> StoredResponse:
-        now = utcnow()
+        now = business_now()
         batch = await _generate(session, promotion, count, now)
         await session.refresh(promotion)
         body = CodeBatchEnvelope(
@@ -280,7 +281,7 @@ def _distinct_codes(size: int) -> list[str]:
 async def list_promotions(
     session: AsyncSession, principal: PartnerPrincipal, *, merchant_id: str | None, page: Page
 ) -> tuple[PageResult[Promotion], datetime]:
-    now = utcnow()
+    now = business_now()
     result = await repository.list_active(
         session, principal.merchants(merchant_id), now=now, page=page
     )
@@ -297,7 +298,7 @@ async def get_promotion(
     promotion = await repository.get(session, principal.merchants(merchant_id), promotion_id)
     if promotion is None:
         raise NotFound(f"id: no promotion '{promotion_id}'")
-    return promotion_out(promotion, utcnow())
+    return promotion_out(promotion, business_now())
 
 
 async def list_codes(
@@ -335,7 +336,7 @@ async def create_for_operator(
     session: AsyncSession, *, merchant_id: str, name: str, description: str | None, code_count: int
 ) -> Promotion:
     """A promotion with its first codes, made by the operator side (demo data)."""
-    now = utcnow()
+    now = business_now()
     promotion = Promotion(
         id=new_id(),
         merchant_id=merchant_id,

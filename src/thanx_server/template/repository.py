@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.sqlarray import in_list, in_list_param
-from thanx_server.kit.time import utcnow
 from thanx_server.models import CouponCode, RewardTemplate
 
 
@@ -107,7 +107,7 @@ async def add_coupon_codes(
         session,
         CouponCode.__table__,  # type: ignore[arg-type]
         shared={"merchant_id": template.merchant_id, "template_id": template.id,
-                "created_at": utcnow()},
+                "created_at": business_now()},
         columns=["id", "code"],
         rows=list(zip(ids, fresh, strict=True)),
     )  # fmt: skip

@@ -26,9 +26,9 @@ from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.domain.errors import UserEmailInvalid, UserNameRequired
 from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.domain.loyalty import STARTING_TIER
+from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
 from thanx_server.user.service import UserView
@@ -76,7 +76,7 @@ async def sign_up(
         raise ValidationFailed(
             "user.accepted_terms: must be true: the person must accept the programme's terms"
         )
-    if data.birth_date is not None and data.birth_date > utcnow().date():
+    if data.birth_date is not None and data.birth_date > business_now().date():
         raise ValidationFailed("user.birth_date: is in the future")
     try:
         async with session.begin_nested():
