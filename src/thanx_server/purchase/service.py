@@ -24,7 +24,6 @@ from thanx_server.idempotency.service import StoredResponse
 from thanx_server.kit import clock
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
 from thanx_server.purchase.schemas import PurchaseEnvelope, PurchaseFields, PurchaseOut
@@ -118,9 +117,7 @@ async def create_purchase(
     in the savepoint that stores the key, so a retried purchase never adds points twice, even
     when the retry races the original.
     """
-    key = idempotency.check_key(idempotency_key)
     scope = principal.merchants(principal.merchant(data.merchant_id))
-    now = utcnow()
 
     async def perform() -> StoredResponse:
         recorded = await record_purchase(
@@ -138,26 +135,14 @@ async def create_purchase(
         envelope = PurchaseEnvelope(purchase=PurchaseOut.from_recorded(recorded))
         return StoredResponse(201, envelope.model_dump(mode="json"))
 
-    if key is None:
-        return await perform()
-    request_hash = idempotency.fingerprint("POST", path, {"purchase": data.model_dump(mode="json")})
-    stored = await idempotency.lookup(
+    return await idempotency.once_per_key(
         session,
         credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        now=now,
-    )
-    if stored is not None:
-        return stored
-    return await idempotency.perform_once(
-        session,
-        credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        perform=perform,
-        now=now,
+        key=idempotency_key,
+        path=path,
+        body={"purchase": data.model_dump(mode="json")},
         ttl=idempotency_ttl,
+        perform=perform,
     )
 
 
