@@ -214,7 +214,8 @@ async def test_clock_forms_need_the_sessions_csrf_token(
     client: httpx.AsyncClient, ops: OperatorCredentialHeaders, session: AsyncSession
 ) -> None:
     token = await signed_in(client, ops.client_id, ops.access_token)
-    for forged in ({}, {"csrf_token": ""}, {"csrf_token": token[:-1] + "0"}):
+    altered = token[:-1] + ("1" if token.endswith("0") else "0")  # one character off
+    for forged in ({}, {"csrf_token": ""}, {"csrf_token": altered}):
         response = await client.post("/console/clock/freeze", data=forged)
         assert response.status_code == 403, forged
         assert "CSRF_REFUSED" in response.text

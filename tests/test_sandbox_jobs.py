@@ -198,3 +198,47 @@ async def test_an_operator_names_the_credential(
         headers=ops.headers(),
     )
     assert_error(unknown, 404, "RESOURCE_NOT_FOUND", "client_id")
+
+
+async def test_the_cli_sets_progression_and_steps_a_job(cli: Any, tmp_path: Path) -> None:
+    from tests.factories import Factory as _Factory
+    from thanx_server.kit.db import create_engine
+
+    engine_db = Database.from_engine(create_engine(cli.db_url))
+    try:
+        async with engine_db.write_sessions() as session, session.begin():
+            factory = _Factory(session)
+            merchant = await factory.merchant()
+            for i in range(2):
+                await factory.member(merchant, email=f"c{i}@example.com")
+            cred = await factory.partner([merchant], scopes=["rewards.issue"])
+            campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+        set_to = await cli.json(
+            "sandbox", "jobs", "progression", "--client-id", cred.client_id, "--mode", "paused"
+        )
+        assert set_to["progression"]["mode"] == "paused"
+        app = create_app(
+            Settings(data_dir=tmp_path, embedded_worker=False, issuance_chunk_size=1),
+            database=engine_db,
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            world = World(merchant, cred, campaign, [])
+            body = world.issue_body([email("c0@example.com"), email("c1@example.com")])
+            created = await client.post(
+                "/partner/campaigns/issue", json=body, headers=cred.headers()
+            )
+            assert created.status_code == 202, created.text
+        job_id = created.json()["issuance_job"]["id"]
+        stepped = await cli.json(
+            "sandbox", "jobs", "step", job_id, env={"THANX_ISSUANCE_CHUNK_SIZE": "1"}
+        )
+        assert stepped["issuance_job"]["state"] == "processing"
+        assert stepped["issuance_job"]["progress_percent"] == 50
+        released = await cli.json("sandbox", "jobs", "mode", job_id, "--mode", "immediate")
+        assert released["issuance_job"]["state"] == "processing"
+        bad = await cli("sandbox", "jobs", "mode", job_id, "--mode", "after_polls", ok=False)
+        assert "polls" in bad.stderr
+    finally:
+        await engine_db.dispose()

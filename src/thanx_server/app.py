@@ -46,6 +46,8 @@ from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
 from thanx_server.template import endpoints as template_endpoints
 from thanx_server.user import endpoints as user_endpoints
+from thanx_server.webhook import endpoints as webhook_endpoints
+from thanx_server.webhook import worker as webhook_worker
 
 log = structlog.get_logger("thanx.app")
 
@@ -68,6 +70,8 @@ ROUTERS = (
     issuance_endpoints.router,
     *sandbox_endpoints.ROUTERS,
     media_endpoints.router,
+    *webhook_endpoints.ROUTERS,
+    user_endpoints.sandbox_router,
     *console_endpoints.ROUTERS,
 )
 
@@ -126,7 +130,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 hint="set THANX_RATE_LIMIT_STORAGE=redis://... to share one budget",
             )
         try:
-            async with embedded_worker(db, settings):
+            async with embedded_worker(db, settings), webhook_worker.embedded(db, settings):
                 yield
         finally:
             flusher.cancel()

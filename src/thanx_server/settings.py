@@ -105,6 +105,21 @@ class Settings(BaseSettings):
     journal_body_chars: int = Field(default=4096, ge=0, le=1_000_000)
     journal_flush_seconds: float = Field(default=0.5, gt=0, le=60)
 
+    # Webhooks (issue 14). One attempt per delivery unless an endpoint turns retry mode on.
+    webhook_timeout: float = Field(default=15.0, gt=0, le=60)
+    # Deliveries claimed per delivery worker; at most this many sends at a time per endpoint.
+    webhook_slots: int = Field(default=256, ge=2, le=1000)
+    webhook_slots_per_endpoint: int = Field(default=32, ge=1, le=1000)
+    webhook_poll_interval: float = Field(default=0.25, gt=0, le=60)
+    # How long the delivery log (and delivered events) are kept.
+    webhook_log_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # Purchases are sent this long after the purchase (Thanx: 10 minutes).
+    webhook_purchase_delay: timedelta = Field(default=timedelta(minutes=10), ge=timedelta(0))
+    # Production only: let endpoints point at loopback/private/link-local addresses.
+    webhook_allow_private_addresses: bool = False
+    # How long the previous secret keeps signing after a rotation, by default.
+    webhook_secret_grace: timedelta = Field(default=timedelta(hours=24), ge=timedelta(0))
+
     # Path to the seed OpenAPI contract, used by the conformance tests.
     seed_spec_path: Path = Path("../shared/reference/partner-api.seed.openapi.yml")
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from thanx_server.cli import admin, sandbox
+from thanx_server.cli import admin, sandbox, webhook
+from thanx_server.cli.listen import listen
 from thanx_server.cli.output import clean_errors, emit
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
 app.add_typer(sandbox.app, name="sandbox")
+admin.app.add_typer(webhook.app, name="webhook")
+app.command("listen")(listen)
 
 
 MigrateOption = Annotated[

@@ -579,3 +579,120 @@ def journal_export(
             typer.echo(text, nl=False)
         else:
             Path(output).write_text(text, encoding="utf-8")
+
+
+# --- job progression ---------------------------------------------------------------------------
+
+jobs_app = typer.Typer(help="How issuance jobs progress: modes and steps.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+ModeOption = Annotated[
+    str, typer.Option("--mode", help="immediate, paused, step, after_polls or delay.")
+]
+PollsOption = Annotated[int | None, typer.Option(help="after_polls: how many GETs.")]
+DelayOption = Annotated[str | None, typer.Option(help="delay: how long (90m, PT1H, seconds).")]
+
+
+def _progression_in(mode: str, polls: int | None, delay: str | None, client_id: str | None) -> Any:
+    from pydantic import ValidationError
+
+    from thanx_server.sandbox.jobs.schemas import ProgressionIn
+
+    try:
+        return ProgressionIn.model_validate(
+            {"mode": mode, "polls": polls, "delay": delay, "client_id": client_id}
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(f"{'.'.join(str(p) for p in error['loc']) or 'mode'}: {error['msg']}")
+
+
+@jobs_app.command("progression")
+def jobs_progression(
+    client_id: Annotated[str, typer.Option("--client-id", help="The partner credential.")],
+    mode: ModeOption,
+    polls: PollsOption = None,
+    delay: DelayOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """How the jobs a partner credential creates from now on progress."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.sandbox.jobs import service
+    from thanx_server.sandbox.jobs.schemas import ProgressionEnvelope
+
+    body = _progression_in(mode, polls, delay, client_id)
+
+    async def work(session: AsyncSession) -> Any:
+        out = await service.set_default(session, _as_operator(), body)
+        return ProgressionEnvelope(progression=out).model_dump(mode="json")
+
+    _operator_session(
+        work,
+        as_json,
+        lambda d: f"{d['progression']['client_id']}: {d['progression']['mode']}",
+    )
+
+
+@jobs_app.command("mode")
+def jobs_mode(
+    job_id: Annotated[str, typer.Argument(help="The issuance job.")],
+    mode: ModeOption,
+    polls: PollsOption = None,
+    delay: DelayOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change one unfinished job's progression (immediate hands it to the workers)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from thanx_server.issuance.schemas import IssuanceJobEnvelope
+    from thanx_server.sandbox.jobs import service
+
+    body = _progression_in(mode, polls, delay, None)
+
+    async def work(session: AsyncSession) -> Any:
+        job = await service.set_job_mode(session, _as_operator(), job_id, body)
+        return IssuanceJobEnvelope(issuance_job=job).model_dump(mode="json")
+
+    _operator_session(work, as_json, lambda d: f"{job_id}: {d['issuance_job']['state']}")
+
+
+@jobs_app.command("step")
+def jobs_step(
+    job_id: Annotated[str, typer.Argument(help="The issuance job.")],
+    chunks: Annotated[int, typer.Option(min=1, max=10_000, help="Chunks to run now.")] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run chunks of a job now (paused and step jobs wait for this)."""
+    from thanx_server.issuance.schemas import IssuanceJobEnvelope
+    from thanx_server.sandbox.jobs import service
+
+    async def build(db: Any, settings: Any) -> Any:
+        job = await service.step_job(db, settings, _as_operator(), job_id, chunks=chunks)
+        return IssuanceJobEnvelope(issuance_job=job).model_dump(mode="json")
+
+    import asyncio
+
+    from thanx_server.cli.runtime import database_for
+    from thanx_server.kit import migrate
+    from thanx_server.settings import Settings
+
+    require_sandbox()
+    settings = Settings()
+
+    async def run() -> Any:
+        db = database_for(settings)
+        try:
+            await migrate.upgrade_if_needed(db.engine)
+            return await build(db, settings)
+        finally:
+            await db.dispose()
+
+    with clean_errors():
+        emit(
+            asyncio.run(run()),
+            as_json=as_json,
+            human=lambda d: (
+                f"{job_id}: {d['issuance_job']['state']} ({d['issuance_job']['progress_percent']}%)"
+            ),
+        )

@@ -292,3 +292,26 @@ __all__ = [
     "reward_state",
     "state_in",
 ]
+
+
+# --- webhook deliveries (issue 14) ---------------------------------------------------------------
+
+
+class DeliveryState(StrEnum):
+    """One event on its way to one endpoint. A retry keeps the delivery ``pending`` (only its
+    ``next_attempt_at`` moves); a redelivery or a recovery is a new delivery of the same event."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+DELIVERY_STATES = Transitions(
+    DeliveryState,
+    initial=DeliveryState.PENDING,
+    moves={
+        # A 2xx answer delivers it; anything else fails it (no retry mode, or retries spent,
+        # a 410, a disabled endpoint, a sandbox "drop" fault).
+        DeliveryState.PENDING: {DeliveryState.DELIVERED, DeliveryState.FAILED},
+    },
+)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from thanx_server.idempotency import repository
 from thanx_server.idempotency.errors import IdempotencyKeyReused
 from thanx_server.kit.errors import ValidationFailed
+from thanx_server.kit.time import utcnow
 from thanx_server.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
@@ -140,3 +141,37 @@ async def perform_once(
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
     return await repository.remove_expired(session, now)
+
+
+async def once_per_key(
+    session: AsyncSession,
+    *,
+    credential_id: str,
+    key: str | None,
+    path: str,
+    body: Any,
+    ttl: timedelta,
+    perform: Callable[[], Awaitable[StoredResponse]],
+) -> StoredResponse:
+    """A POST that honours ``X-Idempotency-Key``: without a key, ``perform`` runs; with one, the
+    first answer under that key is replayed (the same body) or refused (another body), else
+    ``perform`` runs in the savepoint that stores the key (``perform_once``)."""
+    checked = check_key(key)
+    if checked is None:
+        return await perform()
+    now = utcnow()
+    request_hash = fingerprint("POST", path, body)
+    stored = await lookup(
+        session, credential_id=credential_id, key=checked, request_hash=request_hash, now=now
+    )
+    if stored is not None:
+        return stored
+    return await perform_once(
+        session,
+        credential_id=credential_id,
+        key=checked,
+        request_hash=request_hash,
+        perform=perform,
+        now=now,
+        ttl=ttl,
+    )

@@ -213,6 +213,17 @@ async def claim_next(
     return row
 
 
+async def job_row(session: AsyncSession, job_id: str) -> IssuanceJob:
+    """The job as this transaction sees it (after its own UPDATEs)."""
+    job = await session.scalar(
+        select(IssuanceJob)
+        .where(IssuanceJob.id == job_id)
+        .execution_options(populate_existing=True)
+    )
+    assert job is not None
+    return job
+
+
 async def job_identifiers(session: AsyncSession, job_id: str) -> list[Any]:
     value = await session.scalar(select(IssuanceJob.identifiers).where(IssuanceJob.id == job_id))
     return list(value or [])

@@ -48,6 +48,7 @@ from thanx_server.models import Campaign, CampaignVariant, RewardTemplate
 from thanx_server.reward.issue import reward_values
 from thanx_server.settings import Settings
 from thanx_server.user import repository as user_repository
+from thanx_server.webhook import outbox
 
 log = structlog.get_logger("thanx.issuance")
 
@@ -256,6 +257,7 @@ async def process(
             ):
                 log.warning("issuance.lease_lost", job_id=job.id, at=job.processed_count)
                 return
+            await _batch_completed(session, job)
     ISSUANCE_JOB_DURATION.observe(time.perf_counter() - started)
     log.info(
         "issuance.job_completed",
@@ -287,6 +289,8 @@ async def _fail(db: Database, config: WorkerConfig, job: ClaimedJob, reason: str
         done = await repository.fail(
             session, job_id=job.id, owner=config.owner, reason=reason, now=clock.business_now()
         )
+        if done:
+            await _batch_completed(session, job)
     if done:
         log.warning("issuance.job_failed", job_id=job.id, reason=reason)
 
@@ -295,6 +299,20 @@ async def _release(db: Database, config: WorkerConfig, job: ClaimedJob) -> None:
     async with db.write_sessions() as session, session.begin():
         await repository.release(session, job_id=job.id, owner=config.owner, now=utcnow())
     log.info("issuance.job_released", job_id=job.id, at=job.processed_count)
+
+
+async def _batch_completed(session: Any, job: ClaimedJob) -> None:
+    """``reward_batch.completed``, in the transaction that finishes the job (the outbox)."""
+    row = await repository.job_row(session, job.id)
+    if not job.identifiers:
+        job.identifiers = await repository.job_identifiers(session, job.id)
+    await outbox.batch_completed(
+        session,
+        job=row,
+        identifiers=job.identifiers,
+        failures=await repository.failures(session, job.id),
+        now=clock.business_now(),
+    )
 
 
 def phone_key(value: str) -> str | None:
@@ -353,6 +371,16 @@ class _Chunker:
                 shared = reward_values(self.campaign, self.template, self.variant.id, now=business)
                 shared["issuance_job_id"] = job.id
                 await repository.insert_rewards(session, shared=shared, rows=rewards)
+                await outbox.rewards_issued(
+                    session,
+                    job_id=job.id,
+                    merchant_id=job.merchant_id,
+                    campaign=self.campaign,
+                    variant=self.variant,
+                    available_at=shared["available_at"],
+                    rewards=[(rid, uid, i, keys[i - start][0]) for rid, uid, i in rewards],
+                    now=clock.business_now(),
+                )
             await repository.insert_outcomes(session, job_id=job.id, rows=outcomes)
             failures = sum(1 for o in outcomes if o[4] is not None)
             successes = (end - start) - failures
@@ -366,6 +394,8 @@ class _Chunker:
                 finished=finished,
                 now=business,
             )
+            if finished:
+                await _batch_completed(session, job)
         # Only now, with the chunk committed, is it part of the job's history.
         self.issued |= served
         self.successes += successes

@@ -22,6 +22,7 @@ from thanx_server.kit.metrics import count_connections, forget_this_process
 from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
 from thanx_server.settings import Settings
+from thanx_server.webhook.worker import DeliveryWorker
 
 log = structlog.get_logger("thanx.worker")
 
@@ -76,7 +77,7 @@ class IssuanceWorker:
 
 
 async def run_standalone(settings: Settings) -> None:
-    """``thanx-server worker``: one worker loop until SIGTERM/SIGINT."""
+    """``thanx-server worker``: one issuance and one webhook delivery loop until SIGTERM/SIGINT."""
     database = Database.from_engine(
         create_engine(
             settings.effective_database_url,
@@ -87,11 +88,18 @@ async def run_standalone(settings: Settings) -> None:
     )
     count_connections(database.engine)
     worker = IssuanceWorker(database, settings)
+    # The same process also delivers webhooks: any number of these share the delivery queue.
+    deliveries = DeliveryWorker(database, settings, owner=worker.config.owner)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        worker.stop.set()
+        deliveries.stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop.set)
+        loop.add_signal_handler(sig, stop)
     try:
-        await worker.run()
+        await asyncio.gather(worker.run(), deliveries.run())
     finally:
         await database.dispose()
         forget_this_process()

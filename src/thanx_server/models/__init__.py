@@ -25,6 +25,13 @@ from thanx_server.models.sandbox import (
 from thanx_server.models.subscriber import Subscriber
 from thanx_server.models.tag import Tag
 from thanx_server.models.user import Membership, User
+from thanx_server.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventFrame,
+)
 
 __all__ = [
     "Base",
@@ -62,4 +69,9 @@ __all__ = [
     "Subscriber",
     "Tag",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventFrame",
 ]

@@ -56,3 +56,5 @@ class Membership(Base):
     points_earned: Mapped[Decimal] = mapped_column(
         Numeric(12, 2), default=Decimal("0"), server_default="0"
     )
+    # When the member opted into the merchant's SMS marketing (the sms_subscription webhook).
+    sms_opted_in_at: Mapped[datetime | None]

@@ -11,13 +11,12 @@
   codes per transaction under a lease (``promotion/tasks.py``); ``pending_code_count`` says how
   many are still to come.
 * ``X-Idempotency-Key`` on create and on generate: the effects and the key in one savepoint
-  (``idempotency.perform_once``), exactly as issuance and purchases.
+  (``idempotency.once_per_key``), exactly as purchases.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +30,6 @@ from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_codes, new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Promotion, PromotionCode, PromotionCodeBatch
 from thanx_server.models.promotion import CODE_LENGTH
 from thanx_server.promotion import repository
@@ -73,43 +71,6 @@ def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:
         pending_code_count=promotion.codes_pending,
         created_at=promotion.created_at,
         updated_at=promotion.updated_at,
-    )
-
-
-async def _once(
-    session: AsyncSession,
-    principal: PartnerPrincipal,
-    *,
-    key: str | None,
-    path: str,
-    body: Any,
-    ttl: timedelta,
-    perform: Any,
-) -> StoredResponse:
-    """Run ``perform`` once per idempotency key (or every time without one)."""
-    key = idempotency.check_key(key)
-    if key is None:
-        response: StoredResponse = await perform()
-        return response
-    now = utcnow()
-    request_hash = idempotency.fingerprint("POST", path, body)
-    stored = await idempotency.lookup(
-        session,
-        credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        now=now,
-    )
-    if stored is not None:
-        return stored
-    return await idempotency.perform_once(
-        session,
-        credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        perform=perform,
-        now=now,
-        ttl=ttl,
     )
 
 
@@ -166,9 +127,9 @@ async def create_promotion(
         return StoredResponse(201, body.model_dump(mode="json"))
 
     request = {"merchant_id": merchant_id, "promotion": fields.model_dump(mode="json")}
-    return await _once(
-        session, principal, key=idempotency_key, path=path, body=request,
-        ttl=idempotency_ttl, perform=perform,
+    return await idempotency.once_per_key(
+        session, credential_id=principal.credential_id, key=idempotency_key, path=path,
+        body=request, ttl=idempotency_ttl, perform=perform,
     )  # fmt: skip
 
 
@@ -207,9 +168,9 @@ async def generate_codes(
         return StoredResponse(201, body.model_dump(mode="json"))
 
     request = {"merchant_id": body_merchant_id, "count": count}
-    return await _once(
-        session, principal, key=idempotency_key, path=path, body=request,
-        ttl=idempotency_ttl, perform=perform,
+    return await idempotency.once_per_key(
+        session, credential_id=principal.credential_id, key=idempotency_key, path=path,
+        body=request, ttl=idempotency_ttl, perform=perform,
     )  # fmt: skip
 
 

@@ -61,5 +61,6 @@ async def create_purchase(
         path=request.url.path,
         idempotency_ttl=settings.idempotency_ttl,
         feedback_window=settings.feedback_window,
+        webhook_delay=settings.webhook_purchase_delay,
     )
     return JSONResponse(result.body, status_code=result.status_code)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.loyalty import tier_after
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import Location, Membership, PointsExperience, Purchase
+from thanx_server.models import Location, Membership, Merchant, PointsExperience, Purchase, User
 
 
 async def location_exists(session: AsyncSession, scope: MerchantScope, location_id: str) -> bool:
@@ -67,3 +67,15 @@ async def find_by_card(
 
 def add(session: AsyncSession, purchase: Purchase) -> None:
     session.add(purchase)
+
+
+async def event_context(
+    session: AsyncSession, purchase: Purchase
+) -> tuple[User, Merchant, Location | None]:
+    """What the purchase webhook names: the member, the merchant and the location."""
+    user = await session.get(User, purchase.user_id)
+    merchant = await session.get(Merchant, purchase.merchant_id)
+    location = await session.get(Location, purchase.location_id) if purchase.location_id else None
+    assert user is not None
+    assert merchant is not None
+    return user, merchant, location

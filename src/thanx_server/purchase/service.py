@@ -21,14 +21,15 @@ from thanx_server.domain.amounts import BALANCE_MAX
 from thanx_server.feedback import service as feedback_service
 from thanx_server.idempotency import service as idempotency
 from thanx_server.idempotency.service import StoredResponse
-from thanx_server.kit.clock import business_now
+from thanx_server.kit import clock
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.kit.time import utcnow
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
 from thanx_server.purchase.schemas import PurchaseEnvelope, PurchaseFields, PurchaseOut
 from thanx_server.user import repository as user_repository
+from thanx_server.webhook import events, outbox
+from thanx_server.webhook.events import EventType
 
 POINTS_PER_UNIT = Decimal("1")
 CENT = Decimal("0.01")
@@ -58,10 +59,11 @@ async def record_purchase(
     card_id: str | None,
     products: Sequence[str],
     feedback_window: timedelta,
+    webhook_delay: timedelta = timedelta(minutes=10),
 ) -> RecordedPurchase:
     """Record the purchase of a member of the scope's one merchant."""
     (merchant_id,) = scope.merchant_ids
-    if purchased_at > business_now() + FUTURE_TOLERANCE:
+    if purchased_at > clock.business_now() + FUTURE_TOLERANCE:
         raise ValidationFailed("purchase.purchased_at: is in the future")
     if not await user_repository.members_among(session, scope, [user_id]):
         raise NotFound("purchase.user_id: no such member of this merchant")
@@ -78,7 +80,7 @@ async def record_purchase(
         raise InvalidState(
             f"purchase.amount: the member's points would pass the maximum {BALANCE_MAX}"
         )
-    now = business_now()
+    now = clock.business_now()
     await user_repository.touch_users(session, [user_id], at=now)
     purchase = Purchase(
         merchant_id=merchant_id,
@@ -94,6 +96,7 @@ async def record_purchase(
     await session.flush()
     feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
     await session.flush()
+    await _purchase_event(session, purchase, delay=webhook_delay)
     return RecordedPurchase(purchase=purchase, feedback=feedback)
 
 
@@ -106,6 +109,7 @@ async def create_purchase(
     path: str,
     idempotency_ttl: timedelta,
     feedback_window: timedelta,
+    webhook_delay: timedelta = timedelta(minutes=10),
 ) -> StoredResponse:
     """POST /purchases: the 201, or with ``X-Idempotency-Key`` the replay of the first answer.
 
@@ -113,9 +117,7 @@ async def create_purchase(
     in the savepoint that stores the key, so a retried purchase never adds points twice, even
     when the retry races the original.
     """
-    key = idempotency.check_key(idempotency_key)
     scope = principal.merchants(principal.merchant(data.merchant_id))
-    now = utcnow()
 
     async def perform() -> StoredResponse:
         recorded = await record_purchase(
@@ -128,30 +130,43 @@ async def create_purchase(
             card_id=data.card_id,
             products=data.products,
             feedback_window=feedback_window,
+            webhook_delay=webhook_delay,
         )
         envelope = PurchaseEnvelope(purchase=PurchaseOut.from_recorded(recorded))
         return StoredResponse(201, envelope.model_dump(mode="json"))
 
-    if key is None:
-        return await perform()
-    request_hash = idempotency.fingerprint("POST", path, {"purchase": data.model_dump(mode="json")})
-    stored = await idempotency.lookup(
+    return await idempotency.once_per_key(
         session,
         credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        now=now,
-    )
-    if stored is not None:
-        return stored
-    return await idempotency.perform_once(
-        session,
-        credential_id=principal.credential_id,
-        key=key,
-        request_hash=request_hash,
-        perform=perform,
-        now=now,
+        key=idempotency_key,
+        path=path,
+        body={"purchase": data.model_dump(mode="json")},
         ttl=idempotency_ttl,
+        perform=perform,
+    )
+
+
+async def _purchase_event(session: AsyncSession, purchase: Purchase, *, delay: timedelta) -> None:
+    """The purchase webhook (D.6), in the purchase's transaction, due ``delay`` after it was
+    recorded (Thanx: 10 minutes) on the business clock."""
+    user, merchant, location = await repository.event_context(session, purchase)
+    now = clock.business_now()
+    await outbox.emit_one(
+        session,
+        merchant_id=purchase.merchant_id,
+        type=EventType.PURCHASE,
+        subject_id=purchase.id,
+        body=events.purchase(
+            purchase_id=purchase.id,
+            amount=purchase.amount,
+            purchased_at=purchase.purchased_at,
+            user=user,
+            merchant=merchant,
+            location=location,
+            products=list(purchase.products),
+        ),
+        now=now,
+        deliver_after=now + delay,
     )
 
 

@@ -8,19 +8,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from thanx_server.auth.dependencies import PartnerAuth
+from thanx_server.auth.dependencies import Controller, PartnerAuth
 from thanx_server.auth.scopes import Scope
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.kit.deps import DbSession
 from thanx_server.kit.openapi import NOT_FOUND, PARTNER_ERRORS, error_doc
 from thanx_server.kit.params import PageParams
 from thanx_server.kit.wire import InstantIn
+from thanx_server.sandbox.routing import control_router
 from thanx_server.user import service, signup
 from thanx_server.user.schemas import (
     CommunicationSettingEnvelope,
     CommunicationSettingOut,
     CommunicationSettingUpdateIn,
     SignUpIn,
+    SmsSubscriptionEnvelope,
+    SmsSubscriptionOut,
     UserEnvelope,
     UserList,
     UserOut,
@@ -209,3 +212,30 @@ async def create_user(
     )
     response.status_code = 201 if result.created else 200
     return UserEnvelope(user=UserOut.from_view(result.view, loyalty=True, settings=True))
+
+
+# --- sandbox: the customer opts into SMS marketing ------------------------------------------
+
+sandbox_router = control_router()
+
+
+@sandbox_router.post(
+    "/sandbox/users/{id}/sms_subscription",
+    response_model=SmsSubscriptionEnvelope,
+    operation_id="sandboxOptInSms",
+)
+async def sandbox_opt_in_sms(
+    session: DbSession, principal: Controller, id: str, merchant_id: MerchantFilter = None
+) -> SmsSubscriptionEnvelope:
+    """Sandbox only: the member opts into the merchant's SMS marketing (sends the
+    `sms_subscription.created` webhook the first time)."""
+    sub = await service.opt_in_sms(session, principal.merchants(merchant_id), user_id=id)
+    return SmsSubscriptionEnvelope(
+        sms_subscription=SmsSubscriptionOut(
+            user_id=sub.user_id,
+            merchant_id=sub.merchant_id,
+            phone=sub.phone,
+            email=sub.email,
+            opted_in_at=sub.opted_in_at,
+        )
+    )

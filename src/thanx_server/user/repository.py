@@ -314,3 +314,16 @@ SETTING_COLUMNS = (
     "reward_offer_email",
     "marketing_general_email",
 )
+
+
+async def member_with_user(
+    session: AsyncSession, scope: MerchantScope, user_id: str
+) -> list[tuple[Membership, User]]:
+    """The user's memberships within ``scope``, each with the user, first joined first."""
+    rows = await session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.user_id == user_id, scope.clause(Membership.merchant_id))
+        .order_by(Membership.joined_at, Membership.merchant_id)
+    )
+    return [(row[0], row[1]) for row in rows]

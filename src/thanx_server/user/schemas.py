@@ -243,3 +243,15 @@ class SignUpFieldsIn(BaseModel):
 class SignUpIn(BaseModel):
     merchant_id: StrictStr = Field(description="The merchant whose loyalty programme to join.")
     user: SignUpFieldsIn
+
+
+class SmsSubscriptionOut(BaseModel):
+    user_id: str
+    merchant_id: str
+    phone: str
+    email: str | None
+    opted_in_at: WireDateTime
+
+
+class SmsSubscriptionEnvelope(BaseModel):
+    sms_subscription: SmsSubscriptionOut

@@ -19,13 +19,15 @@ from thanx_server.auth.service import ControlPrincipal, PartnerPrincipal, mercha
 from thanx_server.domain.amounts import BALANCE_MAX, balance_in_range
 from thanx_server.domain.identifiers import require_email, require_phone
 from thanx_server.domain.loyalty import TIERS
-from thanx_server.kit.clock import business_now
-from thanx_server.kit.errors import BadRequest, NotFound, ValidationFailed
+from thanx_server.kit import clock
+from thanx_server.kit.errors import BadRequest, InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
+from thanx_server.webhook import events, outbox
+from thanx_server.webhook.events import EventType
 
 
 async def create_member(
@@ -238,7 +240,7 @@ async def update_user(
         if isinstance(values.get(name), str):
             values[name] = values[name].strip() or None
     birth_date = values.get("birth_date")
-    if isinstance(birth_date, date) and birth_date > business_now().date():
+    if isinstance(birth_date, date) and birth_date > clock.business_now().date():
         raise ValidationFailed("user.birth_date: is in the future")
     for name, value in values.items():
         setattr(user, name, value)
@@ -320,6 +322,7 @@ async def update_settings(
     )
     if not changes:
         return _settings_view(membership, settings)
+    before = _settings_view(membership, settings)
     row = await repository.upsert_settings(
         session,
         user_id=membership.user_id,
@@ -328,4 +331,72 @@ async def update_settings(
     )
     # The user resource shows these settings: partners syncing with updated_after must see it.
     await repository.touch_users(session, [membership.user_id], at=row.updated_at)
-    return _settings_view(membership, row)
+    after = _settings_view(membership, row)
+    if any(getattr(before, c) != getattr(after, c) for c in repository.SETTING_COLUMNS):
+        await outbox.emit_one(
+            session,
+            merchant_id=after.merchant_id,
+            type=EventType.COMMUNICATION_SETTING,
+            subject_id=after.user_id,
+            body=events.communication_setting(
+                setting_id=after.id,
+                merchant_id=after.merchant_id,
+                user_id=after.user_id,
+                reward_progress_email=after.reward_progress_email,
+                reward_offer_notification=after.reward_offer_notification,
+                reward_offer_email=after.reward_offer_email,
+                marketing_general_email=after.marketing_general_email,
+            ),
+            now=clock.business_now(),
+        )
+    return after
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSubscription:
+    user_id: str
+    merchant_id: str
+    phone: str
+    email: str | None
+    opted_in_at: datetime
+
+
+async def opt_in_sms(
+    session: AsyncSession, scope: MerchantScope, *, user_id: str
+) -> SmsSubscription:
+    """Sandbox customer step: the member opts into the merchant's SMS marketing. The first
+    opt-in sends ``sms_subscription.created`` (D.5) in this transaction; a repeat changes
+    nothing and sends nothing."""
+    rows = await repository.member_with_user(session, scope, user_id)
+    if not rows:
+        raise NotFound()
+    if len(rows) > 1:
+        raise ValidationFailed(
+            "merchant_id: is required: the user is a member of several merchants"
+        )
+    membership, user = rows[0]
+    if not user.phone:
+        raise InvalidState("user.phone: the member has no phone number to opt in")
+    if membership.sms_opted_in_at is None:
+        membership.sms_opted_in_at = clock.business_now()
+        await session.flush()
+        await outbox.emit_one(
+            session,
+            merchant_id=membership.merchant_id,
+            type=EventType.SMS_SUBSCRIPTION,
+            subject_id=user.id,
+            body=events.sms_subscription(
+                user_id=user.id,
+                merchant_id=membership.merchant_id,
+                phone=user.phone,
+                email=user.email,
+            ),
+            now=membership.sms_opted_in_at,
+        )
+    return SmsSubscription(
+        user_id=user.id,
+        merchant_id=membership.merchant_id,
+        phone=user.phone,
+        email=user.email,
+        opted_in_at=membership.sms_opted_in_at,
+    )

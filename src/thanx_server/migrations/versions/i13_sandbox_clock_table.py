@@ -1,7 +1,7 @@
 """sandbox clock: one clock for the instance, in the database
 
 Revision ID: i13_sandbox_clock
-Revises: 0005
+Revises: i16_promotion_code_jobs (re-chained when main took issue 16)
 Create Date: 2026-12-01 15:45:00.000000
 """
 

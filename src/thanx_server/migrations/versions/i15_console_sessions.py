@@ -1,7 +1,7 @@
 """console sessions: who is signed in to the web console (digests of the cookies' secrets)
 
 Revision ID: i15_console
-Revises: i13_sandbox_journal
+Revises: i14_webhooks
 Create Date: 2026-12-01 17:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i15_console"
-down_revision: str | None = "i13_sandbox_journal"
+down_revision: str | None = "i14_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,175 @@
+"""Benchmark: a 10,000-identifier job's webhooks (issue 14).
+
+    .venv/bin/python -m bench.webhooks [--runs 3] [--no-write] [--only sqlite|postgresql]
+
+Per database (as ``bench.issuance``: a throwaway database, 9,000 members, a 10,000-identifier
+job giving 9,000 rewards), with one webhook endpoint registered at a local receiver
+(``bench.webhook_receiver``, its own process):
+
+1. **Job overhead**: the job from POST to ``completed``, alternately without the outbox writes
+   (the ``reward.issued`` / ``reward_batch.completed`` emit functions replaced by no-ops, in this
+   process) and with them (9,001 events and 9,001 deliveries written inside the job's chunks).
+   Target: at most 20% slower.
+2. **Delivery**: after each job with events, one delivery worker (``tasks.drain``, the default
+   settings: 64 slots) sends its 9,001 events to the receiver; measured from the job's completion
+   to the receiver's last POST (its clock), target <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import write_section
+from bench.issuance import _create_database, _drop_database, _seed
+from thanx_server.app import create_app
+from thanx_server.issuance import tasks as issuance_tasks
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.settings import Settings
+from thanx_server.webhook import service, tasks
+
+OVERHEAD_TARGET = 0.20
+DELIVERY_TARGET_S = 5.0
+
+
+@dataclass
+class Result:
+    kind: str
+    without_ms: list[float] = field(default_factory=list)
+    with_ms: list[float] = field(default_factory=list)
+    delivery_s: list[float] = field(default_factory=list)
+    delivered: int = 0
+
+
+async def _noop(*_args: Any, **_kw: Any) -> None:
+    return None
+
+
+async def _count(port: int) -> tuple[int, float]:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/count")).text
+    n, last = text.split()
+    return int(n), float(last)
+
+
+async def bench(kind: str, runs: int, port: int) -> Result:
+    result = Result(kind)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, pg_name = await _create_database(kind, Path(tmp))
+        try:
+            seeded = await _seed(url)
+            merchant_id = seeded.body["merchant_id"]
+            async with seeded.database.write_sessions() as session, session.begin():
+                await service.create_endpoint(
+                    session,
+                    MerchantScope.one(merchant_id),
+                    merchant_id=merchant_id,
+                    url=f"http://127.0.0.1:{port}/hook",
+                    policy=service.UrlPolicy(production=False, allow_private=True),
+                )
+            settings = Settings(
+                data_dir=Path(tmp), embedded_worker=False, log_level="WARNING",
+                rate_limit_enabled=False,
+            )  # fmt: skip
+            app = create_app(settings, database=seeded.database)
+            worker = issuance_tasks.WorkerConfig.from_settings(settings, owner="bench")
+            deliverer = tasks.DeliveryConfig.from_settings(settings, owner="bench")
+            real_issued = issuance_tasks.outbox.rewards_issued
+            real_batch = issuance_tasks.outbox.batch_completed
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+                async def job() -> float:
+                    started = time.perf_counter()
+                    response = await client.post(
+                        "/partner/campaigns/issue", json=seeded.body, headers=seeded.headers
+                    )
+                    assert response.status_code == 202, response.text
+                    await issuance_tasks.drain(seeded.database, worker)
+                    return (time.perf_counter() - started) * 1000
+
+                await job()  # warm-up (with events), then deliver them
+                await tasks.drain(seeded.database, deliverer)
+                for _ in range(runs):
+                    issuance_tasks.outbox.rewards_issued = _noop  # type: ignore[assignment]
+                    issuance_tasks.outbox.batch_completed = _noop  # type: ignore[assignment]
+                    try:
+                        result.without_ms.append(await job())
+                    finally:
+                        issuance_tasks.outbox.rewards_issued = real_issued  # type: ignore[assignment]
+                        issuance_tasks.outbox.batch_completed = real_batch  # type: ignore[assignment]
+                    result.with_ms.append(await job())
+                    completed = time.time()
+                    before, _ = await _count(port)
+                    await tasks.drain(seeded.database, deliverer)
+                    after, last = await _count(port)
+                    assert after - before == 9_001, (before, after)
+                    result.delivered += after - before
+                    result.delivery_s.append(last - completed)
+            await seeded.database.dispose()
+        finally:
+            await _drop_database(pg_name)
+    return result
+
+
+def render(results: list[Result], runs: int) -> str:
+    lines = [
+        "| database | job without events (ms, median) | job with 9,001 events (ms, median) "
+        "| overhead | target <= 20% | completion -> last delivery (s, median / worst) "
+        "| target <= 5 s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        without, with_ = statistics.median(r.without_ms), statistics.median(r.with_ms)
+        overhead = with_ / without - 1
+        delivery = statistics.median(r.delivery_s)
+        lines.append(
+            f"| {r.kind} | {without:.0f} | {with_:.0f} | {overhead:+.0%} | "
+            f"{'met' if overhead <= OVERHEAD_TARGET else 'MISSED'} | "
+            f"{delivery:.2f} / {max(r.delivery_s):.2f} | "
+            f"{'met' if delivery <= DELIVERY_TARGET_S else 'MISSED'} |"
+        )
+    lines.append("")
+    lines.append(
+        f"- {runs} runs per database after one warm-up, alternating without/with events; one "
+        "endpoint subscribed to everything; receiver: bench/webhook_receiver.py (own process); "
+        "one in-process delivery worker with the default settings"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "bench.webhook_receiver"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+        results = [asyncio.run(bench(kind, args.runs, port)) for kind in kinds]
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+    table = render(results, args.runs)
+    print(table)
+    if not args.no_write:
+        write_section("webhooks", "## Webhooks (`.venv/bin/python -m bench.webhooks`)\n\n" + table)
+
+
+if __name__ == "__main__":
+    main()

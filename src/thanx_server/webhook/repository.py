@@ -1,0 +1,561 @@
+"""SQL for webhook endpoints, events, deliveries and the attempt log.
+
+Writer side (the outbox): bulk inserts through ``kit/bulk``. Worker side: claim due deliveries
+with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the claim runs in a
+``BEGIN IMMEDIATE`` session), record outcomes set-wise under the lease. Every UPDATE that moves a
+delivery takes its source states from ``DELIVERY_STATES`` (domain/states.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, false, insert, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.domain.states import DELIVERY_STATES, DeliveryState
+from thanx_server.kit.bulk import insert_rows
+from thanx_server.kit.ids import new_id
+from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.sqlarray import in_list
+from thanx_server.models import (
+    CommunicationSetting,
+    Membership,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventFrame,
+)
+
+# --- endpoints ----------------------------------------------------------------------------
+
+
+def add_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    session.add(endpoint)
+
+
+async def get_endpoint(
+    session: AsyncSession, scope: MerchantScope, endpoint_id: str
+) -> WebhookEndpoint | None:
+    return await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id, scope.clause(WebhookEndpoint.merchant_id)
+        )
+    )
+
+
+async def list_endpoints(
+    session: AsyncSession, scope: MerchantScope, page: Page
+) -> PageResult[WebhookEndpoint]:
+    stmt = (
+        select(WebhookEndpoint)
+        .where(scope.clause(WebhookEndpoint.merchant_id))
+        .order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
+    )
+    return await paginate(session, stmt, page)
+
+
+async def delete_endpoint(session: AsyncSession, endpoint_id: str) -> None:
+    await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+
+async def subscribed_endpoints(session: AsyncSession, merchant_id: str, type: str) -> list[str]:
+    """Enabled endpoints of the merchant whose filter takes ``type`` (a merchant has a handful:
+    the filter is applied here rather than in portable JSON SQL)."""
+    rows = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+            MerchantScope.one(merchant_id).clause(WebhookEndpoint.merchant_id),
+            WebhookEndpoint.enabled.is_(True),
+        )
+    )
+    return [eid for eid, types in rows if not types or type in types]
+
+
+async def disable_endpoints(
+    session: AsyncSession, endpoint_ids: Collection[str], reason: str, now: datetime
+) -> None:
+    if not endpoint_ids:
+        return
+    await session.execute(
+        update(WebhookEndpoint)
+        .where(in_list(WebhookEndpoint.id, list(endpoint_ids)))
+        .values(enabled=False, disabled_reason=reason[:200], updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- events and deliveries (the outbox) -----------------------------------------------------
+
+EVENT_COLUMNS = ("id", "subject_id", "body")
+DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id")
+
+
+async def insert_events(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    type: str,
+    rows: Sequence[tuple[str, str | None, str]],
+    created_at: datetime,
+    due: datetime,
+    frame_id: str | None = None,
+) -> None:
+    await insert_rows(
+        session,
+        WebhookEvent.__table__,  # type: ignore[arg-type]
+        shared={
+            "merchant_id": merchant_id,
+            "type": type,
+            "frame_id": frame_id,
+            "dispatched": False,
+            "created_at": created_at,
+            "deliver_after": due,
+        },
+        columns=EVENT_COLUMNS,
+        rows=rows,
+    )
+
+
+async def insert_frame(session: AsyncSession, *, prefix: str, suffix: str, now: datetime) -> str:
+    frame_id = new_id()
+    await session.execute(
+        insert(WebhookEventFrame).values(id=frame_id, prefix=prefix, suffix=suffix, created_at=now)
+    )
+    return frame_id
+
+
+# --- dispatch: committed events become deliveries of the endpoints subscribed to them ---------
+
+
+def _undispatched() -> Select[str, str, str, datetime]:
+    return (
+        select(
+            WebhookEvent.id,
+            WebhookEvent.merchant_id,
+            WebhookEvent.type,
+            WebhookEvent.deliver_after,
+        )
+        .where(WebhookEvent.dispatched == false())
+        .order_by(WebhookEvent.created_at)
+    )
+
+
+async def any_undispatched(session: AsyncSession) -> bool:
+    return (
+        await session.scalar(_undispatched().with_only_columns(WebhookEvent.id).limit(1))
+        is not None
+    )
+
+
+async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
+    """Up to ``limit`` undispatched events, locked (PostgreSQL: skipping those another worker
+    is dispatching)."""
+    return list(await session.execute(_lock_for_claim(session, _undispatched().limit(limit))))
+
+
+async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:
+    """(id, merchant id, event types) of the enabled endpoints of these merchants."""
+    scope = MerchantScope(tuple(merchant_ids))
+    return list(
+        await session.execute(
+            select(
+                WebhookEndpoint.id, WebhookEndpoint.merchant_id, WebhookEndpoint.event_types
+            ).where(scope.clause(WebhookEndpoint.merchant_id), WebhookEndpoint.enabled.is_(True))
+        )
+    )
+
+
+async def mark_dispatched(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    await session.execute(
+        update(WebhookEvent)
+        .where(in_list(WebhookEvent.id, list(event_ids)))
+        .values(dispatched=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def insert_deliveries(
+    session: AsyncSession, *, rows: Sequence[tuple[str, str, str]], due: datetime, now: datetime
+) -> None:
+    await insert_rows(
+        session,
+        WebhookDelivery.__table__,  # type: ignore[arg-type]
+        shared={
+            "state": DELIVERY_STATES.initial.value,
+            "attempts": 0,
+            "next_attempt_at": due,
+            "created_at": now,
+            "updated_at": now,
+        },
+        columns=DELIVERY_COLUMNS,
+        rows=rows,
+    )
+
+
+async def get_event(session: AsyncSession, scope: MerchantScope, event_id: str) -> Any:
+    return await session.scalar(
+        select(WebhookEvent).where(
+            WebhookEvent.id == event_id, scope.clause(WebhookEvent.merchant_id)
+        )
+    )
+
+
+async def events_between(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    since: datetime,
+    until: datetime,
+    types: Collection[str],
+) -> list[tuple[str, datetime]]:
+    """Events of the scope created in ``[since, until)`` (of ``types``; empty: any), with their
+    ``deliver_after``, oldest first."""
+    stmt = (
+        select(WebhookEvent.id, WebhookEvent.deliver_after)
+        .where(
+            scope.clause(WebhookEvent.merchant_id),
+            WebhookEvent.created_at >= since,
+            WebhookEvent.created_at < until,
+        )
+        .order_by(WebhookEvent.created_at, WebhookEvent.id)
+    )
+    if types:
+        stmt = stmt.where(WebhookEvent.type.in_(list(types)))
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def deliveries_of_event(session: AsyncSession, event_id: str) -> list[WebhookDelivery]:
+    return list(
+        await session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.event_id == event_id)
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+        )
+    )
+
+
+async def list_attempts(
+    session: AsyncSession,
+    scope: MerchantScope,
+    page: Page,
+    *,
+    endpoint_id: str | None,
+    event_id: str | None,
+    event_type: str | None,
+    succeeded: bool | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> PageResult[WebhookAttempt]:
+    stmt = select(WebhookAttempt).where(scope.clause(WebhookAttempt.merchant_id))
+    if endpoint_id is not None:
+        stmt = stmt.where(WebhookAttempt.endpoint_id == endpoint_id)
+    if event_id is not None:
+        stmt = stmt.where(WebhookAttempt.event_id == event_id)
+    if event_type is not None:
+        stmt = stmt.where(WebhookAttempt.event_type == event_type)
+    if succeeded is not None:
+        ok = and_(WebhookAttempt.status_code >= 200, WebhookAttempt.status_code < 300)
+        stmt = stmt.where(ok if succeeded else or_(WebhookAttempt.status_code.is_(None), ~ok))
+    if since is not None:
+        stmt = stmt.where(WebhookAttempt.attempted_at >= since)
+    if until is not None:
+        stmt = stmt.where(WebhookAttempt.attempted_at < until)
+    stmt = stmt.order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
+    return await paginate(session, stmt, page)
+
+
+# --- worker side ----------------------------------------------------------------------------
+
+
+def _lock_for_claim(session: AsyncSession, stmt: Any) -> Any:
+    """PostgreSQL: skip rows other workers are claiming; SQLite: the BEGIN IMMEDIATE session
+    already makes claimers take turns."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+def _due(business_now: datetime, now: datetime, busy: Collection[str]) -> Select[Any]:
+    stmt = (
+        select(WebhookDelivery.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            WebhookDelivery.state == DeliveryState.PENDING,
+            WebhookDelivery.next_attempt_at <= business_now,
+            or_(WebhookDelivery.lease_expires_at.is_(None), WebhookDelivery.lease_expires_at < now),
+            WebhookEndpoint.enabled.is_(True),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+    )
+    if busy:
+        stmt = stmt.where(not_(in_list(WebhookDelivery.endpoint_id, list(busy))))
+    return stmt
+
+
+async def any_due(
+    session: AsyncSession, business_now: datetime, now: datetime, busy: Collection[str]
+) -> bool:
+    return await session.scalar(_due(business_now, now, busy).limit(1)) is not None
+
+
+CLAIM_COLUMNS = (
+    WebhookDelivery.id,
+    WebhookDelivery.event_id,
+    WebhookDelivery.endpoint_id,
+    WebhookDelivery.attempts,
+    WebhookEvent.type,
+    WebhookEvent.body,
+    WebhookEventFrame.prefix,
+    WebhookEventFrame.suffix,
+    WebhookEvent.merchant_id,
+    WebhookEndpoint.url,
+    WebhookEndpoint.headers,
+    WebhookEndpoint.secret,
+    WebhookEndpoint.previous_secret,
+    WebhookEndpoint.previous_secret_expires_at,
+    WebhookEndpoint.retry_mode,
+    WebhookEndpoint.standard_headers,
+    WebhookEndpoint.fault,
+)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: str,
+    business_now: datetime,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    in_flight: Counter[str],
+    per_endpoint: int,
+    saturated: list[bool],
+) -> list[Any]:
+    """Lease up to ``limit`` due deliveries to ``owner``, at most ``per_endpoint`` in flight per
+    endpoint (``in_flight`` counts this worker's): a backlog of one endpoint never takes every
+    slot. Candidates are read in due order (a bounded index scan), picked here, then locked."""
+    busy = [e for e, n in in_flight.items() if n >= per_endpoint]
+    candidates = await session.execute(
+        _due(business_now, now, busy).add_columns(WebhookDelivery.endpoint_id).limit(limit * 4)
+    )
+    room = Counter(in_flight)
+    picked: list[str] = []
+    rows_seen = list(candidates)
+    # Every candidate read and some left for capped endpoints: other endpoints' work may lie
+    # beyond them, so the caller looks again (with the capped endpoints excluded).
+    saturated.append(len(rows_seen) == limit * 4)
+    for delivery_id, endpoint_id in rows_seen:
+        if room[endpoint_id] >= per_endpoint:
+            continue
+        room[endpoint_id] += 1
+        picked.append(delivery_id)
+        if len(picked) >= limit:
+            break
+    if not picked:
+        return []
+    # Lock what was picked, skipping rows another worker is claiming (PostgreSQL), and only if
+    # still due and unleased: the candidates were read without a lock.
+    ids = list(
+        await session.scalars(
+            _lock_for_claim(
+                session,
+                select(WebhookDelivery.id).where(
+                    in_list(WebhookDelivery.id, picked),
+                    WebhookDelivery.state == DeliveryState.PENDING,
+                    or_(
+                        WebhookDelivery.lease_expires_at.is_(None),
+                        WebhookDelivery.lease_expires_at < now,
+                    ),
+                ),
+            )
+        )
+    )
+    if not ids:
+        return []
+    await session.execute(
+        update(WebhookDelivery)
+        .where(in_list(WebhookDelivery.id, ids))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            attempts=WebhookDelivery.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.execute(
+        select(*CLAIM_COLUMNS)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .outerjoin(WebhookEventFrame, WebhookEventFrame.id == WebhookEvent.frame_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(in_list(WebhookDelivery.id, ids))
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+    )
+    return list(rows)
+
+
+ATTEMPT_COLUMNS = (
+    "id",
+    "delivery_id",
+    "event_id",
+    "endpoint_id",
+    "merchant_id",
+    "event_type",
+    "attempt",
+    "status_code",
+    "duration_ms",
+    "response_excerpt",
+    "error",
+)
+
+
+async def insert_attempts(
+    session: AsyncSession, *, rows: Sequence[Sequence[Any]], attempted_at: datetime
+) -> None:
+    await insert_rows(
+        session,
+        WebhookAttempt.__table__,  # type: ignore[arg-type]
+        shared={"attempted_at": attempted_at},
+        columns=ATTEMPT_COLUMNS,
+        rows=rows,
+    )
+
+
+async def finish_deliveries(
+    session: AsyncSession,
+    *,
+    ids: Sequence[str],
+    owner: str,
+    state: DeliveryState,
+    last_status: int | None,
+    now: datetime,
+) -> None:
+    """Move leased deliveries to ``delivered``/``failed`` (one statement per outcome group)."""
+    if not ids:
+        return
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            in_list(WebhookDelivery.id, list(ids)),
+            WebhookDelivery.lease_owner == owner,
+            WebhookDelivery.state.in_(DELIVERY_STATES.allowed_from(state)),
+        )
+        .values(
+            state=state,
+            last_status=last_status,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def retry_later(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    owner: str,
+    next_attempt_at: datetime,
+    last_status: int | None,
+    now: datetime,
+) -> None:
+    """Keep a delivery ``pending`` for another attempt (retry mode): the lease is dropped."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.lease_owner == owner,
+            WebhookDelivery.state == DeliveryState.PENDING,
+        )
+        .values(
+            next_attempt_at=next_attempt_at,
+            last_status=last_status,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release(session: AsyncSession, *, ids: Sequence[str], owner: str, now: datetime) -> None:
+    """Hand leases back unsent (shutdown): the attempt is not counted."""
+    if not ids:
+        return
+    await session.execute(
+        update(WebhookDelivery)
+        .where(in_list(WebhookDelivery.id, list(ids)), WebhookDelivery.lease_owner == owner)
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=WebhookDelivery.attempts - 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def purge_attempts(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(
+        delete(WebhookAttempt).where(WebhookAttempt.attempted_at < before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_events(session: AsyncSession, before: datetime) -> int:
+    """Events older than the retention with no pending delivery (their deliveries go with
+    them, ON DELETE CASCADE)."""
+    pending = select(WebhookDelivery.event_id).where(WebhookDelivery.state == DeliveryState.PENDING)
+    result = await session.execute(
+        delete(WebhookEvent).where(
+            WebhookEvent.created_at < before, WebhookEvent.id.not_in(pending)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- trigger sources (real state the sandbox trigger builds events from) -------------------
+
+
+async def newest_or_one(
+    session: AsyncSession, scope: MerchantScope, model: Any, subject_id: str | None, *extra: Any
+) -> Any:
+    """``model`` row ``subject_id`` of the scope, or the scope's newest (``extra`` filters)."""
+    stmt = select(model).where(scope.clause(model.merchant_id), *extra)
+    if subject_id is not None:
+        stmt = stmt.where(model.id == subject_id)
+    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(1)
+    return await session.scalar(stmt)
+
+
+async def member(
+    session: AsyncSession, scope: MerchantScope, user_id: str | None
+) -> tuple[Any, Any, Any] | None:
+    """(membership, user, communication settings or None) of a member of the scope."""
+    stmt = (
+        select(Membership, User, CommunicationSetting)
+        .join(User, User.id == Membership.user_id)
+        .outerjoin(
+            CommunicationSetting,
+            and_(
+                CommunicationSetting.user_id == Membership.user_id,
+                CommunicationSetting.merchant_id == Membership.merchant_id,
+            ),
+        )
+        .where(scope.clause(Membership.merchant_id))
+    )
+    if user_id is not None:
+        stmt = stmt.where(Membership.user_id == user_id)
+    row = (
+        await session.execute(
+            stmt.order_by(Membership.joined_at.desc(), Membership.user_id.desc()).limit(1)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])

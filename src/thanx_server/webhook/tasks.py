@@ -1,0 +1,421 @@
+"""The delivery worker: claims due deliveries with a lease, sends them, logs every attempt.
+
+* **Claim** (one short write transaction): up to the free slots' worth of due ``pending``
+  deliveries whose lease is free or expired, skipping endpoints that already hold their share of
+  slots; each gets ``lease_owner``/``lease_expires_at`` (timeout + margin) and ``attempts + 1``.
+  PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the queue.
+* **Send**: each delivery is its own task holding one slot (``slots`` in all, at most
+  ``per_endpoint`` per endpoint), so a receiver that hangs holds its slots for at most the
+  timeout and never the others'.
+* **Record** (set-based, one transaction per flush): the attempts go to the log with one INSERT;
+  delivered and failed deliveries move with one UPDATE per group; retries each get their
+  ``next_attempt_at``. Every UPDATE is guarded by the lease owner.
+* **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires another
+  worker sends them again (at least once; the event id, and so ``webhook-id``, is the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from thanx_server.domain.states import DeliveryState
+from thanx_server.issuance.tasks import default_owner
+from thanx_server.kit import clock
+from thanx_server.kit.db import Database
+from thanx_server.kit.ids import new_ids
+from thanx_server.kit.time import utcnow
+from thanx_server.settings import Settings
+from thanx_server.webhook import http1, repository, sender
+from thanx_server.webhook.signing import signature_headers
+
+log = structlog.get_logger("thanx.webhooks")
+
+# Standard Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
+JITTER = 0.1  # +-10% of each delay
+LEASE_MARGIN = timedelta(seconds=5)
+FAULT_DELAY = timedelta(seconds=5)
+# After the first send of a batch finishes, how long to wait for more before recording them.
+LINGER = 0.2
+# An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
+QUEUE_FACTOR = 4
+# Events queued for their endpoints per dispatch transaction.
+DISPATCH_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    owner: str
+    timeout: float
+    slots: int
+    per_endpoint: int
+    poll_interval: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings, owner: str | None = None) -> DeliveryConfig:
+        return cls(
+            owner=owner or default_owner(),
+            timeout=settings.webhook_timeout,
+            slots=settings.webhook_slots,
+            per_endpoint=min(settings.webhook_slots_per_endpoint, settings.webhook_slots),
+            poll_interval=settings.webhook_poll_interval,
+        )
+
+    @property
+    def claim_cap(self) -> int:
+        """Deliveries one endpoint may hold claimed: up to ``QUEUE_FACTOR`` rounds of its
+        concurrency (so claims and records come in large batches), never more than half the
+        slots (the others stay free for other endpoints)."""
+        return max(self.per_endpoint, min(self.per_endpoint * QUEUE_FACTOR, self.slots // 2))
+
+    @property
+    def lease(self) -> timedelta:
+        """Long enough for every claimed delivery of one endpoint to be sent in turn, each
+        within the timeout, twice over."""
+        rounds = -(-self.claim_cap // self.per_endpoint)
+        return timedelta(seconds=2 * self.timeout * rounds) + LEASE_MARGIN
+
+
+def retry_delay(attempt: int, retry_after: float | None, *, rng: random.Random) -> timedelta | None:
+    """The wait after failed attempt number ``attempt`` (1-based); None when retries are spent.
+    ``Retry-After`` lengthens the wait, never shortens it."""
+    if attempt > len(RETRY_SCHEDULE):
+        return None
+    base = RETRY_SCHEDULE[attempt - 1]
+    delay = base * (1 + rng.uniform(-JITTER, JITTER))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+@dataclass
+class _Outcome:
+    row: Any
+    result: sender.AttemptResult
+    sent_at: Any
+
+
+@dataclass
+class Deliverer:
+    """One worker's slots. ``claim`` fills free slots; ``wait`` collects finished sends;
+    ``flush`` records them."""
+
+    db: Database
+    config: DeliveryConfig
+    client: http1.Pool
+    rng: random.Random = field(default_factory=random.Random)
+    # task -> (endpoint id, delivery id)
+    inflight: dict[asyncio.Task[_Outcome], tuple[str, str]] = field(default_factory=dict)
+    done: list[_Outcome] = field(default_factory=list)
+    gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _found_work: bool = False
+    _launched: int = 0
+
+    def _in_flight(self) -> Counter[str]:
+        return Counter(endpoint for endpoint, _ in self.inflight.values())
+
+    async def claim(self) -> int:
+        """Queue new events, then fill the free slots (a few claims when an endpoint's share
+        caps the first). Claims come in batches: while sends are in flight, nothing is claimed
+        until half of the last batch has finished, so each claim (and each record) covers many
+        deliveries, not one."""
+        if self.inflight and len(self.inflight) > self._launched // 2:
+            return 0
+        while await dispatch(self.db) == DISPATCH_BATCH:
+            pass
+        total = 0
+        saturated: list[bool] = []
+        for _ in range(4):
+            free = self.config.slots - len(self.inflight)
+            if free <= 0:
+                break
+            in_flight = self._in_flight()
+            busy = [e for e, n in in_flight.items() if n >= self.config.claim_cap]
+            if not self._found_work:
+                # An idle worker only reads: on SQLite the claim's BEGIN IMMEDIATE would take
+                # the write lock from the API's writers every poll.
+                async with self.db.read_sessions() as session:
+                    if not await repository.any_due(session, clock.business_now(), utcnow(), busy):
+                        break
+            async with self.db.write_sessions() as session, session.begin():
+                now = utcnow()
+                rows = await repository.claim_due(
+                    session,
+                    owner=self.config.owner,
+                    business_now=clock.business_now(),
+                    now=now,
+                    lease_until=now + self.config.lease,
+                    limit=free,
+                    in_flight=in_flight,
+                    per_endpoint=self.config.claim_cap,
+                    saturated=saturated,
+                )
+            self._found_work = bool(rows)
+            if not rows:
+                break
+            if any(r.fault == "reorder" for r in rows):
+                rows = _reorder(rows, self.rng)
+            for row in rows:
+                task = asyncio.create_task(self._send(row))
+                self.inflight[task] = (row.endpoint_id, row.id)
+            total += len(rows)
+            if not (saturated[-1] and len(rows) < free):
+                break  # nothing else can be due beyond what this claim saw
+        if total:
+            self._launched = len(self.inflight)
+        return total
+
+    async def _send(self, row: Any) -> _Outcome:
+        sent_at = clock.business_now()
+        if row.fault == "drop":
+            result = sender.AttemptResult(None, 0, None, "dropped (sandbox fault: drop)")
+            return _Outcome(row, result, sent_at)
+        if row.fault == "delay":
+            await asyncio.sleep(FAULT_DELAY.total_seconds())
+        body = ((row.prefix or "") + row.body + (row.suffix or "")).encode()
+        secrets_ = [row.secret]
+        expires = row.previous_secret_expires_at
+        if row.previous_secret and expires is not None and expires > clock.business_now():
+            secrets_.append(row.previous_secret)
+        headers = {str(k): str(v) for k, v in (row.headers or {}).items()}
+        headers.update(
+            signature_headers(
+                secrets_=secrets_,
+                body=body,
+                event_id=row.event_id,
+                # Wall time: receivers check it against their own clock (a replay window).
+                timestamp=int(utcnow().timestamp()),
+                standard=bool(row.standard_headers),
+            )
+        )
+        headers["X-Thanx-Event"] = row.type
+        headers["X-Thanx-Event-Id"] = row.event_id
+        async with self._gate(row.endpoint_id):
+            result = await sender.post(
+                self.client, row.url, body=body, headers=headers, limit=self.config.timeout
+            )
+            if row.fault == "duplicate":
+                await sender.post(
+                    self.client, row.url, body=body, headers=headers, limit=self.config.timeout
+                )
+        return _Outcome(row, result, sent_at)
+
+    def _gate(self, endpoint_id: str) -> asyncio.Semaphore:
+        """At most ``per_endpoint`` sends to one endpoint at a time."""
+        gate = self.gates.get(endpoint_id)
+        if gate is None:
+            gate = self.gates[endpoint_id] = asyncio.Semaphore(self.config.per_endpoint)
+        return gate
+
+    async def wait(self, seconds: float) -> None:
+        """Wait until a send finishes (or ``seconds`` pass), then a little longer for more
+        (``LINGER``), and collect the finished ones: outcomes are recorded in batches, not one
+        transaction per delivery."""
+        if not self.inflight:
+            await asyncio.sleep(seconds)
+            return
+        finished, pending = await asyncio.wait(
+            self.inflight, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        if finished and pending:
+            # Collect the batch: until half of what was in flight has finished, or LINGER.
+            deadline = asyncio.get_running_loop().time() + LINGER
+            half = max(1, (len(finished) + len(pending)) // 2)
+            while pending and len(finished) < half:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                more, pending = await asyncio.wait(
+                    pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                finished |= more
+        for task in finished:
+            del self.inflight[task]
+            self.done.append(task.result())
+
+    async def flush(self) -> int:
+        if not self.done:
+            return 0
+        outcomes, self.done = self.done, []
+        await record(self.db, self.config, outcomes, rng=self.rng)
+        return len(outcomes)
+
+    async def shutdown(self) -> None:
+        """Stop: record what finished, cancel the sends in flight and hand their leases back
+        (a cancelled send may have reached its receiver: it is sent again, same event id)."""
+        for task in self.inflight:
+            task.cancel()
+        unsent = []
+        for task, (_, delivery_id) in self.inflight.items():
+            try:
+                self.done.append(await task)
+            except BaseException:  # cancelled (or failed): handed back below
+                unsent.append(delivery_id)
+        self.inflight.clear()
+        await self.flush()
+        if unsent:
+            async with self.db.write_sessions() as session, session.begin():
+                await repository.release(session, ids=unsent, owner=self.config.owner, now=utcnow())
+
+
+async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
+    """Queue committed events for the endpoints subscribed to them (at the time of dispatch):
+    one transaction, set-based (one read of the events, one of the endpoints, one INSERT per
+    due time, one UPDATE). Returns the number of events dispatched."""
+    async with db.read_sessions() as session:
+        if not await repository.any_undispatched(session):
+            return 0
+    async with db.write_sessions() as session, session.begin():
+        found = await repository.claim_undispatched(session, limit)
+        if not found:
+            return 0
+        endpoints = await repository.endpoints_of(session, {e.merchant_id for e in found})
+        by_merchant: dict[str, list[tuple[str, list[str]]]] = {}
+        for endpoint_id, merchant_id, types in endpoints:
+            by_merchant.setdefault(merchant_id, []).append((endpoint_id, list(types or ())))
+        by_due: dict[Any, list[tuple[str, str]]] = {}
+        for event in found:
+            for endpoint_id, types in by_merchant.get(event.merchant_id, ()):
+                if not types or event.type in types:
+                    by_due.setdefault(event.deliver_after, []).append((event.id, endpoint_id))
+        now = utcnow()
+        for due, pairs in by_due.items():
+            ids = new_ids(len(pairs))
+            await repository.insert_deliveries(
+                session,
+                rows=[(ids[i], e, ep) for i, (e, ep) in enumerate(pairs)],
+                due=due,
+                now=now,
+            )
+        await repository.mark_dispatched(session, [e.id for e in found])
+    return len(found)
+
+
+def _reorder(rows: list[Any], rng: random.Random) -> list[Any]:
+    faulty = [r for r in rows if r.fault == "reorder"]
+    rng.shuffle(faulty)
+    it = iter(faulty)
+    return [next(it) if r.fault == "reorder" else r for r in rows]
+
+
+async def record(
+    db: Database, config: DeliveryConfig, outcomes: list[_Outcome], *, rng: random.Random
+) -> None:
+    """The log rows of ``outcomes`` and their deliveries' moves, set-wise, in one transaction."""
+    now = utcnow()
+    ids = new_ids(len(outcomes))
+    attempts = []
+    delivered: dict[int | None, list[str]] = {}
+    failed: dict[int | None, list[str]] = {}
+    retries: list[tuple[str, Any, int | None]] = []
+    gone: set[str] = set()
+    for i, outcome in enumerate(outcomes):
+        row, result = outcome.row, outcome.result
+        attempts.append(
+            (
+                ids[i],
+                row.id,
+                row.event_id,
+                row.endpoint_id,
+                row.merchant_id,
+                row.type,
+                row.attempts,
+                result.status_code,
+                result.duration_ms,
+                result.excerpt,
+                result.error,
+            )
+        )
+        if result.ok:
+            delivered.setdefault(result.status_code, []).append(row.id)
+            continue
+        if row.retry_mode and result.status_code == 410:
+            gone.add(row.endpoint_id)
+            failed.setdefault(result.status_code, []).append(row.id)
+            continue
+        delay = (
+            retry_delay(row.attempts, result.retry_after, rng=rng)
+            if row.retry_mode and row.fault != "drop"
+            else None
+        )
+        if delay is None:
+            failed.setdefault(result.status_code, []).append(row.id)
+        else:
+            retries.append((row.id, outcome.sent_at + delay, result.status_code))
+    async with db.write_sessions() as session, session.begin():
+        await repository.insert_attempts(session, rows=attempts, attempted_at=clock.business_now())
+        for status, group in delivered.items():
+            await repository.finish_deliveries(
+                session,
+                ids=group,
+                owner=config.owner,
+                state=DeliveryState.DELIVERED,
+                last_status=status,
+                now=now,
+            )
+        for status, group in failed.items():
+            await repository.finish_deliveries(
+                session,
+                ids=group,
+                owner=config.owner,
+                state=DeliveryState.FAILED,
+                last_status=status,
+                now=now,
+            )
+        for delivery_id, when, status in retries:
+            await repository.retry_later(
+                session,
+                delivery_id=delivery_id,
+                owner=config.owner,
+                next_attempt_at=when,
+                last_status=status,
+                now=now,
+            )
+        await repository.disable_endpoints(session, gone, "the receiver answered 410 Gone", now=now)
+    for endpoint_id in gone:
+        log.warning("webhooks.endpoint_disabled", endpoint_id=endpoint_id, reason="410")
+
+
+async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None = None) -> int:
+    """Send everything due now, until nothing is due or in flight (tests, benchmarks).
+    Returns the number of attempts made."""
+    own = client is None
+    http = client or sender.new_client(config.slots)
+    deliverer = Deliverer(db, config, http)
+    total = 0
+    try:
+        while True:
+            claimed = await deliverer.claim()
+            if not claimed and not deliverer.inflight:
+                break
+            await deliverer.wait(config.poll_interval)
+            total += await deliverer.flush()
+        total += await deliverer.flush()
+    finally:
+        if own:
+            await http.aclose()
+    return total
+
+
+async def purge(db: Database, retention: timedelta) -> tuple[int, int]:
+    """Drop log rows and finished events older than ``retention`` (business time)."""
+    before = clock.business_now() - retention
+    async with db.write_sessions() as session, session.begin():
+        attempts = await repository.purge_attempts(session, before)
+        events = await repository.purge_events(session, before)
+    return attempts, events

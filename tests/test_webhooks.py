@@ -1,0 +1,1029 @@
+"""Webhooks (issue 14): the payloads of reference section D, the signature (the D.1 vector),
+the outbox (events in the transaction of their state change), delivery, the log, retry mode,
+slow receivers, endpoints over /sandbox, redeliver, recover and the trigger.
+
+Deliveries go to a real HTTP receiver in the test's event loop (tests/webhook_receiver.py);
+the delivery worker runs in process (``tasks.drain`` / ``Deliverer``), as in ``serve``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import ssl
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import Factory, assert_error
+from tests.webhook_receiver import Receiver, Reply
+from thanx_server.issuance import tasks as issuance_tasks
+from thanx_server.kit import clock
+from thanx_server.kit.db import Database
+from thanx_server.kit.time import utcnow
+from thanx_server.models import (
+    Merchant,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from thanx_server.webhook import http1, outbox, sender, signing, tasks
+from thanx_server.webhook.events import EventType
+
+# --- the signature ---------------------------------------------------------------------------
+
+D1_SECRET = "f19ce124-48e4-45fb-b39b-4f9e3e1d4b1b"
+D1_BODY = (
+    b'{"purchase":{"id":"bd4163e4ea5e168431fdc4b8d1ea061f","amount":"7.76",'
+    b'"purchased_at":"2024-03-26T21:38:36.000Z","event":"create","user":{"id":'
+    b'"675c038cfc5f43591718936c18080855","email":"example@thanx.com","first_name":"Thanx",'
+    b'"last_name":"Example"},"merchant":{"id":"a91f75a0dc2cc54a62ad8a1a05b9fa6b","name":'
+    b'"Thanx Restaurant"},"location":{},"order":{},"products":["Latte"]}}'
+)
+D1_SIGNATURE = "425bf0e847d0647d6e3449c7c1cddadc2095a98c954a7549da0d01c417b833fd"
+
+
+def test_signature_matches_the_docs_worked_example() -> None:
+    assert signing.thanx_signature(D1_SECRET, D1_BODY) == D1_SIGNATURE
+    assert signing.verify_thanx_signature(D1_SECRET, D1_BODY, D1_SIGNATURE)
+    pretty = json.dumps(json.loads(D1_BODY), indent=2).encode()
+    assert signing.thanx_signature(D1_SECRET, pretty) != D1_SIGNATURE
+
+
+def test_the_purchase_payload_reproduces_the_docs_example_byte_for_byte() -> None:
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from thanx_server.webhook import events
+
+    body = events.purchase(
+        purchase_id="bd4163e4ea5e168431fdc4b8d1ea061f",
+        amount=Decimal("7.76"),
+        purchased_at=datetime(2024, 3, 26, 21, 38, 36, tzinfo=UTC),
+        user=SimpleNamespace(
+            id="675c038cfc5f43591718936c18080855",
+            email="example@thanx.com",
+            first_name="Thanx",
+            last_name="Example",
+        ),
+        merchant=SimpleNamespace(id="a91f75a0dc2cc54a62ad8a1a05b9fa6b", name="Thanx Restaurant"),
+        location=None,
+        products=["Latte"],
+    )
+    assert body.encode() == D1_BODY
+
+
+def test_standard_webhooks_signature_is_the_standards() -> None:
+    secret = signing.new_webhook_secret()
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = base64.b64encode(
+        hmac.new(key, b"msg_1.1700000000.{}", hashlib.sha256).digest()
+    ).decode()
+    assert signing.standard_signature(secret, "msg_1", 1700000000, b"{}") == "v1," + expected
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver().start()
+    yield r
+    await r.close()
+
+
+def config(**kw: Any) -> tasks.DeliveryConfig:
+    values: dict[str, Any] = {
+        "owner": "test-deliverer",
+        "timeout": 5.0,
+        "slots": 16,
+        "per_endpoint": 8,
+        "poll_interval": 0.05,
+    }
+    values.update(kw)
+    return tasks.DeliveryConfig(**values)
+
+
+class Clock:
+    """The business clock, pinned and moved by the test (the sandbox clock's stand-in)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = utcnow()
+        monkeypatch.setattr(clock, "business_now", lambda: self.now)
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+async def add_endpoint(
+    client: httpx.AsyncClient, headers: dict[str, str], merchant: Merchant, url: str, **kw: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/sandbox/webhook_endpoints",
+        json={"webhook_endpoint": {"merchant_id": merchant.id, "url": url, **kw}},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    endpoint: dict[str, Any] = response.json()["webhook_endpoint"]
+    return endpoint
+
+
+async def count(session: AsyncSession, model: Any, *where: Any) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def issuance_worker() -> issuance_tasks.WorkerConfig:
+    return issuance_tasks.WorkerConfig(
+        owner="test-issuer", lease=timedelta(seconds=60), chunk_size=2, max_attempts=5
+    )
+
+
+# --- reward.issued and reward_batch.completed ------------------------------------------------
+
+
+async def test_a_job_sends_one_reward_issued_per_reward_and_one_batch_completed(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    users = [(await factory.member(merchant, email=f"w{i}@example.com"))[0] for i in range(3)]
+    cred = await factory.partner([merchant], scopes=["rewards.issue", "sandbox"])
+    campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+    endpoint = await add_endpoint(client, cred.headers(), merchant, receiver.url + "/hook?src=t")
+    identifiers = [
+        {"type": "email", "value": "w0@example.com"},
+        {"type": "email", "value": "nobody@example.com"},
+        {"type": "phone", "value": users[1].phone},
+        {"type": "email", "value": "W2@example.com"},
+        {"type": "email", "value": "w0@example.com"},
+    ]
+    response = await client.post(
+        "/partner/campaigns/issue",
+        json={
+            "merchant_id": merchant.id,
+            "campaign_id": campaign.campaign.id,
+            "variant_id": campaign.variants[0].id,
+            "identifiers": identifiers,
+        },
+        headers=cred.headers(),
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["issuance_job"]["id"]
+    await issuance_tasks.drain(database, issuance_worker())  # three chunks of two
+    assert await tasks.drain(database, config()) == 4
+
+    bodies = [json.loads(r.body) for r in receiver.received]
+    issued = [b for b in bodies if b["event"] == "reward.issued"]
+    assert sorted(b["data"]["identifier"]["index"] for b in issued) == [0, 2, 3]
+    first = next(b for b in issued if b["data"]["identifier"]["index"] == 2)
+    data = first["data"]
+    assert list(first) == ["event", "timestamp", "data"]
+    assert first["timestamp"].endswith("Z")
+    assert data["identifier"] == {"type": "phone", "index": 2}
+    assert data["issuance_job_id"] == job_id
+    assert data["merchant_id"] == merchant.id
+    assert data["user_id"] == users[1].id
+    assert data["state"] == "active"
+    c = campaign.campaign
+    assert data["expires_at"] == c.redeemable_to.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert data["campaign"]["id"] == c.id
+    assert data["campaign"]["objective"] == c.objective
+    assert data["campaign"]["time_zone"] == c.time_zone
+    assert data["campaign"]["variant"] == {
+        "id": campaign.variants[0].id,
+        "name": "Treatment",
+        "reward_template_id": campaign.variants[0].reward_template_id,
+    }
+    reward_ids = {b["data"]["reward_id"] for b in issued}
+    assert len(reward_ids) == 3
+    (batch,) = [b for b in bodies if b["event"] == "reward_batch.completed"]
+    assert batch["data"] == {
+        "issuance_job_id": job_id,
+        "merchant_id": merchant.id,
+        "state": "completed",
+        "total_count": 5,
+        "issued_count": 3,
+        "failed_count": 2,
+        "failures": [
+            {"user_identifier": "nobody@example.com", "reason": "User not found"},
+            {"user_identifier": "w0@example.com", "reason": "Duplicate identifier"},
+        ],
+    }
+    # Signed with the secret shown at creation; static query parameters kept; event headers.
+    for request in receiver.received:
+        assert request.path == "/hook?src=t"
+        assert request.headers["content-type"] == "application/json"
+        assert signing.verify_thanx_signature(
+            endpoint["secret"], request.body, request.headers["x-thanx-signature"]
+        )
+        assert "webhook-signature" not in request.headers
+    # The log: one successful attempt per delivery.
+    log = await client.get(
+        "/sandbox/webhook_attempts",
+        params={"endpoint_id": endpoint["id"], "per_page": 100},
+        headers=cred.headers(),
+    )
+    assert log.status_code == 200, log.text
+    attempts = log.json()["webhook_attempts"]
+    assert len(attempts) == 4
+    assert {a["status_code"] for a in attempts} == {200}
+    assert all(a["response_excerpt"] == "ok" and a["error"] is None for a in attempts)
+    assert await count(session, WebhookDelivery, WebhookDelivery.state == "delivered") == 4
+
+
+async def test_events_are_written_even_without_endpoints_and_queue_nothing(
+    client: httpx.AsyncClient, factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    await factory.member(merchant, email="solo@example.com")
+    cred = await factory.partner([merchant], scopes=["rewards.issue"])
+    campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+    response = await client.post(
+        "/partner/campaigns/issue",
+        json={
+            "merchant_id": merchant.id,
+            "campaign_id": campaign.campaign.id,
+            "variant_id": campaign.variants[0].id,
+            "identifiers": [{"type": "email", "value": "solo@example.com"}],
+        },
+        headers=cred.headers(),
+    )
+    assert response.status_code == 202
+    await issuance_tasks.drain(database, issuance_worker())
+    types = list(
+        await session.scalars(
+            select(WebhookEvent.type).where(WebhookEvent.merchant_id == merchant.id)
+        )
+    )
+    assert sorted(types) == ["reward.issued", "reward_batch.completed"]
+    assert await count(session, WebhookDelivery) == 0
+
+
+# --- the outbox: same transaction -----------------------------------------------------------
+
+
+async def test_a_rolled_back_change_sends_nothing(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    session: AsyncSession,
+    database: Database,
+    receiver: Receiver,
+) -> None:
+    from thanx_server.auth.service import PartnerPrincipal
+    from thanx_server.user import service as user_service
+
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    principal = PartnerPrincipal(
+        credential_id="c",
+        partner_id="p",
+        client_id="x",
+        scopes=frozenset(),
+        merchant_ids=(merchant.id,),
+    )
+
+    nested = await session.begin_nested()
+    await user_service.update_settings(
+        session,
+        principal,
+        user_id=user.id,
+        merchant_id=merchant.id,
+        changes={"marketing_general_email": False},
+    )
+    assert await count(session, WebhookEvent) == 1  # written inside the transaction...
+    await nested.rollback()
+    assert await count(session, WebhookEvent) == 0  # ...and gone with the transaction
+    assert await count(session, WebhookDelivery) == 0
+    assert await tasks.drain(database, config()) == 0
+    assert receiver.received == []
+
+
+async def test_a_failed_request_sends_nothing_and_a_committed_one_sends_d4(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant)
+    cred = await factory.partner([merchant])
+    await add_endpoint(client, cred.headers(), merchant, receiver.url)
+    path = f"/partner/users/{user.id}/communication_settings"
+    bad = await client.patch(
+        path,
+        params={"merchant_id": merchant.id},
+        json={"communication_setting": {"marketing_general": {"email": "nope"}}},
+        headers=cred.headers(),
+    )
+    assert bad.status_code == 400
+    same = await client.patch(
+        path,
+        params={"merchant_id": merchant.id},
+        json={"communication_setting": {"marketing_general": {"email": True}}},
+        headers=cred.headers(),
+    )
+    assert same.status_code == 200  # no change: no event
+    assert await count(session, WebhookEvent) == 0
+    ok = await client.patch(
+        path,
+        params={"merchant_id": merchant.id},
+        json={"communication_setting": {"reward_offer": {"email": False}}},
+        headers=cred.headers(),
+    )
+    assert ok.status_code == 200, ok.text
+    await tasks.drain(database, config())
+    (request,) = receiver.received
+    setting = ok.json()["communication_setting"]
+    assert json.loads(request.body) == {
+        "communication_setting": {
+            "id": setting["id"],
+            "merchant_id": merchant.id,
+            "user_id": user.id,
+            "reward_progress": {"email": True},
+            "reward_offer": {"notification": True, "email": False},
+            "marketing_general": {"email": True},
+        }
+    }
+
+
+# --- purchases: ten minutes later on the business clock --------------------------------------
+
+
+async def test_a_purchase_is_sent_ten_minutes_later(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    merchant = await factory.merchant(name="Thanx Restaurant")
+    location = await factory.location(merchant)
+    user, _ = await factory.member(merchant, first_name="Thanx", last_name="Example")
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    recorded = await factory.purchase(merchant, user, amount="7.76", location=location)
+    assert await tasks.drain(database, config()) == 0
+    business.advance(timedelta(minutes=9, seconds=59))
+    assert await tasks.drain(database, config()) == 0
+    business.advance(timedelta(seconds=1))
+    assert await tasks.drain(database, config()) == 1
+    body = json.loads(receiver.received[0].body)["purchase"]
+    assert list(body) == [
+        "id",
+        "amount",
+        "purchased_at",
+        "event",
+        "user",
+        "merchant",
+        "location",
+        "order",
+        "products",
+    ]
+    assert body["id"] == recorded.purchase.id
+    assert body["amount"] == "7.76"
+    assert body["event"] == "create"
+    assert body["purchased_at"].endswith(".000Z") or body["purchased_at"][-5] == "."
+    assert body["user"] == {
+        "id": user.id,
+        "email": user.email,
+        "first_name": "Thanx",
+        "last_name": "Example",
+    }
+    assert body["merchant"] == {"id": merchant.id, "name": "Thanx Restaurant"}
+    assert body["location"]["id"] == location.id
+    assert body["location"]["time_zone"] == merchant.time_zone
+    assert body["products"] == ["Pizza"]
+
+
+# --- retry mode, on the business clock -------------------------------------------------------
+
+
+async def test_retry_mode_follows_the_standard_schedule_and_retry_after(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    replies = iter(
+        [Reply(status=500), Reply(status=503, headers={"Retry-After": "900"}), Reply(status=200)]
+    )
+    receiver.respond = lambda _r: next(replies)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    endpoint = await add_endpoint(
+        client, operator.headers(), merchant, receiver.url, retry_mode=True
+    )
+    trigger = await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    assert trigger.status_code == 202, trigger.text
+    start = business.now
+
+    async def next_attempt() -> datetime:
+        value = await session.scalar(
+            select(WebhookDelivery.next_attempt_at).where(
+                WebhookDelivery.endpoint_id == endpoint["id"]
+            )
+        )
+        assert value is not None
+        return value
+
+    assert await tasks.drain(database, config()) == 1  # immediately
+    due = await next_attempt()
+    assert timedelta(seconds=4.5) <= due - start <= timedelta(seconds=5.5)  # 5 s, jittered
+    business.advance(timedelta(seconds=4))
+    assert await tasks.drain(database, config()) == 0
+    business.now = due
+    assert await tasks.drain(database, config()) == 1  # second attempt: 503, Retry-After 900
+    due = await next_attempt()
+    assert due - business.now >= timedelta(seconds=900)  # longer than the schedule's 5 min
+    business.now = due
+    assert await tasks.drain(database, config()) == 1
+    state = await session.scalar(
+        select(WebhookDelivery.state).where(WebhookDelivery.endpoint_id == endpoint["id"])
+    )
+    assert state == "delivered"
+    assert [r.headers["x-thanx-event-id"] for r in receiver.received] == [
+        trigger.json()["event_id"]
+    ] * 3
+
+
+async def test_without_retry_mode_one_attempt_is_all(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    receiver.respond = lambda _r: Reply(status=500, body=b"x" * 100_000)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "communication_setting.updated", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    assert await tasks.drain(database, config()) == 1
+    business.advance(timedelta(days=1))
+    assert await tasks.drain(database, config()) == 0
+    attempt = await session.scalar(select(WebhookAttempt))
+    assert attempt is not None
+    assert attempt.status_code == 500
+    assert attempt.response_excerpt == "x" * sender.EXCERPT_BYTES  # capped
+    assert await count(session, WebhookDelivery, WebhookDelivery.state == "failed") == 1
+
+
+async def test_410_disables_a_retrying_endpoint(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    receiver.respond = lambda _r: Reply(status=410)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    endpoint = await add_endpoint(
+        client, operator.headers(), merchant, receiver.url, retry_mode=True
+    )
+    await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    await tasks.drain(database, config())
+    got = await client.get(
+        f"/sandbox/webhook_endpoints/{endpoint['id']}", headers=operator.headers()
+    )
+    assert got.json()["webhook_endpoint"]["enabled"] is False
+    assert "410" in got.json()["webhook_endpoint"]["disabled_reason"]
+    assert await count(session, WebhookDelivery, WebhookDelivery.state == "failed") == 1
+
+
+# --- slow receivers, crashes -----------------------------------------------------------------
+
+
+async def test_a_slow_receiver_does_not_stall_the_others(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    receiver: Receiver,
+) -> None:
+    slow = await Receiver(respond=lambda _r: Reply(delay=30)).start()
+    try:
+        slow_merchant, fast_merchant = await factory.merchant(), await factory.merchant()
+        operator = await factory.operator()
+        await add_endpoint(client, operator.headers(), slow_merchant, slow.url)
+        await add_endpoint(client, operator.headers(), fast_merchant, receiver.url)
+        now = clock.business_now()
+        for merchant in (slow_merchant, fast_merchant):  # the slow backlog is older
+            await outbox.emit(
+                factory.session,
+                merchant_id=merchant.id,
+                type=EventType.SMS_SUBSCRIPTION,
+                rows=[(f"{merchant.id[:8]}ev{i:04d}", None, "{}") for i in range(20)],
+                now=now,
+            )
+        async with sender.new_client(8) as http:
+            deliverer = tasks.Deliverer(
+                database, config(slots=8, per_endpoint=4, timeout=1.0), http
+            )
+            started = time.perf_counter()
+            while len(receiver.received) < 20 and time.perf_counter() - started < 10:
+                await deliverer.claim()
+                await deliverer.wait(0.05)
+                await deliverer.flush()
+            fast_done = time.perf_counter() - started
+            await deliverer.shutdown()
+        assert len(receiver.received) == 20
+        # The slow receiver held at most its 4 slots, each for at most the 1 s timeout.
+        assert fast_done < 0.9, fast_done
+    finally:
+        await slow.close()
+
+
+async def test_a_dead_workers_deliveries_are_sent_again_with_the_same_event_id(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    for _ in range(3):
+        await client.post(
+            "/sandbox/webhooks/trigger",
+            json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+            headers=operator.headers(),
+        )
+    # Worker A claims and sends, then "dies" before recording anything.
+    async with sender.new_client(4) as http:
+        dead = tasks.Deliverer(database, config(owner="dead"), http)
+        assert await dead.claim() == 3
+        while dead.inflight:
+            await dead.wait(0.05)
+    assert len(receiver.received) == 3
+    assert await tasks.drain(database, config(owner="b")) == 0  # leased to the dead worker
+    await session.execute(update(WebhookDelivery).values(lease_expires_at=utcnow()))
+    assert await tasks.drain(database, config(owner="b")) == 3
+    ids = [r.headers["x-thanx-event-id"] for r in receiver.received]
+    assert sorted(ids[:3]) == sorted(ids[3:])
+    assert len(set(ids)) == 3
+
+
+# --- endpoints over /sandbox -----------------------------------------------------------------
+
+
+async def test_the_secret_is_shown_once_and_rotation_signs_with_both(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    created = await add_endpoint(
+        client, operator.headers(), merchant, receiver.url, standard_headers=True
+    )
+    old = created["secret"]
+    assert old.startswith("whsec_")
+    got = await client.get(
+        f"/sandbox/webhook_endpoints/{created['id']}", headers=operator.headers()
+    )
+    assert got.json()["webhook_endpoint"]["secret"] is None
+    listed = await client.get("/sandbox/webhook_endpoints", headers=operator.headers())
+    assert old not in listed.text
+    rotated = await client.post(
+        f"/sandbox/webhook_endpoints/{created['id']}/rotate_secret",
+        json={"grace_seconds": 3600},
+        headers=operator.headers(),
+    )
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["webhook_endpoint"]["secret"]
+    assert new != old
+    await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "communication_setting.updated", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    await tasks.drain(database, config())
+    (request,) = receiver.received
+    assert signing.verify_thanx_signature(new, request.body, request.headers["x-thanx-signature"])
+    assert signing.verify_thanx_signature(
+        old, request.body, request.headers["x-thanx-signature-previous"]
+    )
+    msg_id, ts = request.headers["webhook-id"], int(request.headers["webhook-timestamp"])
+    assert request.headers["webhook-signature"].split(" ") == [
+        signing.standard_signature(new, msg_id, ts, request.body),
+        signing.standard_signature(old, msg_id, ts, request.body),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "production", "ok"),
+    [
+        ("http://localhost:9000/hook", False, True),
+        ("http://127.0.0.1:9000/hook", False, True),
+        ("ftp://example.com/hook", False, False),
+        ("http://user:pw@example.com/hook", False, False),
+        ("http://93.184.215.14/hook", True, False),
+        ("https://127.0.0.1/hook", True, False),
+        ("https://10.1.2.3/hook", True, False),
+        ("https://169.254.169.254/latest", True, False),
+        ("https://[::1]/hook", True, False),
+        ("https://localhost/hook", True, False),
+        ("https://93.184.215.14/hook", True, True),
+    ],
+)
+async def test_url_rules_by_environment(
+    factory: Factory, session: AsyncSession, url: str, production: bool, ok: bool
+) -> None:
+    from thanx_server.kit.errors import ValidationFailed
+    from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.webhook import service
+
+    merchant = await factory.merchant()
+    policy = service.UrlPolicy(production=production, allow_private=False)
+    if ok:
+        await service.create_endpoint(
+            session, MerchantScope.one(merchant.id), merchant_id=merchant.id, url=url, policy=policy
+        )
+    else:
+        with pytest.raises(ValidationFailed, match=r"webhook_endpoint\.url"):
+            await service.create_endpoint(
+                session,
+                MerchantScope.one(merchant.id),
+                merchant_id=merchant.id,
+                url=url,
+                policy=policy,
+            )
+
+
+async def test_an_operator_may_allow_private_addresses_in_production(
+    factory: Factory, session: AsyncSession
+) -> None:
+    from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.webhook import service
+
+    merchant = await factory.merchant()
+    await service.create_endpoint(
+        session,
+        MerchantScope.one(merchant.id),
+        merchant_id=merchant.id,
+        url="https://10.0.0.5/hook",
+        policy=service.UrlPolicy(production=True, allow_private=True),
+    )
+
+
+async def test_bad_endpoint_input_is_a_400_naming_the_field(
+    client: httpx.AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    operator = await factory.operator()
+    cases = [
+        ({"url": "notaurl"}, "webhook_endpoint.url"),
+        ({"url": "http://x.test", "event_types": ["reward.eaten"]}, "event_types"),
+        ({"url": "http://x.test", "headers": {"X-Thanx-Signature": "x"}}, "headers"),
+        ({"url": "http://x.test", "secret": "short"}, "secret"),
+        ({"url": "http://x.test", "fault": "explode"}, "fault"),
+    ]
+    for fields, name in cases:
+        response = await client.post(
+            "/sandbox/webhook_endpoints",
+            json={"webhook_endpoint": {"merchant_id": merchant.id, **fields}},
+            headers=operator.headers(),
+        )
+        assert_error(response, 400, "VALIDATION_FAILED", name)
+    assert await count(session, WebhookEndpoint) == 0
+
+
+async def test_a_partner_manages_only_its_own_merchants_endpoints(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    mine, other = await factory.merchant(), await factory.merchant()
+    partner = await factory.partner([mine], scopes=["sandbox"])
+    operator = await factory.operator()
+    theirs = await add_endpoint(client, operator.headers(), other, "http://localhost:1/x")
+    response = await client.post(
+        "/sandbox/webhook_endpoints",
+        json={"webhook_endpoint": {"merchant_id": other.id, "url": "http://localhost:1/x"}},
+        headers=partner.headers(),
+    )
+    assert_error(response, 403, "FORBIDDEN", "merchant_id")
+    got = await client.get(f"/sandbox/webhook_endpoints/{theirs['id']}", headers=partner.headers())
+    assert_error(got, 404, "RESOURCE_NOT_FOUND")
+    listed = await client.get("/sandbox/webhook_endpoints", headers=partner.headers())
+    assert listed.json()["webhook_endpoints"] == []
+
+
+async def test_update_disable_and_delete_an_endpoint(
+    client: httpx.AsyncClient, factory: Factory, database: Database, receiver: Receiver
+) -> None:
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    endpoint = await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    path = f"/sandbox/webhook_endpoints/{endpoint['id']}"
+    patched = await client.patch(
+        path,
+        json={
+            "webhook_endpoint": {
+                "event_types": ["purchase.created"],
+                "headers": {"X-Partner": "acme"},
+            }
+        },
+        headers=operator.headers(),
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["webhook_endpoint"]["event_types"] == ["purchase.created"]
+    trigger = {"event": "sms_subscription.created", "merchant_id": merchant.id}
+    sent = await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    assert sent.json()["deliveries"] == 0  # filtered out
+    await client.patch(
+        path,
+        json={"webhook_endpoint": {"event_types": [], "enabled": False}},
+        headers=operator.headers(),
+    )
+    sent = await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    assert sent.json()["deliveries"] == 0  # disabled
+    await client.patch(
+        path, json={"webhook_endpoint": {"enabled": True}}, headers=operator.headers()
+    )
+    sent = await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    assert sent.json()["deliveries"] == 1
+    await tasks.drain(database, config())
+    assert receiver.received[0].headers["x-partner"] == "acme"
+    deleted = await client.delete(path, headers=operator.headers())
+    assert deleted.status_code == 204
+    gone = await client.get(path, headers=operator.headers())
+    assert_error(gone, 404, "RESOURCE_NOT_FOUND")
+
+
+# --- redeliver, recover, trigger -------------------------------------------------------------
+
+
+async def test_redeliver_and_recover_send_the_same_events_again(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    endpoint = await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    trigger = {"event": "sms_subscription.created", "merchant_id": merchant.id}
+    first = (
+        await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    ).json()
+    business.advance(timedelta(hours=1))
+    second = (
+        await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    ).json()
+    await tasks.drain(database, config())
+    assert len(receiver.received) == 2
+    again = await client.post(
+        f"/sandbox/webhook_events/{first['event_id']}/redeliver",
+        json={},
+        headers=operator.headers(),
+    )
+    assert again.status_code == 202, again.text
+    await tasks.drain(database, config())
+    assert receiver.received[2].headers["x-thanx-event-id"] == first["event_id"]
+    assert receiver.received[2].body == receiver.received[0].body
+    since = (business.now - timedelta(minutes=30)).isoformat()
+    until = (business.now + timedelta(minutes=1)).isoformat()
+    recovered = await client.post(
+        f"/sandbox/webhook_endpoints/{endpoint['id']}/recover",
+        json={"since": since, "until": until},
+        headers=operator.headers(),
+    )
+    assert recovered.status_code == 202, recovered.text
+    assert recovered.json()["queued"] == 1
+    await tasks.drain(database, config())
+    assert receiver.received[3].headers["x-thanx-event-id"] == second["event_id"]
+    bad = await client.post(
+        f"/sandbox/webhook_endpoints/{endpoint['id']}/recover",
+        json={"since": until, "until": since},
+        headers=operator.headers(),
+    )
+    assert_error(bad, 400, "VALIDATION_FAILED", "until")
+    missing = await client.post(
+        "/sandbox/webhook_events/nosuchevent/redeliver", json={}, headers=operator.headers()
+    )
+    assert_error(missing, 404, "RESOURCE_NOT_FOUND")
+
+
+async def test_the_trigger_builds_each_event_from_real_state(
+    client: httpx.AsyncClient, factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant, email="t@example.com")
+    cred = await factory.partner([merchant], scopes=["rewards.issue", "sandbox"])
+    campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
+    await factory.purchase(merchant, user, amount="12.50")
+    await client.post(
+        "/partner/campaigns/issue",
+        json={
+            "merchant_id": merchant.id,
+            "campaign_id": campaign.campaign.id,
+            "variant_id": campaign.variants[0].id,
+            "identifiers": [{"type": "email", "value": "t@example.com"}],
+        },
+        headers=cred.headers(),
+    )
+    await issuance_tasks.drain(database, issuance_worker())
+
+    async def trigger(event: str, **kw: Any) -> dict[str, Any]:
+        response = await client.post(
+            "/sandbox/webhooks/trigger",
+            json={"event": event, "merchant_id": merchant.id, **kw},
+            headers=cred.headers(),
+        )
+        assert response.status_code == 202, response.text
+        body: dict[str, Any] = response.json()["body"]
+        return body
+
+    issued = await trigger("reward.issued", overrides={"state": "delivered"})
+    assert issued["event"] == "reward.issued"
+    assert issued["data"]["user_id"] == user.id
+    assert issued["data"]["state"] == "delivered"
+    assert issued["data"]["identifier"] == {"type": "email", "index": 0}
+    batch = await trigger("reward_batch.completed")
+    assert batch["data"]["issued_count"] == 1
+    assert (await trigger("purchase.created"))["purchase"]["amount"] == "12.50"
+    sms = await trigger("sms_subscription.created", subject_id=user.id)
+    assert sms == {
+        "sms_subscription": {
+            "user_id": user.id,
+            "merchant_id": merchant.id,
+            "phone": user.phone,
+            "email": user.email,
+        }
+    }
+    settings = await trigger("communication_setting.updated", subject_id=user.id)
+    assert settings["communication_setting"]["marketing_general"] == {"email": True}
+    missing = await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "purchase.created", "merchant_id": merchant.id, "subject_id": "nope"},
+        headers=cred.headers(),
+    )
+    assert_error(missing, 404, "RESOURCE_NOT_FOUND", "subject_id")
+    unknown = await client.post(
+        "/sandbox/webhooks/trigger", json={"event": "nope"}, headers=cred.headers()
+    )
+    assert_error(unknown, 400, "VALIDATION_FAILED", "event")
+
+
+async def test_delivery_faults_drop_and_duplicate(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    endpoint = await add_endpoint(client, operator.headers(), merchant, receiver.url, fault="drop")
+    trigger = {"event": "sms_subscription.created", "merchant_id": merchant.id}
+    await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    await tasks.drain(database, config())
+    assert receiver.received == []
+    attempt = await session.scalar(select(WebhookAttempt))
+    assert attempt is not None
+    assert attempt.error is not None
+    assert "drop" in attempt.error
+    await client.patch(
+        f"/sandbox/webhook_endpoints/{endpoint['id']}",
+        json={"webhook_endpoint": {"fault": "duplicate"}},
+        headers=operator.headers(),
+    )
+    await client.post("/sandbox/webhooks/trigger", json=trigger, headers=operator.headers())
+    await tasks.drain(database, config())
+    assert len(receiver.received) == 2
+    assert receiver.received[0].body == receiver.received[1].body
+
+
+async def test_the_log_is_kept_for_its_retention_then_purged(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    business = Clock(monkeypatch)
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    await client.post(
+        "/sandbox/webhooks/trigger",
+        json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+        headers=operator.headers(),
+    )
+    await tasks.drain(database, config())
+    business.advance(timedelta(days=29))
+    assert await tasks.purge(database, timedelta(days=30)) == (0, 0)
+    assert await count(session, WebhookAttempt) == 1
+    business.advance(timedelta(days=2))
+    assert await tasks.purge(database, timedelta(days=30)) == (1, 1)
+    assert await count(session, WebhookAttempt) == 0
+    assert await count(session, WebhookEvent) == 0
+
+
+async def test_an_sms_opt_in_sends_d5_once(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    merchant = await factory.merchant()
+    user, _ = await factory.member(merchant, email="sms@example.com", phone="+14155550199")
+    partner = await factory.partner([merchant], scopes=["sandbox"])
+    await add_endpoint(client, partner.headers(), merchant, receiver.url)
+    path = f"/sandbox/users/{user.id}/sms_subscription"
+    first = await client.post(path, json={}, headers=partner.headers())
+    assert first.status_code == 200, first.text
+    assert first.json()["sms_subscription"]["phone"] == "+14155550199"
+    again = await client.post(path, json={}, headers=partner.headers())
+    assert again.json() == first.json()
+    await tasks.drain(database, config())
+    (request,) = receiver.received
+    assert request.body == (
+        b'{"sms_subscription":{"user_id":"%s","merchant_id":"%s","phone":"+14155550199",'
+        b'"email":"sms@example.com"}}' % (user.id.encode(), merchant.id.encode())
+    )
+    assert request.headers["x-thanx-event"] == "sms_subscription.created"
+    stranger = await client.post(
+        "/sandbox/users/nosuchuser/sms_subscription", json={}, headers=partner.headers()
+    )
+    assert_error(stranger, 404, "RESOURCE_NOT_FOUND")
+    nophone, _ = await factory.member(merchant, phone=None)
+    refused = await client.post(
+        f"/sandbox/users/{nophone.id}/sms_subscription", json={}, headers=partner.headers()
+    )
+    assert_error(refused, 422, "INVALID_STATE", "phone")
+    assert await count(session, WebhookEvent) == 1
+
+
+# A self-signed certificate for 127.0.0.1 made for this test only (its key protects nothing).
+DATA = Path(__file__).resolve().parent / "tls"
+
+
+async def test_https_delivery_verifies_the_receivers_certificate() -> None:
+    """The TLS path of the sender: a trusted certificate delivers, an untrusted one fails the
+    attempt (with the error in the log), never silently."""
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(DATA / "webhook-tls-cert.pem", DATA / "webhook-tls-key.pem")
+    receiver = await Receiver(tls=server_tls).start()
+    try:
+        trusting = ssl.create_default_context(cafile=str(DATA / "webhook-tls-cert.pem"))
+        async with http1.Pool(ssl_context=trusting) as pool:
+            result = await sender.post(pool, receiver.url + "/hook", body=b"{}", headers={})
+        assert result.status_code == 200, result.error
+        assert receiver.received[0].body == b"{}"
+        async with http1.Pool() as pool:  # the system's trust store: a self-signed cert fails
+            refused = await sender.post(pool, receiver.url + "/hook", body=b"{}", headers={})
+        assert refused.status_code is None
+        assert refused.error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.error or "SSL" in refused.error
+        assert len(receiver.received) == 1
+    finally:
+        await receiver.close()
