@@ -20,7 +20,7 @@ from thanx_server.app import create_app
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import hash_secret
-from thanx_server.models import IssuanceJob, OperatorCredential, Reward
+from thanx_server.models import IssuanceJob, Membership, OperatorCredential, Reward
 from thanx_server.models.console import ConsoleSession
 from thanx_server.sandbox.clock import service as clock_service
 from thanx_server.settings import Environment, Settings
@@ -429,6 +429,83 @@ async def test_a_partner_finds_only_members_of_its_merchants(
     assert 'id="member-none"' in other.text
 
 
+# --- controls ---------------------------------------------------------------------------------
+
+
+async def test_fault_rules_show_their_hit_counts_and_are_deleted_from_the_console(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World
+) -> None:
+    rule = {"operation_id": "getMerchants", "status": 429, "times": 2}
+    created = await client.post("/sandbox/faults", json=rule, headers=ops.headers())
+    assert created.status_code == 201, created.text
+    for _ in range(3):
+        await client.get("/partner/merchants", headers=world.cred.headers())
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    page = await client.get("/console/controls")
+    assert page.status_code == 200, page.text
+    assert re.findall(r'class="num fault-hits">(\d+)<', page.text) == ["2"]
+    assert "first 2" in page.text
+    # The console itself meets no fault rule, even one on every operation it could match.
+    rule_id = created.json()["fault"]["id"]
+    forged = await client.post(f"/console/controls/faults/{rule_id}/delete", data={})
+    assert forged.status_code == 403
+    deleted = await client.post(
+        f"/console/controls/faults/{rule_id}/delete", data={"csrf_token": token}
+    )
+    assert deleted.status_code == 303
+    assert (await client.get("/sandbox/faults", headers=ops.headers())).json() == {"faults": []}
+    again = await client.post(
+        f"/console/controls/faults/{rule_id}/delete", data={"csrf_token": token}
+    )
+    assert again.status_code == 404
+
+
+async def test_reset_of_one_merchant_from_the_console_goes_back_to_the_baseline(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World, session: AsyncSession
+) -> None:
+    # No baseline saved: a reset empties the merchant's data (its members among them).
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    page = await client.get("/console/controls")
+    assert f'<option value="{world.merchant.id}">' in page.text
+    forged = await client.post(
+        "/console/controls/reset", data={"merchant_id": world.merchant.id, "csrf_token": "x"}
+    )
+    assert forged.status_code == 403
+    members = select(func.count()).select_from(Membership)
+    assert await session.scalar(members) == 3
+    bad = await client.post(
+        "/console/controls/reset",
+        data={"merchant_id": world.merchant.id, "credentials": "on", "csrf_token": token},
+    )
+    assert bad.status_code == 400
+    assert "credentials:" in bad.text
+    done = await client.post(
+        "/console/controls/reset", data={"merchant_id": world.merchant.id, "csrf_token": token}
+    )
+    assert done.status_code == 303, done.text
+    assert await session.scalar(members) == 0
+    assert (await client.get("/console")).status_code == 200  # still signed in
+
+
+async def test_a_partner_resets_only_its_own_merchant(
+    client: httpx.AsyncClient, factory: Factory, world: World
+) -> None:
+    other = await factory.merchant()
+    token = await signed_in(client, world.cred.client_id, world.cred.access_token)
+    page = await client.get("/console/controls")
+    assert '<option value="*">all my merchants</option>' in page.text
+    assert other.id not in page.text
+    refused = await client.post(
+        "/console/controls/reset", data={"merchant_id": other.id, "csrf_token": token}
+    )
+    assert refused.status_code == 403
+    credentials = await client.post(
+        "/console/controls/reset",
+        data={"merchant_id": "*", "credentials": "on", "csrf_token": token},
+    )
+    assert credentials.status_code == 403  # putting credentials back is an operator's
+
+
 # --- production -------------------------------------------------------------------------------
 
 
@@ -450,6 +527,7 @@ async def test_in_production_only_the_overview_and_jobs_remain(
         assert freeze.status_code == 404
         assert (await client.get("/console/members?q=a@example.com")).status_code == 404
         assert (await client.get("/console/requests")).status_code == 404
+        assert (await client.get("/console/controls")).status_code == 404
         assert 'href="/console/members"' not in page.text
 
 

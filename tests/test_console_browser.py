@@ -185,6 +185,20 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         assert find_member() == ["retired"]
         shot("members-retired")
 
+        # A fault rule, met once: the controls page shows its hit.
+        operator = {
+            "Authorization": f"Bearer {seeded.operator_token}",
+            "X-ClientId": seeded.operator_client_id,
+        }
+        rule = {"operation_id": "getMerchants", "status": 503, "times": 1}
+        with httpx.Client(base_url=base, trust_env=False) as api:
+            assert api.post("/sandbox/faults", json=rule, headers=operator).status_code == 201
+            assert api.get("/partner/merchants", headers=seeded.partner_headers).status_code == 503
+        browser.get(f"{base}/console/controls")
+        hits = [e.text for e in browser.find_elements(By.CLASS_NAME, "fault-hits")]
+        assert hits == ["1"], hits
+        shot("controls")
+
         # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
         browser.get(f"{base}/console")
         browser.execute_script(

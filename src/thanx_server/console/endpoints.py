@@ -34,11 +34,13 @@ from thanx_server.kit.ids import new_secret
 from thanx_server.kit.pagination import Page
 from thanx_server.sandbox.clock import service as clock
 from thanx_server.sandbox.clock.schemas import AdvanceIn
+from thanx_server.sandbox.faults import service as faults
 from thanx_server.sandbox.jobs import service as progression
 from thanx_server.sandbox.jobs.schemas import StepIn
 from thanx_server.sandbox.journal import service as journal
 from thanx_server.sandbox.journal.endpoints import Recorder
 from thanx_server.sandbox.journal.recorder import JournalRecorder
+from thanx_server.sandbox.state import service as state
 
 router = APIRouter(include_in_schema=False)
 sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbox_only)])
@@ -47,6 +49,7 @@ JOB_STATES = [state.value for state in JobState]
 LOGIN_COOKIE_AGE = 3600
 PER_PAGE = 25
 REQUESTS_SHOWN = 100
+EVERYTHING = "*"  # the reset form's choice of every merchant
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -245,6 +248,46 @@ async def request_page(
     entry = await journal.entry(session, user.principal, recorder, entry_id)
     curl = journal.as_curl(entry, str(request.base_url))
     return render(request, "request.html", user=user, entry=entry, curl=curl)
+
+
+@sandbox_router.get("/console/controls", operation_id="consoleControls")
+async def controls_page(request: Request, user: ConsoleReader, session: DbSession) -> Response:
+    """Reset (everything, or a merchant) and the fault rules with their hit counts."""
+    return render(
+        request,
+        "controls.html",
+        user=user,
+        merchants=await service.merchants(session, user),
+        rules=await faults.list_rules(session, user.principal),
+        message=request.query_params.get("message"),
+    )
+
+
+@sandbox_router.post("/console/controls/reset", operation_id="consoleReset")
+async def reset(request: Request, user: ConsoleWriter, session: DbSession) -> Response:
+    """As ``POST /sandbox/reset``: everything (an operator) or one merchant, to the baseline."""
+    form = await read_form(request)
+    target = field(form, "merchant_id")
+    restored = await state.reset_for(
+        session,
+        user.principal,
+        merchant_id=None if target == EVERYTHING else target,
+        credentials=form.get("credentials") == "on",
+    )
+    what = "everything" if restored.merchant_ids is None else ", ".join(restored.merchant_ids)
+    return _see_other(f"/console/controls?message=reset+{what}:+{restored.rows}+rows+written")
+
+
+@sandbox_router.post("/console/controls/faults/{rule_id}/delete", operation_id="consoleFaultDelete")
+async def delete_fault(user: ConsoleWriter, session: DbSession, rule_id: str) -> Response:
+    await faults.remove_rule(session, user.principal, rule_id)
+    return _see_other("/console/controls?message=fault+rule+deleted")
+
+
+@sandbox_router.post("/console/controls/faults/clear", operation_id="consoleFaultsClear")
+async def clear_faults(user: ConsoleWriter, session: DbSession) -> Response:
+    removed = await faults.clear_rules(session, user.principal)
+    return _see_other(f"/console/controls?message={removed}+fault+rules+deleted")
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")

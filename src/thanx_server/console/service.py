@@ -155,15 +155,20 @@ class Overview:
     oldest_waiting_age: timedelta | None
 
 
+async def merchants(session: AsyncSession, user: ConsoleUser) -> list[dict[str, Any]]:
+    """The user's merchants with their counts (the overview's table, the controls' choices)."""
+    rows = await repository.merchant_counts(session, user.principal.merchants())
+    return [dict(row._mapping) for row in rows]
+
+
 async def overview(session: AsyncSession, user: ConsoleUser) -> Overview:
     """Counts per merchant and the queue of issuance jobs, within what the user may see (the
     queue read by the same queries as ``/metrics``, narrowed to the user's merchants)."""
     scope = user.principal.merchants()
-    rows = await repository.merchant_counts(session, scope)
     jobs = await metrics_repository.jobs_by_state(session, scope)
     oldest = await metrics_repository.oldest_waiting_job(session, scope)
     return Overview(
-        merchants=[dict(row._mapping) for row in rows],
+        merchants=await merchants(session, user),
         jobs_by_state=jobs,
         oldest_waiting=oldest,
         # Jobs are stamped with business time: their age is read on the same clock.
