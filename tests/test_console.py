@@ -5,7 +5,9 @@ drives the same pages in headless Chromium."""
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Factory, OperatorCredentialHeaders
 from tests.test_issuance import World, email, issue, worker
+from tests.test_webhooks import add_endpoint
+from tests.test_webhooks import config as webhook_config
+from tests.webhook_receiver import Receiver
 from thanx_server.app import create_app
 from thanx_server.issuance import tasks
 from thanx_server.kit.db import Database
@@ -24,6 +29,7 @@ from thanx_server.models import IssuanceJob, Membership, OperatorCredential, Rew
 from thanx_server.models.console import ConsoleSession
 from thanx_server.sandbox.clock import service as clock_service
 from thanx_server.settings import Environment, Settings
+from thanx_server.webhook import tasks as webhook_tasks
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -61,6 +67,14 @@ async def world_of_three(factory: Factory) -> World:
     cred = await factory.partner([merchant], scopes=["rewards.issue"])
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
     return World(merchant, cred, campaign, users)
+
+
+@pytest.fixture(name="receiver")
+async def webhook_receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP receiver in the test's event loop (tests/webhook_receiver.py)."""
+    r = await Receiver().start()
+    yield r
+    await r.close()
 
 
 @pytest.fixture
@@ -506,6 +520,59 @@ async def test_a_partner_resets_only_its_own_merchant(
     assert credentials.status_code == 403  # putting credentials back is an operator's
 
 
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+async def test_webhooks_trigger_deliver_and_redeliver_from_the_console(
+    client: httpx.AsyncClient,
+    ops: OperatorCredentialHeaders,
+    world: World,
+    database: Database,
+    receiver: Receiver,
+) -> None:
+    created = await add_endpoint(client, ops.headers(), world.merchant, receiver.url + "/hook")
+    secret = created["secret"]
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    page = await client.get("/console/webhooks")
+    assert page.status_code == 200, page.text
+    assert receiver.url + "/hook" in page.text
+    assert secret not in page.text
+    triggered = await client.post(
+        "/console/webhooks/trigger",
+        data={
+            "csrf_token": token,
+            "event": "communication_setting.updated",
+            "merchant_id": world.merchant.id,
+        },
+    )
+    assert triggered.status_code == 303, triggered.text
+    event_url = triggered.headers["location"].split("?")[0]
+    event_id = event_url.rsplit("/", 1)[1]
+    assert await webhook_tasks.drain(database, webhook_config()) == 1
+    event_page = await client.get(event_url)
+    assert '<dd id="event-type">communication_setting.updated</dd>' in event_page.text
+    [delivered] = receiver.received
+    shown = re.search(r'<pre id="event-body">(.*?)</pre>', event_page.text, re.S)
+    assert shown is not None
+    assert html.unescape(shown.group(1)) == delivered.body.decode()  # the body as sent
+    assert re.findall(r'<td class="num">(\d+)</td>', event_page.text)[1] == "200"
+    forged = await client.post(f"/console/webhooks/events/{event_id}/redeliver", data={})
+    assert forged.status_code == 403
+    again = await client.post(
+        f"/console/webhooks/events/{event_id}/redeliver", data={"csrf_token": token}
+    )
+    assert again.status_code == 303, again.text
+    assert await webhook_tasks.drain(database, webhook_config()) == 1
+    assert len(receiver.received) == 2
+    assert receiver.received[1].body == delivered.body  # same event, same id
+    bad = await client.post(
+        "/console/webhooks/trigger",
+        data={"csrf_token": token, "event": "nope", "merchant_id": world.merchant.id},
+    )
+    assert bad.status_code == 400
+    assert "event:" in bad.text
+
+
 # --- production -------------------------------------------------------------------------------
 
 
@@ -528,6 +595,9 @@ async def test_in_production_only_the_overview_and_jobs_remain(
         assert (await client.get("/console/members?q=a@example.com")).status_code == 404
         assert (await client.get("/console/requests")).status_code == 404
         assert (await client.get("/console/controls")).status_code == 404
+        assert (await client.get("/console/webhooks")).status_code == 200
+        trigger = await client.post("/console/webhooks/trigger", data={"csrf_token": token})
+        assert trigger.status_code == 404
         assert 'href="/console/members"' not in page.text
 
 

@@ -8,6 +8,7 @@ rolls back like any other. Not in the OpenAPI document: these are pages, not API
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -41,6 +42,10 @@ from thanx_server.sandbox.journal import service as journal
 from thanx_server.sandbox.journal.endpoints import Recorder
 from thanx_server.sandbox.journal.recorder import JournalRecorder
 from thanx_server.sandbox.state import service as state
+from thanx_server.webhook import service as webhooks
+from thanx_server.webhook import triggers
+from thanx_server.webhook.events import EventType
+from thanx_server.webhook.schemas import TriggerIn
 
 router = APIRouter(include_in_schema=False)
 sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbox_only)])
@@ -49,6 +54,7 @@ JOB_STATES = [state.value for state in JobState]
 LOGIN_COOKIE_AGE = 3600
 PER_PAGE = 25
 REQUESTS_SHOWN = 100
+WEBHOOK_ROWS = 50
 EVERYTHING = "*"  # the reset form's choice of every merchant
 
 
@@ -288,6 +294,81 @@ async def delete_fault(user: ConsoleWriter, session: DbSession, rule_id: str) ->
 async def clear_faults(user: ConsoleWriter, session: DbSession) -> Response:
     removed = await faults.clear_rules(session, user.principal)
     return _see_other(f"/console/controls?message={removed}+fault+rules+deleted")
+
+
+@router.get("/console/webhooks", operation_id="consoleWebhooks")
+async def webhooks_page(request: Request, user: ConsoleReader, session: DbSession) -> Response:
+    """Webhook endpoints (never their secrets) and the newest delivery attempts."""
+    scope = user.principal.merchants()
+    endpoints = await webhooks.list_endpoints(session, scope, Page(1, WEBHOOK_ROWS))
+    attempts = await webhooks.list_attempts(session, scope, Page(1, WEBHOOK_ROWS))
+    return render(
+        request,
+        "webhooks.html",
+        user=user,
+        endpoints=endpoints,
+        attempts=attempts,
+        merchants=await service.merchants(session, user),
+        event_types=[e.value for e in EventType],
+        message=request.query_params.get("message"),
+    )
+
+
+@router.get("/console/webhooks/events/{event_id}", operation_id="consoleWebhookEvent")
+async def webhook_event_page(
+    request: Request, user: ConsoleReader, session: DbSession, event_id: str
+) -> Response:
+    """One event: the body its deliveries send, and every attempt with its response."""
+    scope = user.principal.merchants()
+    event, body = await webhooks.event_as_sent(session, scope, event_id)
+    attempts = await webhooks.list_attempts(
+        session, scope, Page(1, WEBHOOK_ROWS), event_id=event_id
+    )
+    return render(
+        request,
+        "webhook_event.html",
+        user=user,
+        event=event,
+        body=body,
+        attempts=attempts,
+        message=request.query_params.get("message"),
+    )
+
+
+@router.post(
+    "/console/webhooks/events/{event_id}/redeliver", operation_id="consoleWebhookRedeliver"
+)
+async def redeliver_webhook(user: ConsoleWriter, session: DbSession, event_id: str) -> Response:
+    """Send the event again (same event id) to the endpoints it went to."""
+    ids = await webhooks.redeliver(session, user.principal.merchants(), event_id, endpoint_id=None)
+    return _see_other(f"/console/webhooks/events/{event_id}?message={len(ids)}+deliveries+queued")
+
+
+@sandbox_router.post("/console/webhooks/trigger", operation_id="consoleWebhookTrigger")
+async def trigger_webhook(request: Request, user: ConsoleWriter, session: DbSession) -> Response:
+    """Send one of the events, built from real state, as ``POST /sandbox/webhooks/trigger``."""
+    form = await read_form(request)
+    try:
+        data = TriggerIn.model_validate(
+            {
+                "event": field(form, "event"),
+                "merchant_id": field(form, "merchant_id"),
+                "subject_id": field(form, "subject_id", required=False) or None,
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "event"
+        raise ValidationFailed(f"{name}: {error['msg']}") from None
+    event_id, _, queued, _ = await triggers.trigger(
+        session,
+        user.principal.merchants(data.merchant_id),
+        event=data.event,
+        subject_id=data.subject_id,
+        overrides=None,
+        delay=timedelta(0),
+    )
+    return _see_other(f"/console/webhooks/events/{event_id}?message={queued}+deliveries+queued")
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")

@@ -122,6 +122,18 @@ async def insert_events(
     )
 
 
+async def frame_parts(session: AsyncSession, frame_id: str) -> tuple[str, str] | None:
+    """A frame's prefix and suffix (an event's body is the part between them)."""
+    row = (
+        await session.execute(
+            select(WebhookEventFrame.prefix, WebhookEventFrame.suffix).where(
+                WebhookEventFrame.id == frame_id
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
 async def insert_frame(session: AsyncSession, *, prefix: str, suffix: str, now: datetime) -> str:
     frame_id = new_id()
     await session.execute(

@@ -20,7 +20,7 @@ from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import WebhookAttempt, WebhookEndpoint
+from thanx_server.models import WebhookAttempt, WebhookEndpoint, WebhookEvent
 from thanx_server.webhook import repository, safety
 from thanx_server.webhook.events import EventType
 from thanx_server.webhook.signing import new_webhook_secret
@@ -254,6 +254,22 @@ async def list_attempts(
         since=since,
         until=until,
     )
+
+
+async def event_as_sent(
+    session: AsyncSession, scope: MerchantScope, event_id: str
+) -> tuple[WebhookEvent, str]:
+    """One event of the scope with the body its deliveries send (a framed event's part put
+    back between its frame's prefix and suffix, as the sender does): ``(event, body)``."""
+    event: WebhookEvent | None = await repository.get_event(session, scope, event_id)
+    if event is None:
+        raise NotFound(f"id: no webhook event '{event_id}'")
+    body = event.body
+    if event.frame_id is not None:
+        parts = await repository.frame_parts(session, event.frame_id)
+        if parts is not None:
+            body = parts[0] + body + parts[1]
+    return event, body
 
 
 async def redeliver(
