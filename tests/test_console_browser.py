@@ -1,8 +1,8 @@
 """The web console in a real browser (issue 15): headless Chromium from the distribution's
 packages, driven by Selenium through the distribution's chromedriver, against a real server
 process. Signs in, watches a job progress to completion (sandbox job progression: one chunk a
-step), advances the sandbox clock and sees a member's reward retire, and sees a forged form (no
-CSRF token) refused. Each page's screenshot is written to
+step), advances the sandbox clock and sees a member's reward retire, triggers a webhook and
+redelivers it, and sees a forged form (no CSRF token) refused. Each page's screenshot is written to
 ``THANX_CONSOLE_SCREENSHOTS`` (docs/console/ when refreshing the README's pictures; the test's
 own directory otherwise).
 
@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import StartApi
 from tests.factories import Factory
 from tests.test_issuance import email
+from tests.webhook_receiver import Receiver
 from thanx_server.kit.db import Database, create_engine
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -42,6 +43,7 @@ from selenium import webdriver  # noqa: E402 (after the skip: only needed with a
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 pytestmark = pytest.mark.live
 WAIT = 15.0
@@ -52,6 +54,8 @@ class Seeded:
     operator_client_id: str
     operator_token: str
     partner_headers: dict[str, str]
+    partner_client_id: str
+    merchant_id: str
     body: dict[str, object]
     member_email: str
 
@@ -73,6 +77,8 @@ async def _seed(db_url: str) -> Seeded:
         operator_client_id=operator.client_id,
         operator_token=operator.access_token,
         partner_headers=cred.headers(),
+        partner_client_id=cred.client_id,
+        merchant_id=merchant.id,
         body={
             "merchant_id": merchant.id,
             "campaign_id": campaign.campaign.id,
@@ -113,7 +119,7 @@ def _text(browser: WebDriver, element_id: str) -> str:
     return str(browser.find_element(By.ID, element_id).text)
 
 
-def _drive(base: str, seeded: Seeded, shots: Path) -> None:
+def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     browser = _browser()
     try:
@@ -133,8 +139,20 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         assert "Blue Bottle Test Kitchen" in browser.page_source
         shot("overview")
 
-        # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): each step
-        # moves its progress bar until it completes.
+        # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): the partner's
+        # jobs are paused (job progression), so the embedded worker leaves them to the steps, and
+        # each step moves the progress bar until the job completes.
+        operator = {
+            "Authorization": f"Bearer {seeded.operator_token}",
+            "X-ClientId": seeded.operator_client_id,
+        }
+        paused = httpx.put(
+            f"{base}/sandbox/jobs/progression",
+            json={"client_id": seeded.partner_client_id, "mode": "paused"},
+            headers=operator,
+            trust_env=False,
+        )
+        assert paused.status_code == 200, paused.text
         response = httpx.post(
             f"{base}/partner/campaigns/issue",
             json=seeded.body,
@@ -186,10 +204,6 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         shot("members-retired")
 
         # A fault rule, met once: the controls page shows its hit.
-        operator = {
-            "Authorization": f"Bearer {seeded.operator_token}",
-            "X-ClientId": seeded.operator_client_id,
-        }
         rule = {"operation_id": "getMerchants", "status": 503, "times": 1}
         with httpx.Client(base_url=base, trust_env=False) as api:
             assert api.post("/sandbox/faults", json=rule, headers=operator).status_code == 201
@@ -198,6 +212,41 @@ def _drive(base: str, seeded: Seeded, shots: Path) -> None:
         hits = [e.text for e in browser.find_elements(By.CLASS_NAME, "fault-hits")]
         assert hits == ["1"], hits
         shot("controls")
+
+        # A webhook: triggered from the console, delivered by the embedded worker to a receiver
+        # in the test, then redelivered (same event, same body).
+        endpoint = {
+            "merchant_id": seeded.merchant_id,
+            "url": receiver.url + "/hook",
+            "event_types": ["communication_setting.updated"],
+        }
+        created = httpx.post(
+            f"{base}/sandbox/webhook_endpoints",
+            json={"webhook_endpoint": endpoint},
+            headers=operator,
+            trust_env=False,
+        )
+        assert created.status_code == 201, created.text
+        browser.get(f"{base}/console/webhooks")
+        assert created.json()["webhook_endpoint"]["secret"] not in browser.page_source
+        Select(browser.find_element(By.ID, "trigger-event")).select_by_visible_text(
+            "communication_setting.updated"
+        )
+        browser.find_element(By.ID, "trigger-submit").click()
+        _until("the event page", lambda: browser.find_elements(By.ID, "event-body") != [])
+
+        def attempts() -> int:
+            browser.refresh()
+            return len(browser.find_elements(By.CSS_SELECTOR, "#event-attempts tbody tr"))
+
+        _until("the delivery", lambda: attempts() == 1)
+        browser.find_element(By.ID, "event-redeliver").click()
+        _until("the redelivery", lambda: attempts() == 2)
+        assert len(receiver.received) == 2
+        assert receiver.received[0].body == receiver.received[1].body
+        shot("webhook-event")
+        browser.get(f"{base}/console/webhooks")
+        shot("webhooks")
 
         # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
         browser.get(f"{base}/console")
@@ -222,9 +271,14 @@ async def test_console_in_a_real_browser(
     api = await start_api(
         {
             "THANX_DATABASE_URL": fresh_db_url,
-            "THANX_EMBEDDED_WORKER": "false",
             "THANX_ISSUANCE_CHUNK_SIZE": "1",
+            "THANX_WEBHOOK_POLL_INTERVAL": "0.1",
         }
     )
     shots = Path(os.environ.get("THANX_CONSOLE_SCREENSHOTS") or tmp_path)
-    await asyncio.to_thread(_drive, api.url, seeded, shots)
+    receiver = await Receiver().start()
+    try:
+        # The browser is driven from a thread; this loop serves the receiver meanwhile.
+        await asyncio.to_thread(_drive, api.url, seeded, shots, receiver)
+    finally:
+        await receiver.close()

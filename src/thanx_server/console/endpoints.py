@@ -341,7 +341,7 @@ async def webhook_event_page(
 async def redeliver_webhook(user: ConsoleWriter, session: DbSession, event_id: str) -> Response:
     """Send the event again (same event id) to the endpoints it went to."""
     ids = await webhooks.redeliver(session, user.principal.merchants(), event_id, endpoint_id=None)
-    return _see_other(f"/console/webhooks/events/{event_id}?message={len(ids)}+deliveries+queued")
+    return _see_other(f"/console/webhooks/events/{event_id}?message=deliveries+queued:+{len(ids)}")
 
 
 @sandbox_router.post("/console/webhooks/trigger", operation_id="consoleWebhookTrigger")
@@ -368,7 +368,7 @@ async def trigger_webhook(request: Request, user: ConsoleWriter, session: DbSess
         overrides=None,
         delay=timedelta(0),
     )
-    return _see_other(f"/console/webhooks/events/{event_id}?message={queued}+deliveries+queued")
+    return _see_other(f"/console/webhooks/events/{event_id}?message=deliveries+queued:+{queued}")
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")
