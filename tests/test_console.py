@@ -274,10 +274,14 @@ async def test_jobs_page_lists_a_job_and_its_page_shows_progress_and_failures(
     assert "state:" in bad.text
     page = await client.get(f"/console/jobs/{job['id']}")
     assert '<dd id="job-state">pending</dd>' in page.text
+    assert 'http-equiv="refresh"' not in page.text
+    watched = await client.get(f"/console/jobs/{job['id']}?watch=1")
+    assert '<meta http-equiv="refresh" content="2">' in watched.text
     assert await tasks.drain(database, worker()) == 1
-    page = await client.get(f"/console/jobs/{job['id']}")
+    page = await client.get(f"/console/jobs/{job['id']}?watch=1")
     assert '<dd id="job-state">completed</dd>' in page.text
     assert '<span id="job-percent">100%</span>' in page.text
+    assert 'http-equiv="refresh"' not in page.text  # nothing left to watch
     failures = re.search(r'<table id="failures">(.*?)</table>', page.text, re.S)
     assert failures is not None
     assert '<td class="num">1</td><td>email</td>' in failures.group(1)
@@ -548,7 +552,12 @@ async def test_webhooks_trigger_deliver_and_redeliver_from_the_console(
     assert triggered.status_code == 303, triggered.text
     event_url = triggered.headers["location"].split("?")[0]
     event_id = event_url.rsplit("/", 1)[1]
+    overview = (await client.get("/console")).text
+    assert '<dd id="outbox-undispatched">1</dd>' in overview  # the event, not yet a delivery
     assert await webhook_tasks.drain(database, webhook_config()) == 1
+    overview = (await client.get("/console")).text
+    assert '<dd id="outbox-undispatched">0</dd>' in overview
+    assert '<dd id="outbox-pending">0</dd>' in overview
     event_page = await client.get(event_url)
     assert '<dd id="event-type">communication_setting.updated</dd>' in event_page.text
     [delivered] = receiver.received
@@ -562,6 +571,7 @@ async def test_webhooks_trigger_deliver_and_redeliver_from_the_console(
         f"/console/webhooks/events/{event_id}/redeliver", data={"csrf_token": token}
     )
     assert again.status_code == 303, again.text
+    assert '<dd id="outbox-pending">1</dd>' in (await client.get("/console")).text
     assert await webhook_tasks.drain(database, webhook_config()) == 1
     assert len(receiver.received) == 2
     assert receiver.received[1].body == delivered.body  # same event, same id

@@ -388,8 +388,14 @@ async def jobs_page(
 
 @router.get("/console/jobs/{job_id}", operation_id="consoleJob")
 async def job_page(
-    request: Request, user: ConsoleReader, session: DbSession, job_id: str
+    request: Request,
+    user: ConsoleReader,
+    session: DbSession,
+    job_id: str,
+    watch: Annotated[bool, Query()] = False,
 ) -> Response:
+    """One job; ``watch``: the page refreshes itself every 2 s until the job finishes (no
+    JavaScript: a meta refresh)."""
     job = await issuance.job_view(session, user.principal.merchants(), job_id)
     failures = getattr(job.summary, "failures", None) or []
     return render(
@@ -399,6 +405,7 @@ async def job_page(
         job=job,
         failures=failures,
         finished=job.state in FINISHED_JOB_STATES,
+        watch=watch,
     )
 
 

@@ -39,6 +39,8 @@ from thanx_server.reward import repository as reward_repository
 from thanx_server.tag import service as tag_service
 from thanx_server.user import service as user_service
 from thanx_server.user.service import UserView
+from thanx_server.webhook import service as webhook_service
+from thanx_server.webhook.service import OutboxHealth
 
 # A console session lasts this long from sign-in (machine time), then signs in again.
 SESSION_LIFETIME = timedelta(hours=12)
@@ -153,6 +155,8 @@ class Overview:
     jobs_by_state: dict[str, int]
     oldest_waiting: datetime | None
     oldest_waiting_age: timedelta | None
+    outbox: OutboxHealth
+    oldest_delivery_age: timedelta | None
 
 
 async def merchants(session: AsyncSession, user: ConsoleUser) -> list[dict[str, Any]]:
@@ -162,17 +166,24 @@ async def merchants(session: AsyncSession, user: ConsoleUser) -> list[dict[str, 
 
 
 async def overview(session: AsyncSession, user: ConsoleUser) -> Overview:
-    """Counts per merchant and the queue of issuance jobs, within what the user may see (the
-    queue read by the same queries as ``/metrics``, narrowed to the user's merchants)."""
+    """Counts per merchant, the queue of issuance jobs and the webhook outbox, within what the
+    user may see (the job queue read by the same queries as ``/metrics``, narrowed to the
+    user's merchants)."""
     scope = user.principal.merchants()
     jobs = await metrics_repository.jobs_by_state(session, scope)
     oldest = await metrics_repository.oldest_waiting_job(session, scope)
+    outbox = await webhook_service.outbox_health(session, scope)
+    now = business_now()
     return Overview(
         merchants=await merchants(session, user),
         jobs_by_state=jobs,
         oldest_waiting=oldest,
         # Jobs are stamped with business time: their age is read on the same clock.
-        oldest_waiting_age=max(timedelta(0), business_now() - oldest) if oldest else None,
+        oldest_waiting_age=max(timedelta(0), now - oldest) if oldest else None,
+        outbox=outbox,
+        oldest_delivery_age=(
+            max(timedelta(0), now - outbox.oldest_pending) if outbox.oldest_pending else None
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, false, insert, not_, or_, select, update
+from sqlalchemy import Select, and_, delete, false, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import DELIVERY_STATES, DeliveryState
@@ -120,6 +120,29 @@ async def insert_events(
         columns=EVENT_COLUMNS,
         rows=rows,
     )
+
+
+async def outbox_health(
+    session: AsyncSession, scope: MerchantScope
+) -> tuple[int, datetime | None, int]:
+    """The scope's deliveries still pending (and when the oldest was queued) and its events not
+    yet turned into deliveries: two aggregate statements."""
+    pending, oldest = (
+        await session.execute(
+            select(func.count(), func.min(WebhookDelivery.created_at))
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .where(
+                WebhookDelivery.state == DeliveryState.PENDING,
+                scope.clause(WebhookEvent.merchant_id),
+            )
+        )
+    ).one()
+    undispatched = await session.scalar(
+        select(func.count())
+        .select_from(WebhookEvent)
+        .where(WebhookEvent.dispatched.is_(false()), scope.clause(WebhookEvent.merchant_id))
+    )
+    return int(pending or 0), oldest, int(undispatched or 0)
 
 
 async def frame_parts(session: AsyncSession, frame_id: str) -> tuple[str, str] | None:

@@ -256,6 +256,18 @@ async def list_attempts(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxHealth:
+    pending_deliveries: int
+    oldest_pending: datetime | None  # when the oldest pending delivery was queued
+    undispatched_events: int
+
+
+async def outbox_health(session: AsyncSession, scope: MerchantScope) -> OutboxHealth:
+    """How far the delivery workers are behind, within a scope (the console's overview)."""
+    return OutboxHealth(*await repository.outbox_health(session, scope))
+
+
 async def event_as_sent(
     session: AsyncSession, scope: MerchantScope, event_id: str
 ) -> tuple[WebhookEvent, str]:
