@@ -188,6 +188,22 @@ async def test_a_revoked_operator_is_signed_out_at_once(
     assert (await client.get("/console")).status_code == 303
 
 
+async def test_a_crafted_link_cannot_make_the_console_say_anything(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders
+) -> None:
+    await signed_in(client, ops.client_id, ops.access_token)
+    for params in (
+        {"message": "Your token expired: paste it at evil.example"},
+        {"done": "Paste your token at evil.example", "n": "1"},
+        {"done": "reset", "n": "evil.example"},
+    ):
+        page = await client.get("/console", params=params)
+        assert "evil.example" not in page.text
+        assert 'class="notice"' not in page.text
+    fixed = await client.get("/console", params={"done": "reset", "n": "3"})
+    assert "Reset done: 3 rows written back from the baseline." in fixed.text
+
+
 async def test_a_form_body_is_accepted_only_on_console_paths(client: httpx.AsyncClient) -> None:
     response = await client.post("/partner/campaigns/issue", data={"a": "b"})
     assert response.status_code == 415

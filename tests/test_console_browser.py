@@ -43,7 +43,8 @@ from selenium import webdriver  # noqa: E402 (after the skip: only needed with a
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.live
 WAIT = 15.0
@@ -115,6 +116,17 @@ def _until(what: str, check: Callable[[], bool]) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _click(browser: WebDriver, by: str, value: str) -> None:
+    """Click what loads a new page, and wait until the old page is gone (reading the old page
+    while the new one replaces it is a race)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, WAIT).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, WAIT).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
+
+
 def _text(browser: WebDriver, element_id: str) -> str:
     return str(browser.find_element(By.ID, element_id).text)
 
@@ -133,7 +145,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         shot("login")
         browser.find_element(By.ID, "client_id").send_keys(seeded.operator_client_id)
         browser.find_element(By.ID, "access_token").send_keys(seeded.operator_token)
-        browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+        _click(browser, By.CSS_SELECTOR, "form.stack button[type=submit]")
         _until("the overview", lambda: browser.find_elements(By.ID, "clock-heading") != [])
         assert seeded.operator_token not in browser.page_source
         assert "Blue Bottle Test Kitchen" in browser.page_source
@@ -162,12 +174,12 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         assert response.status_code == 202, response.text
         job_id = response.json()["issuance_job"]["id"]
         browser.get(f"{base}/console/jobs")
-        browser.find_element(By.LINK_TEXT, job_id).click()
+        _click(browser, By.LINK_TEXT, job_id)
         _until("the job page", lambda: browser.find_elements(By.ID, "job-state") != [])
         assert _text(browser, "job-state") == "pending"
         seen = [_text(browser, "job-percent")]
         while _text(browser, "job-state") != "completed":
-            browser.find_element(By.ID, "job-step").click()
+            _click(browser, By.ID, "job-step")
             _until("the step's answer", lambda: browser.find_elements(By.ID, "job-state") != [])
             seen.append(_text(browser, "job-percent"))
             assert len(seen) < 10, seen
@@ -180,7 +192,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         # The journal: the issue request, opened with its body and as curl.
         browser.get(f"{base}/console/requests?operation_id=issueRewards")
         shot("requests")
-        browser.find_element(By.CSS_SELECTOR, "#requests tbody a").click()
+        _click(browser, By.CSS_SELECTOR, "#requests tbody a")
         _until("the request", lambda: browser.find_elements(By.ID, "curl") != [])
         assert _text(browser, "request-status") == "202"
         assert "curl -sS -X POST" in str(browser.find_element(By.ID, "curl").get_attribute("value"))
@@ -190,7 +202,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         def find_member() -> list[str]:
             browser.get(f"{base}/console/members")
             browser.find_element(By.ID, "member-q").send_keys(seeded.member_email)
-            browser.find_element(By.ID, "member-find").click()
+            _click(browser, By.ID, "member-find")
             _until("the member", lambda: browser.find_elements(By.ID, "member-name") != [])
             return [e.text for e in browser.find_elements(By.CLASS_NAME, "reward-state")]
 
@@ -198,7 +210,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         shot("members")
         browser.get(f"{base}/console")
         browser.find_element(By.ID, "advance-by").send_keys("61d")
-        browser.find_element(By.ID, "clock-advance").click()
+        _click(browser, By.ID, "clock-advance")
         _until("the advanced clock", lambda: "advanced" in browser.page_source)
         assert find_member() == ["retired"]
         shot("members-retired")
@@ -232,7 +244,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
         Select(browser.find_element(By.ID, "trigger-event")).select_by_visible_text(
             "communication_setting.updated"
         )
-        browser.find_element(By.ID, "trigger-submit").click()
+        _click(browser, By.ID, "trigger-submit")
         _until("the event page", lambda: browser.find_elements(By.ID, "event-body") != [])
 
         def attempts() -> int:
@@ -240,7 +252,7 @@ def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
             return len(browser.find_elements(By.CSS_SELECTOR, "#event-attempts tbody tr"))
 
         _until("the delivery", lambda: attempts() == 1)
-        browser.find_element(By.ID, "event-redeliver").click()
+        _click(browser, By.ID, "event-redeliver")
         _until("the redelivery", lambda: attempts() == 2)
         assert len(receiver.received) == 2
         assert receiver.received[0].body == receiver.received[1].body

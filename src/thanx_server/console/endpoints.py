@@ -41,7 +41,7 @@ from thanx_server.sandbox.jobs.schemas import StepIn
 from thanx_server.sandbox.journal import service as journal
 from thanx_server.sandbox.journal.endpoints import Recorder
 from thanx_server.sandbox.journal.recorder import JournalRecorder
-from thanx_server.sandbox.state import service as state
+from thanx_server.sandbox.state import service as sandbox_state
 from thanx_server.webhook import service as webhooks
 from thanx_server.webhook import triggers
 from thanx_server.webhook.events import EventType
@@ -50,7 +50,7 @@ from thanx_server.webhook.schemas import TriggerIn
 router = APIRouter(include_in_schema=False)
 sandbox_router = APIRouter(include_in_schema=False, dependencies=[Depends(sandbox_only)])
 
-JOB_STATES = [state.value for state in JobState]
+JOB_STATES = [job_state.value for job_state in JobState]
 LOGIN_COOKIE_AGE = 3600
 PER_PAGE = 25
 REQUESTS_SHOWN = 100
@@ -60,6 +60,24 @@ EVERYTHING = "*"  # the reset form's choice of every merchant
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+# What a form's redirect may announce: a fixed text and a count, never text from the URL (a
+# crafted link must not make the console say something of its choosing).
+NOTICES = {
+    "advanced": "The clock was advanced; pieces of due work run on the way: {n}.",
+    "reset": "Reset done: {n} rows written back from the baseline.",
+    "fault-deleted": "Fault rules deleted: {n}.",
+    "queued": "Deliveries queued: {n}.",
+}
+
+
+def _notice(request: Request) -> str | None:
+    text = NOTICES.get(request.query_params.get("done", ""))
+    count = request.query_params.get("n", "")
+    if text is None or not count.isdigit() or len(count) > 9:
+        return None
+    return text.format(n=int(count))
 
 
 @router.get("/console/static/console.css", operation_id="consoleStylesheet")
@@ -142,7 +160,7 @@ async def overview_page(
         overview=view,
         clock=clock_view,
         job_states=JOB_STATES,
-        message=request.query_params.get("message"),
+        message=_notice(request),
     )
 
 
@@ -172,7 +190,7 @@ async def advance_clock(
     except ValidationError as exc:
         raise ValidationFailed(f"by: {exc.errors()[0]['msg']}") from None
     view = await clock.advance(db, settings, by=data.by)
-    return _see_other(f"/console?message=advanced+to+{view.now.isoformat()}")
+    return _see_other(f"/console?done=advanced&n={view.ran}")
 
 
 @sandbox_router.get("/console/members", operation_id="consoleMembers")
@@ -265,7 +283,7 @@ async def controls_page(request: Request, user: ConsoleReader, session: DbSessio
         user=user,
         merchants=await service.merchants(session, user),
         rules=await faults.list_rules(session, user.principal),
-        message=request.query_params.get("message"),
+        message=_notice(request),
     )
 
 
@@ -274,26 +292,25 @@ async def reset(request: Request, user: ConsoleWriter, session: DbSession) -> Re
     """As ``POST /sandbox/reset``: everything (an operator) or one merchant, to the baseline."""
     form = await read_form(request)
     target = field(form, "merchant_id")
-    restored = await state.reset_for(
+    restored = await sandbox_state.reset_for(
         session,
         user.principal,
         merchant_id=None if target == EVERYTHING else target,
         credentials=form.get("credentials") == "on",
     )
-    what = "everything" if restored.merchant_ids is None else ", ".join(restored.merchant_ids)
-    return _see_other(f"/console/controls?message=reset+{what}:+{restored.rows}+rows+written")
+    return _see_other(f"/console/controls?done=reset&n={restored.rows}")
 
 
 @sandbox_router.post("/console/controls/faults/{rule_id}/delete", operation_id="consoleFaultDelete")
 async def delete_fault(user: ConsoleWriter, session: DbSession, rule_id: str) -> Response:
     await faults.remove_rule(session, user.principal, rule_id)
-    return _see_other("/console/controls?message=fault+rule+deleted")
+    return _see_other("/console/controls?done=fault-deleted&n=1")
 
 
 @sandbox_router.post("/console/controls/faults/clear", operation_id="consoleFaultsClear")
 async def clear_faults(user: ConsoleWriter, session: DbSession) -> Response:
     removed = await faults.clear_rules(session, user.principal)
-    return _see_other(f"/console/controls?message={removed}+fault+rules+deleted")
+    return _see_other(f"/console/controls?done=fault-deleted&n={removed}")
 
 
 @router.get("/console/webhooks", operation_id="consoleWebhooks")
@@ -310,7 +327,7 @@ async def webhooks_page(request: Request, user: ConsoleReader, session: DbSessio
         attempts=attempts,
         merchants=await service.merchants(session, user),
         event_types=[e.value for e in EventType],
-        message=request.query_params.get("message"),
+        message=_notice(request),
     )
 
 
@@ -331,7 +348,7 @@ async def webhook_event_page(
         event=event,
         body=body,
         attempts=attempts,
-        message=request.query_params.get("message"),
+        message=_notice(request),
     )
 
 
@@ -341,7 +358,7 @@ async def webhook_event_page(
 async def redeliver_webhook(user: ConsoleWriter, session: DbSession, event_id: str) -> Response:
     """Send the event again (same event id) to the endpoints it went to."""
     ids = await webhooks.redeliver(session, user.principal.merchants(), event_id, endpoint_id=None)
-    return _see_other(f"/console/webhooks/events/{event_id}?message=deliveries+queued:+{len(ids)}")
+    return _see_other(f"/console/webhooks/events/{event_id}?done=queued&n={len(ids)}")
 
 
 @sandbox_router.post("/console/webhooks/trigger", operation_id="consoleWebhookTrigger")
@@ -368,7 +385,7 @@ async def trigger_webhook(request: Request, user: ConsoleWriter, session: DbSess
         overrides=None,
         delay=timedelta(0),
     )
-    return _see_other(f"/console/webhooks/events/{event_id}?message=deliveries+queued:+{queued}")
+    return _see_other(f"/console/webhooks/events/{event_id}?done=queued&n={queued}")
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")
