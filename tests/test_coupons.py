@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests import loyalty_factories as lf
 from tests.cli import Cli
 from tests.factories import Credential, Factory, assert_error
+from tests.test_rewards import token_for
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.errors import ValidationFailed
@@ -23,16 +24,10 @@ from thanx_server.settings import Settings
 from thanx_server.template import service as template_service
 
 
-async def token_for(
+async def bearer_for(
     client: httpx.AsyncClient, cred: Credential, merchant: Merchant, user: User
 ) -> dict[str, str]:
-    response = await client.post(
-        "/partner/oauth/token",
-        json={"merchant_id": merchant.id, "user_id": user.id},
-        headers=cred.headers(),
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {await token_for(client, cred, merchant, user)}"}
 
 
 async def coupon_template(
@@ -64,7 +59,7 @@ async def test_a_static_code_shows_once_the_reward_is_active(
         coupon_code_display="Scan at the till",
     )  # fmt: skip
     reward = await reward_of(session, user, merchant, template)
-    bearer = await token_for(client, cred, merchant, user)
+    bearer = await bearer_for(client, cred, merchant, user)
     before = (await client.get(f"/rewards/{reward.id}", headers=bearer)).json()["reward"]
     assert before["coupon_code"] == {"code": None, "type": None, "display": None}
     assert before["uses_dynamic_coupon_codes"] is False
@@ -91,7 +86,7 @@ async def test_a_dynamic_pool_gives_each_activation_its_own_code_until_empty(
     for _ in range(3):
         user, _ = await factory.member(merchant)
         reward = await reward_of(session, user, merchant, template)
-        bearer = await token_for(client, cred, merchant, user)
+        bearer = await bearer_for(client, cred, merchant, user)
         listed = (await client.get(f"/rewards/{reward.id}", headers=bearer)).json()["reward"]
         assert listed["uses_dynamic_coupon_codes"] is True
         response = await client.patch(f"/rewards/{reward.id}/activate", headers=bearer)
@@ -122,7 +117,7 @@ async def test_a_points_product_of_a_pool_template_pulls_a_code_at_activation(
     product = await points_service.create_product(
         session, merchant_id=merchant.id, reward_template_id=template.id, cost=Decimal(10)
     )
-    bearer = await token_for(client, cred, merchant, user)
+    bearer = await bearer_for(client, cred, merchant, user)
     reward = (await client.post(f"/points_products/{product.id}/rewards", headers=bearer)).json()
     assert reward["reward"]["uses_dynamic_coupon_codes"] is True
     active = await client.patch(f"/rewards/{reward['reward']['id']}/activate", headers=bearer)
@@ -157,7 +152,7 @@ async def test_olo_merchants_expose_olo_uid_on_rewards_and_products(
             session, merchant_id=merchant.id, reward_template_id=template.id, cost=Decimal(10)
         )
         await session.flush()
-        bearer = await token_for(client, cred, merchant, user)
+        bearer = await bearer_for(client, cred, merchant, user)
         exchanged = await client.post(f"/points_products/{product.id}/rewards", headers=bearer)
         reward = exchanged.json()["reward"]
         listed = (await client.get("/rewards", headers=bearer)).json()["rewards"][0]
@@ -196,7 +191,7 @@ async def test_concurrent_activations_never_share_a_pool_code(
                     members.append((user, await reward_of(setup, user, merchant, template)))
             calls = []
             for user, reward in members:
-                bearer = await token_for(race, cred, merchant, user)
+                bearer = await bearer_for(race, cred, merchant, user)
                 calls.append(race.patch(f"/rewards/{reward.id}/activate", headers=bearer))
             responses = await asyncio.gather(*calls)
         ok = [r.json()["reward"]["coupon_code"]["code"] for r in responses if r.status_code == 200]

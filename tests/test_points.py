@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory, assert_error
+from tests.test_rewards import token_for
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.time import utcnow
@@ -44,18 +45,6 @@ class World:
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Accept-Version": "v4.0"}
-
-
-async def token_for(
-    client: httpx.AsyncClient, cred: Credential, merchant: Merchant, user: User
-) -> str:
-    response = await client.post(
-        "/partner/oauth/token",
-        json={"merchant_id": merchant.id, "user_id": user.id},
-        headers=cred.headers(),
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
 
 
 async def set_balance(session: AsyncSession, user: User, points: str) -> None:

@@ -37,8 +37,11 @@ from thanx_server.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from thanx_server.sandbox.clock import service as clock_service
+from thanx_server.settings import Environment, Settings
 from thanx_server.webhook import http1, outbox, sender, signing, tasks
 from thanx_server.webhook.events import EventType
+from thanx_server.webhook.worker import DeliveryWorker
 
 # --- the signature ---------------------------------------------------------------------------
 
@@ -1027,3 +1030,17 @@ async def test_https_delivery_verifies_the_receivers_certificate() -> None:
         assert len(receiver.received) == 1
     finally:
         await receiver.close()
+
+
+async def test_the_delivery_worker_runs_each_round_on_the_sandbox_clock(
+    database: Database, settings: Settings
+) -> None:
+    """Outside the stand-in above: the worker reads the instance's clock from the database, so a
+    purchase due "ten minutes later" goes out once a partner has advanced the sandbox clock."""
+    sandbox = DeliveryWorker(database, settings)
+    assert (await sandbox.current_clock()).is_real
+    await clock_service.advance(database, settings, by=timedelta(days=2))
+    moved = (await sandbox.current_clock()).now() - utcnow()
+    assert timedelta(days=1, hours=23) < moved <= timedelta(days=2)
+    production = settings.model_copy(update={"environment": Environment.PRODUCTION})
+    assert await DeliveryWorker(database, production).current_clock() is clock.REAL

@@ -40,7 +40,7 @@ class DeliveryWorker:
                     try:
                         # The round runs on the clock as it stood at its start; the sends it
                         # starts carry it too (tasks copy the context).
-                        with clock.using(await self._clock()):
+                        with clock.using(await self.current_clock()):
                             claimed = await deliverer.claim()
                             if claimed or deliverer.inflight:
                                 await deliverer.wait(self.config.poll_interval)
@@ -66,7 +66,7 @@ class DeliveryWorker:
                     await deliverer.shutdown()
         log.info("webhooks.worker_stopped", owner=self.config.owner)
 
-    async def _clock(self) -> clock.ClockState:
+    async def current_clock(self) -> clock.ClockState:
         if self.clock_loader is None:
             return clock.REAL
         async with self.database.read_sessions() as session:
