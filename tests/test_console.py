@@ -599,6 +599,31 @@ async def test_webhooks_trigger_deliver_and_redeliver_from_the_console(
     assert "event:" in bad.text
 
 
+async def test_pausing_a_job_keeps_it_from_the_workers_until_released(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders, world: World, database: Database
+) -> None:
+    job = await issue(client, world, world.issue_body([email("member0@example.com")]))
+    token = await signed_in(client, ops.client_id, ops.access_token)
+    url = f"/console/jobs/{job['id']}/progression"
+    assert (await client.post(url, data={"mode": "paused"})).status_code == 403
+    bad = await client.post(url, data={"csrf_token": token, "mode": "sometimes"})
+    assert bad.status_code == 400
+    assert "mode:" in bad.text
+    paused = await client.post(url, data={"csrf_token": token, "mode": "paused"})
+    assert paused.status_code == 303, paused.text
+    assert await tasks.drain(database, worker()) == 0
+    assert (
+        '<dd id="job-state">pending</dd>' in (await client.get(f"/console/jobs/{job['id']}")).text
+    )
+    released = await client.post(url, data={"csrf_token": token, "mode": "immediate"})
+    assert released.status_code == 303
+    assert await tasks.drain(database, worker()) == 1
+    page = (await client.get(f"/console/jobs/{job['id']}")).text
+    assert '<dd id="job-state">completed</dd>' in page
+    finished = await client.post(url, data={"csrf_token": token, "mode": "paused"})
+    assert finished.status_code == 422  # a finished job has no progression (the API's rule)
+
+
 # --- production -------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from thanx_server.sandbox.clock import service as clock
 from thanx_server.sandbox.clock.schemas import AdvanceIn
 from thanx_server.sandbox.faults import service as faults
 from thanx_server.sandbox.jobs import service as progression
-from thanx_server.sandbox.jobs.schemas import StepIn
+from thanx_server.sandbox.jobs.schemas import ProgressionIn, StepIn
 from thanx_server.sandbox.journal import service as journal
 from thanx_server.sandbox.journal.endpoints import Recorder
 from thanx_server.sandbox.journal.recorder import JournalRecorder
@@ -429,6 +429,21 @@ async def job_page(
 @router.post("/console/jobs/{job_id}/revoke", operation_id="consoleJobRevoke")
 async def revoke_job(user: ConsoleWriter, session: DbSession, job_id: str) -> Response:
     await issuance.revoke_job(session, user.principal, job_id=job_id, merchant_id=None)
+    return _see_other(f"/console/jobs/{job_id}")
+
+
+@sandbox_router.post("/console/jobs/{job_id}/progression", operation_id="consoleJobProgression")
+async def set_job_progression(
+    request: Request, user: ConsoleWriter, session: DbSession, job_id: str
+) -> Response:
+    """Pause an unfinished job, or release it (``immediate``), or one chunk a step, as
+    ``POST /sandbox/jobs/{id}/progression``."""
+    form = await read_form(request)
+    try:
+        data = ProgressionIn.model_validate({"mode": field(form, "mode")})
+    except ValidationError as exc:
+        raise ValidationFailed(f"mode: {exc.errors()[0]['msg']}") from None
+    await progression.set_job_mode(session, user.principal, job_id, data)
     return _see_other(f"/console/jobs/{job_id}")
 
 
