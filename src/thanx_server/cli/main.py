@@ -79,6 +79,7 @@ def _demo_banner(ctx: DemoContext, settings: Settings) -> str:
         "thanx-server demo data is loaded"
         + (f" ({ctx.created} records added)" if ctx.created else ""),
         f"  API:          {base}   (docs: {base}/docs)",
+        f"  console:      {base}/console   (sign in with either client id and access token)",
         f"  client id:    {ctx.client_id}",
         f"  access token: {ctx.access_token}",
         "  merchants:    " + ", ".join(f"{h}={m.id}" for h, m in ctx.merchants.items()),
