@@ -93,7 +93,8 @@ async def test_the_demo_banner_says_how_to_call_everything(cli: Cli) -> None:
     """What `make run` prints: both credentials, curl lines, the docs and the console."""
     creds = await cli.json("demo")
     banner = (await cli("demo")).stdout
-    assert creds["access_token"] in banner and creds["operator"]["access_token"] in banner
+    assert creds["access_token"] in banner
+    assert creds["operator"]["access_token"] in banner
     assert "console:      http://127.0.0.1:8000/console" in banner
     assert f"curl -s -H 'Authorization: Bearer {creds['access_token']}'" in banner
 
