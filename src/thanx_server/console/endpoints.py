@@ -30,9 +30,10 @@ from thanx_server.console.rendering import STYLESHEET, render
 from thanx_server.domain.states import FINISHED_JOB_STATES, JobState
 from thanx_server.issuance import service as issuance
 from thanx_server.kit.deps import AppDatabase, AppSettings, DbSession, sandbox_only
-from thanx_server.kit.errors import AuthenticationFailed, ValidationFailed
+from thanx_server.kit.errors import AuthenticationFailed, RateLimited, ValidationFailed
 from thanx_server.kit.ids import new_secret
 from thanx_server.kit.pagination import Page
+from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.sandbox.clock import service as clock
 from thanx_server.sandbox.clock.schemas import AdvanceIn
 from thanx_server.sandbox.faults import service as faults
@@ -117,6 +118,14 @@ async def login(request: Request, session: DbSession) -> Response:
     if not expected or not service.csrf_matches(expected, form.get("csrf_token")):
         raise CsrfRefused()
     client_id = form.get("client_id", "").strip()
+    limiter: RateLimiter = request.app.state.sign_in_limiter
+    address = request.client.host if request.client else None
+    try:
+        await service.refuse_spent_sign_in(limiter, address=address, client_id=client_id)
+    except RateLimited as exc:
+        response = _login_page(request, error=exc.message, client_id=client_id, status=429)
+        response.headers.update(exc.headers or {})
+        return response
     try:
         secret = await service.sign_in(
             session,
@@ -126,6 +135,7 @@ async def login(request: Request, session: DbSession) -> Response:
             credential_cache=getattr(request.app.state, "credential_cache", None),
         )
     except AuthenticationFailed:
+        await service.count_failed_sign_in(limiter, address=address, client_id=client_id)
         # The client id is shown again (it is no secret); the token never is.
         return _login_page(
             request,
@@ -151,7 +161,7 @@ async def logout(user: ConsoleWriter, session: DbSession) -> Response:
 async def overview_page(
     request: Request, user: ConsoleReader, session: DbSession, settings: AppSettings
 ) -> Response:
-    view = await service.overview(session, user)
+    view = await service.overview(session, user, request.app.state.rate_limiter)
     clock_view = await clock.read(session) if settings.is_sandbox else None
     return render(
         request,
