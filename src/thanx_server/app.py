@@ -186,7 +186,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(TransactionMiddleware)
     # The console's forms are the only bodies that are not JSON (issue 15).
     app.add_middleware(
-        RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes, form_prefix="/console/"
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        form_prefix="/console/",
+        form_errors=console_handlers.guard_error_page,
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # The routes go straight into the app's router: ``include_router`` keeps each router as a
