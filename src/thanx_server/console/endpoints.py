@@ -26,7 +26,7 @@ from thanx_server.console.dependencies import (
 )
 from thanx_server.console.errors import CsrfRefused
 from thanx_server.console.forms import field, read_form
-from thanx_server.console.rendering import STYLESHEET, notice, render, see_other
+from thanx_server.console.rendering import SCRIPT, STYLESHEET, notice, render, see_other
 from thanx_server.domain.states import FINISHED_JOB_STATES, JobState
 from thanx_server.issuance import service as issuance
 from thanx_server.kit.deps import AppDatabase, AppSettings, DbSession, sandbox_only
@@ -61,6 +61,15 @@ async def stylesheet() -> Response:
     return Response(
         STYLESHEET,
         media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/console/static/console.js", operation_id="consoleScript")
+async def script() -> Response:
+    return Response(
+        SCRIPT,
+        media_type="text/javascript",
         headers={"Cache-Control": "public, max-age=3600"},
     )
 
@@ -346,7 +355,16 @@ async def jobs_page(
     jobs = await issuance.list_jobs(
         session, user.principal.merchants(), state=state, page=Page(page, PER_PAGE)
     )
-    return render(request, "jobs.html", user=user, jobs=jobs, state=state, job_states=JOB_STATES)
+    return render(
+        request,
+        "jobs.html",
+        user=user,
+        jobs=jobs,
+        state=state,
+        job_states=JOB_STATES,
+        # Refreshed in place (console.js) while a job on the page is unfinished.
+        live=any(j.state not in FINISHED_JOB_STATES for j in jobs.items),
+    )
 
 
 @router.get("/console/jobs/{job_id}", operation_id="consoleJob")

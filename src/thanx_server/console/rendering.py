@@ -26,6 +26,7 @@ def _read_templates() -> dict[str, str]:
 
 
 STYLESHEET: bytes = (_PACKAGE / "static" / "console.css").read_bytes()
+SCRIPT: bytes = (_PACKAGE / "static" / "console.js").read_bytes()
 
 
 def when(value: datetime | None) -> str:
@@ -72,7 +73,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+                "img-src 'self'; form-action 'self'; "
                 "frame-ancestors 'none'; base-uri 'none'"
             ),
             "Referrer-Policy": "same-origin",
