@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.factories import Credential, Factory, OperatorCredentialHeaders
+from tests.live import free_port
 from tests.test_console import csrf_of, sign_in, signed_in
 from thanx_server.app import create_app
 from thanx_server.kit.db import Database
@@ -50,6 +51,8 @@ def serve(
             rate_limit_storage=storage_url,
             rate_limit_key_prefix=f"{rate_limit_key_prefix}-{uuid.uuid4().hex[:8]}",
             rate_limit_redis_budget_ms=2000,  # a loaded test machine, not production's 50 ms
+            # The journal's flusher would write on the test's one connection from another task.
+            journal_enabled=False,
             **overrides,
         )
         app = create_app(settings, database=database)
@@ -189,3 +192,28 @@ async def test_successful_sign_ins_are_not_counted(
         for _ in range(5):
             assert (await sign_in(client, ops.client_id, ops.access_token)).status_code == 303
             client.cookies.clear()
+
+
+async def test_with_redis_down_the_overview_shows_this_processs_counts(
+    database: Database, tmp_path: Path, factory: Factory, ops: OperatorCredentialHeaders
+) -> None:
+    cred = await factory.partner([await factory.merchant()])
+    settings = Settings(
+        data_dir=tmp_path,
+        embedded_worker=False,
+        auth_cache_seconds=0,
+        rate_limit_per_15_minutes=100,
+        rate_limit_storage=f"redis://127.0.0.1:{free_port()}",  # nothing listens there
+        journal_enabled=False,
+    )
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        await calls(client, cred, 2)
+        await signed_in(client, ops.client_id, ops.access_token)
+        page = (await client.get("/console")).text
+    assert "counted by this process" in page
+    assert budgets(page)[(cred.client_id, "15 minutes")] == (100, 2, 98)

@@ -39,11 +39,7 @@
         window.setTimeout(tick, delay);
         return;
       }
-      fetch(window.location.href, {
-        credentials: "same-origin",
-        headers: { "X-Console-Live": "1" },
-        cache: "no-store",
-      })
+      fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
           if (!response.ok || response.redirected) {
             throw new Error("not the page any more: " + response.status);
