@@ -176,7 +176,10 @@ def _drive(browser: WebDriver, base: str, seeded: Seeded, shots: Path, receiver:
     _until("the overview", lambda: browser.find_elements(By.ID, "clock-heading") != [])
     assert seeded.operator_token not in browser.page_source
     assert "Blue Bottle Test Kitchen" in browser.page_source
+    assert browser.find_elements(By.ID, "budgets") != []  # the partner's rate-limit budget
+    browser.set_window_size(1280, 1400)  # the whole overview, budgets included, in the picture
     shot("overview")
+    browser.set_window_size(1280, 900)
 
     # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): the partner's
     # jobs are paused (job progression), so the embedded worker leaves them to the steps, and
