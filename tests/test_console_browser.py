@@ -40,7 +40,10 @@ if (CHROMIUM is None or CHROMEDRIVER is None) and os.environ.get(
     )
 
 from selenium import webdriver  # noqa: E402 (after the skip: only needed with a browser)
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -125,10 +128,25 @@ def _click(browser: WebDriver, by: str, value: str) -> None:
     while the new one replaces it is a race)."""
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(by, value).click()
-    WebDriverWait(browser, WAIT).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, WAIT).until(lambda _: _gone(old))
     WebDriverWait(browser, WAIT).until(
         lambda b: b.execute_script("return document.readyState") == "complete"
     )
+
+
+def _gone(element: WebElement) -> bool:
+    """Whether ``element`` has left the document (Selenium's ``staleness_of``, plus the answer
+    Chromium gives instead of "stale" when asked while the new document replaces the old one,
+    seen on a loaded machine: "Node with given id does not belong to the document")."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return True
+        raise
+    return False
 
 
 def _text(browser: WebDriver, element_id: str) -> str:
