@@ -15,17 +15,29 @@ SQLite setup lives here and only here:
 * every call into aiosqlite is a trip to its thread, so nothing is asked of it that is not
   needed: a ``ROLLBACK`` is only sent when the connection is inside a transaction (the dialect
   asks the connection, which costs no trip), and read sessions do not toggle the driver's
-  isolation level per checkout as SQLAlchemy's ``AUTOCOMMIT`` option would.
+  isolation level per checkout as SQLAlchemy's ``AUTOCOMMIT`` option would;
+* a statement is ONE trip (``_OneTripCursor``): SQLAlchemy's aiosqlite cursor makes four (open a
+  cursor, execute, fetch, close), each a wake-up of the driver's thread and a wait for the event
+  loop to be woken back, which on a loaded 2-core machine is most of a write's time
+  (docs/PERFORMANCE.md, issue 17). The same four calls run back to back on the driver's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import aiosqlite
 from sqlalchemy import DateTime, Dialect, event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -71,6 +83,105 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _run_statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the driver's thread: one statement from cursor to close (``_OneTripCursor``)."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, each statement one trip to the driver's thread.
+
+    The rows are fetched there, as SQLAlchemy's own adapter does for every non-streaming cursor
+    (it buffers them in ``_rows`` and serves ``fetch*`` from the buffer); only the number of
+    trips differs. Streaming (server-side) cursors keep SQLAlchemy's class.
+    """
+
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        # No driver cursor is opened here (that was the first trip).
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]  # no driver cursor is kept open
+        self._soft_closed_memoized: Any = {}
+        self._rows: collections.deque[Any] = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass
+
+    async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            driver: Any = self._connection
+            self._description, rows, self._rowcount, self._lastrowid = await driver._execute(
+                _run_statement, driver._conn, operation, parameters, many
+            )
+            self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._trip(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._trip(operation, seq_of_parameters, True)
+
+    async def _async_soft_close(self) -> None:
+        return None  # the driver's cursor was closed on its thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DB-API adapter, handing out ``_OneTripConnection``s."""
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        adapted.__class__ = _OneTripConnection
+        return adapted
+
+
+def _sqlite_dbapi() -> _OneTripDBAPI:
+    return _OneTripDBAPI(aiosqlite, sqlite3)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -173,7 +284,11 @@ def create_engine(
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": 30},
+            module=_sqlite_dbapi(),
         )
         _configure_sqlite(engine)
         return engine
