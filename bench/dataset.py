@@ -55,6 +55,9 @@ class Loaded:
     template_ids: dict[str, str] = field(default_factory=dict)  # merchant -> a published template
     user_token: str = ""  # an end-user token of a user holding rewards
     sample_emails: list[tuple[str, str]] = field(default_factory=list)  # (merchant_id, email)
+    sample_members: list[tuple[str, str]] = field(default_factory=list)  # (merchant_id, user_id)
+    # merchant -> (a campaign, its treatment variant), for issuing rewards
+    treatments: dict[str, tuple[str, str]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -149,6 +152,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
                 }
             )
             campaigns_of.setdefault(m, []).append((c, treat, tpl_ids[k]))
+            out.treatments.setdefault(m, (c, treat))
             out.campaign_ids.append(c)
     await _bulk(engine, RewardTemplate, templates)
     await _bulk(engine, Campaign, campaigns)
@@ -170,6 +174,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         })  # fmt: skip
         if i % 997 == 0:
             out.sample_emails.append((m, email))
+            out.sample_members.append((m, u))
     await _bulk(engine, User, users)
     await _bulk(engine, Membership, members)
 

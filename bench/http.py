@@ -67,6 +67,31 @@ def endpoints(data: Loaded) -> list[Endpoint]:
         Endpoint("GET /rewards (end-user token)", "GET", "/rewards", auth="user"),
         Endpoint("GET /partner/users?email=", "GET", f"/partner/users?merchant_id={member_merchant}&email={email}"),
         Endpoint("POST /partner/campaigns", "POST", "/partner/campaigns", body=campaign_body),
+        *hot_writes(data),
+    ]  # fmt: skip
+
+
+def hot_writes(data: Loaded) -> list[Endpoint]:
+    """The other hot writes of issue 17 that can be repeated as they are (one body per wrk run):
+    a tag upsert, a purchase, a one-identifier issuance job. Activate/finalize move a reward
+    one way, so each needs a fresh reward per request: they are not repeatable here."""
+    merchant, user = data.sample_members[len(data.sample_members) // 2]
+    _, email = next(e for e in data.sample_emails if e[0] == merchant)
+    campaign, variant = data.treatments[merchant]
+    tags = json.dumps(
+        {"merchant_id": merchant, "user_ids": [user], "key": "bench", "values": ["a", "b"]}
+    )
+    purchase = json.dumps({"purchase": {
+        "merchant_id": merchant, "user_id": user, "amount": 12.5, "purchased_at": "2026-11-30T12:00:00Z",
+    }})  # fmt: skip
+    issue = json.dumps({
+        "merchant_id": merchant, "campaign_id": campaign, "variant_id": variant,
+        "identifiers": [{"type": "email", "value": email}],
+    })  # fmt: skip
+    return [
+        Endpoint("PUT /partner/tags", "PUT", "/partner/tags", body=tags),
+        Endpoint("POST /partner/purchases", "POST", "/partner/purchases", body=purchase),
+        Endpoint("POST /partner/campaigns/issue (1 identifier)", "POST", "/partner/campaigns/issue", body=issue),
     ]  # fmt: skip
 
 

@@ -50,7 +50,37 @@ from thanx_server.app import create_app
 from thanx_server.settings import Settings
 
 plan = json.loads(sys.argv[1])
-client = ctypes.CDLL(plan["library"])
+if plan.get("profile"):
+    # --profile: cProfile instead of callgrind counters (where the time goes, not how much).
+    import cProfile, pstats
+
+    class _Profiled:
+        def __init__(self):
+            self.profiler = None
+
+        def bench_zero(self):
+            import time
+            self.started = (time.perf_counter(), time.process_time())
+            if plan["profile"] != "wall":
+                self.profiler = cProfile.Profile()
+                self.profiler.enable()
+
+        def bench_dump(self, label):
+            import time
+            wall = (time.perf_counter() - self.started[0]) * 1000 / plan["requests"]
+            cpu = (time.process_time() - self.started[1]) * 1000 / plan["requests"]
+            if plan["profile"] == "wall":
+                print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
+                return
+            self.profiler.disable()
+            print(f"===== {label.decode()}", flush=True)
+            stats = pstats.Stats(self.profiler, stream=sys.stdout)
+            stats.sort_stats(plan["profile"]).print_stats(plan.get("top", 45))
+            sys.stdout.flush()
+
+    client = _Profiled()
+else:
+    client = ctypes.CDLL(plan["library"])
 app = create_app(Settings())
 
 def asgi_call(spec):
@@ -134,8 +164,56 @@ def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> di
     return counts
 
 
+def profile_engine(
+    engine: str,
+    scale: Scale,
+    warm: int,
+    requests: int,
+    sort: str,
+    only: str,
+    baseline: Path | None = None,
+    rounds: int = 3,
+) -> None:
+    """``--profile``: each endpoint's counted requests under cProfile, in this checkout.
+
+    ``--profile wall`` prints wall and CPU milliseconds per request instead; with ``--baseline``
+    the two checkouts run in turns (``rounds`` each, after, before, after, ...), so a busy
+    moment of the machine lands on both."""
+    url = (
+        __import__("asyncio").run(fresh_postgres(f"thanx_bench_profile_{engine}"))
+        if engine == "postgresql"
+        else fresh_sqlite(f"thanx_bench_profile_{engine}")
+    )
+    data = _prepare(url, scale)
+    data_dir = OUT_DIR / f"profile-{engine}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "THANX_DATABASE_URL": url,
+        "THANX_DATA_DIR": str(data_dir),
+        "THANX_RATE_LIMIT_ENABLED": "false",
+        "THANX_LOG_FORMAT": "json",
+        "THANX_EMBEDDED_WORKER": "false",
+    }
+    calls = [
+        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
+        for e in endpoints(data) if only in e.name
+    ]  # fmt: skip
+    plan = {"profile": sort, "warm": warm, "requests": requests, "calls": calls}
+    sides = [("after", Path(__file__).resolve().parents[1])]
+    if baseline is not None and sort == "wall":
+        sides = [*sides, ("before", baseline.resolve())] * rounds
+    for side, checkout in sides:
+        print(f"[{engine}] {side} ({checkout})", flush=True)
+        python = checkout / ".venv" / "bin" / "python"
+        subprocess.run(
+            [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=True,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
 def compare_engine(
-    engine: str, baseline: Path, scale: Scale, warm: int, requests: int
+    engine: str, baseline: Path, scale: Scale, warm: int, requests: int, only: str = ""
 ) -> list[str]:
     name = f"thanx_bench_instr_{engine}"
     url = (
@@ -158,7 +236,7 @@ def compare_engine(
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
     calls = [
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
-        for e in endpoints(data)
+        for e in endpoints(data) if only in e.name
     ]  # fmt: skip
     plan = {"library": str(_client_library()), "warm": warm, "requests": requests, "calls": calls}
     with ThreadPoolExecutor(2) as pool:
@@ -176,7 +254,13 @@ def compare_engine(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="the 'before' checkout")
+    parser.add_argument("--baseline", type=Path, help="the 'before' checkout")
+    parser.add_argument(
+        "--profile",
+        choices=["tottime", "cumulative", "wall"],
+        help="cProfile this checkout instead (wall: only wall and CPU ms per request)",
+    )
+    parser.add_argument("--only", default="", help="only the endpoints whose name has this")
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--scale", choices=["full", "small"], default="small")
@@ -193,9 +277,17 @@ def main() -> None:
 
     scale = Scale.named(args.scale)
     engines = ["postgresql", "sqlite"] if args.engine == "both" else [args.engine]
+    if args.profile:
+        for engine in engines:
+            profile_engine(
+                engine, scale, args.warm, args.requests, args.profile, args.only, args.baseline
+            )
+        return
+    if args.baseline is None:
+        parser.error("--baseline is required (or --profile)")
     rows = []
     for engine in engines:
-        rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests)
+        rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests, args.only)
     if args.no_write:
         return
     write_section(
