@@ -125,8 +125,15 @@ async def main():
             for _ in range(plan["warm"]):
                 await call()
             client.bench_zero()
-            for _ in range(plan["requests"]):
-                await call()
+            concurrency = plan.get("concurrency", 1)
+
+            async def caller(count):
+                for _ in range(count):
+                    await call()
+
+            await asyncio.gather(*(
+                caller(plan["requests"] // concurrency) for _ in range(concurrency)
+            ))
             client.bench_dump(spec["name"].encode())
 
 asyncio.run(main())
@@ -173,12 +180,15 @@ def profile_engine(
     only: str,
     baseline: Path | None = None,
     rounds: int = 3,
+    concurrency: int = 1,
 ) -> None:
     """``--profile``: each endpoint's counted requests under cProfile, in this checkout.
 
     ``--profile wall`` prints wall and CPU milliseconds per request instead; with ``--baseline``
     the two checkouts run in turns (``rounds`` each, after, before, after, ...), so a busy
-    moment of the machine lands on both."""
+    moment of the machine lands on both. ``--concurrency``: that many callers at once (the
+    wall time per request is then the inverse of the in-process throughput: with SQLite it
+    shows the write lock and the driver's thread trips, which instruction counts do not)."""
     url = (
         __import__("asyncio").run(fresh_postgres(f"thanx_bench_profile_{engine}"))
         if engine == "postgresql"
@@ -199,7 +209,13 @@ def profile_engine(
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
         for e in endpoints(data) if only in e.name
     ]  # fmt: skip
-    plan = {"profile": sort, "warm": warm, "requests": requests, "calls": calls}
+    plan = {
+        "profile": sort,
+        "warm": warm,
+        "requests": requests,
+        "calls": calls,
+        "concurrency": concurrency,
+    }
     sides = [("after", Path(__file__).resolve().parents[1])]
     if baseline is not None and sort == "wall":
         sides = [*sides, ("before", baseline.resolve())] * rounds
@@ -232,6 +248,10 @@ def compare_engine(
         "THANX_LOG_FORMAT": "json",
         "THANX_EMBEDDED_WORKER": "false",
         "PYTHONHASHSEED": "0",
+        # Under valgrind (~50x slower) the production bounds on a round trip would fire.
+        "THANX_DB_CONNECT_TIMEOUT": "0",
+        "THANX_DB_CHECKOUT_TIMEOUT": "0",
+        "THANX_DB_STATEMENT_TIMEOUT": "0",
     }
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
     calls = [
@@ -260,6 +280,9 @@ def main() -> None:
         choices=["tottime", "cumulative", "wall"],
         help="cProfile this checkout instead (wall: only wall and CPU ms per request)",
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="with --profile wall: callers at once"
+    )
     parser.add_argument("--only", default="", help="only the endpoints whose name has this")
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
@@ -280,7 +303,14 @@ def main() -> None:
     if args.profile:
         for engine in engines:
             profile_engine(
-                engine, scale, args.warm, args.requests, args.profile, args.only, args.baseline
+                engine,
+                scale,
+                args.warm,
+                args.requests,
+                args.profile,
+                args.only,
+                args.baseline,
+                concurrency=args.concurrency,
             )
         return
     if args.baseline is None:
