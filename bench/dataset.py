@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from thanx_server.auth import repository as auth_repository
 from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import hash_secret, new_ids, new_secret
@@ -221,10 +222,15 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
     out.client_id, out.access_token = issued.client_id, issued.access_token
     out.merchant_ids = merchant_ids
 
+    async with database.read_sessions() as session:
+        # The token is minted by the bench partner's credential, as POST /partner/oauth/token
+        # would: a token without one is refused (its calls spend that credential's budget).
+        credential = await auth_repository.find_credential(session, issued.client_id)
+    assert credential is not None
     secret = new_secret()
     await _bulk(engine, EndUserToken, [{
         "id": new_ids(1)[0], "token_hash": hash_secret(secret), "user_id": user_ids[0],
-        "merchant_id": merchant_ids[0], "credential_id": None, "scope": "passwordless",
+        "merchant_id": merchant_ids[0], "credential_id": credential.id, "scope": "passwordless",
         "created_at": NOW, "expires_at": None, "revoked_at": None,
     }])  # fmt: skip
     out.user_token = secret
