@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -181,7 +182,7 @@ def profile_engine(
     baseline: Path | None = None,
     rounds: int = 3,
     concurrency: int = 1,
-) -> None:
+) -> list[str]:
     """``--profile``: each endpoint's counted requests under cProfile, in this checkout.
 
     ``--profile wall`` prints wall and CPU milliseconds per request instead; with ``--baseline``
@@ -219,13 +220,32 @@ def profile_engine(
     sides = [("after", Path(__file__).resolve().parents[1])]
     if baseline is not None and sort == "wall":
         sides = [*sides, ("before", baseline.resolve())] * rounds
+    walls: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for side, checkout in sides:
         print(f"[{engine}] {side} ({checkout})", flush=True)
         python = checkout / ".venv" / "bin" / "python"
-        subprocess.run(
+        out = subprocess.run(
             [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=True,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stderr=subprocess.DEVNULL, stdout=subprocess.PIPE if sort == "wall" else None,
+            text=True,
+        ).stdout  # fmt: skip
+        for line in (out or "").splitlines():
+            if found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line):
+                print(line, flush=True)
+                walls.setdefault((side, found[1]), []).append((float(found[2]), float(found[3])))
+    rows = []
+    if baseline is not None and sort == "wall":
+        for call in calls:
+            name = str(call["name"])
+            before, after = walls[("before", name)], walls[("after", name)]
+            bw, aw = (statistics.median(w for w, _ in runs) for runs in (before, after))
+            bc, ac = (statistics.median(c for _, c in runs) for runs in (before, after))
+            rows.append(
+                f"| {engine} | {name} | {bw:.2f} / {aw:.2f} ms ({bw / aw:.2f}x) | "
+                f"{bc:.2f} / {ac:.2f} ms ({bc / ac:.2f}x) |"
+            )
+            print(rows[-1], flush=True)
+    return rows
 
 
 def compare_engine(
@@ -301,8 +321,9 @@ def main() -> None:
     scale = Scale.named(args.scale)
     engines = ["postgresql", "sqlite"] if args.engine == "both" else [args.engine]
     if args.profile:
+        wall_rows: list[str] = []
         for engine in engines:
-            profile_engine(
+            wall_rows += profile_engine(
                 engine,
                 scale,
                 args.warm,
@@ -311,6 +332,20 @@ def main() -> None:
                 args.only,
                 args.baseline,
                 concurrency=args.concurrency,
+            )
+        if wall_rows and not args.no_write:
+            write_section(
+                f"wall-{args.label}",
+                f"## Before/after in milliseconds per request: {args.label} (`python -m "
+                f"bench.instructions --profile wall --baseline ... --concurrency "
+                f"{args.concurrency}`)\n\n{machine_facts()}; before = {commit(args.baseline)}, "
+                f"after = {commit(Path(__file__).resolve().parents[1])} (working tree); "
+                f"{args.requests} in-process ASGI calls after {args.warm}, {args.concurrency} "
+                f"at a time, the two checkouts in turns (3 rounds, median); data: {args.scale} "
+                "data set. Wall = 1 / in-process throughput; CPU = the process's CPU time per "
+                "request. Ratios are before/after (above 1: faster).\n\n"
+                "| engine | endpoint | wall, before / after | CPU, before / after |\n"
+                "|---|---|---|---|\n" + "\n".join(wall_rows),
             )
         return
     if args.baseline is None:
