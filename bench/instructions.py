@@ -51,6 +51,7 @@ from thanx_server.app import create_app
 from thanx_server.settings import Settings
 
 plan = json.loads(sys.argv[1])
+FAILED = []
 if plan.get("profile"):
     # --profile: cProfile instead of callgrind counters (where the time goes, not how much).
     import cProfile, pstats
@@ -72,6 +73,9 @@ if plan.get("profile"):
             cpu = (time.process_time() - self.started[1]) * 1000 / plan["requests"]
             if plan["profile"] == "wall":
                 print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
+                if FAILED:
+                    print(f"{label.decode()}: {len(FAILED)} answers >= 300: {sorted(set(FAILED))}")
+                    FAILED.clear()
                 return
             self.profiler.disable()
             print(f"===== {label.decode()}", flush=True)
@@ -115,7 +119,9 @@ def asgi_call(spec):
 
         await app(dict(scope), receive, send)
         if status[0] >= 300:
-            raise SystemExit(f"{spec['name']}: HTTP {status[0]}")
+            if plan.get("profile") != "wall":
+                raise SystemExit(f"{spec['name']}: HTTP {status[0]}")
+            FAILED.append(status[0])  # counted and shown: under concurrency, a fact to report
 
     return call
 
@@ -139,6 +145,15 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+# Under valgrind (~50x slower), or 32 callers on a 10-connection pool of a loaded machine, the
+# production bounds on a checkout or a round trip would fire (503s instead of measurements).
+_NO_DB_BOUNDS = {
+    "THANX_DB_CONNECT_TIMEOUT": "0",
+    "THANX_DB_CHECKOUT_TIMEOUT": "0",
+    "THANX_DB_STATEMENT_TIMEOUT": "0",
+}
 
 
 def _client_library() -> Path:
@@ -205,6 +220,7 @@ def profile_engine(
         "THANX_RATE_LIMIT_ENABLED": "false",
         "THANX_LOG_FORMAT": "json",
         "THANX_EMBEDDED_WORKER": "false",
+        **_NO_DB_BOUNDS,
     }
     calls = [
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
@@ -225,11 +241,15 @@ def profile_engine(
         print(f"[{engine}] {side} ({checkout})", flush=True)
         python = checkout / ".venv" / "bin" / "python"
         out = subprocess.run(
-            [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=True,
-            stderr=subprocess.DEVNULL, stdout=subprocess.PIPE if sort == "wall" else None,
+            [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=False,
+            stderr=subprocess.PIPE, stdout=subprocess.PIPE if sort == "wall" else None,
             text=True,
-        ).stdout  # fmt: skip
-        for line in (out or "").splitlines():
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
+        for line in (out.stdout or "").splitlines():
+            if ">= 300" in line:
+                print(line, flush=True)
             if found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line):
                 print(line, flush=True)
                 walls.setdefault((side, found[1]), []).append((float(found[2]), float(found[3])))
@@ -268,10 +288,7 @@ def compare_engine(
         "THANX_LOG_FORMAT": "json",
         "THANX_EMBEDDED_WORKER": "false",
         "PYTHONHASHSEED": "0",
-        # Under valgrind (~50x slower) the production bounds on a round trip would fire.
-        "THANX_DB_CONNECT_TIMEOUT": "0",
-        "THANX_DB_CHECKOUT_TIMEOUT": "0",
-        "THANX_DB_STATEMENT_TIMEOUT": "0",
+        **_NO_DB_BOUNDS,
     }
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
     calls = [
