@@ -248,7 +248,7 @@ def profile_engine(
         if out.returncode != 0:
             raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
         for line in (out.stdout or "").splitlines():
-            if ">= 300" in line:
+            if ">= 300" in line or '"level": "warning"' in line or '"status": 503' in line:
                 print(line, flush=True)
             if found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line):
                 print(line, flush=True)
