@@ -859,7 +859,7 @@ async def test_the_trigger_builds_each_event_from_real_state(
     cred = await factory.partner([merchant], scopes=["rewards.issue", "sandbox"])
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
     await factory.purchase(merchant, user, amount="12.50")
-    await client.post(
+    accepted = await client.post(
         "/partner/campaigns/issue",
         json={
             "merchant_id": merchant.id,
@@ -869,6 +869,7 @@ async def test_the_trigger_builds_each_event_from_real_state(
         },
         headers=cred.headers(),
     )
+    job_id = accepted.json()["issuance_job"]["id"]
     await issuance_tasks.drain(database, issuance_worker())
 
     async def trigger(event: str, **kw: Any) -> dict[str, Any]:
@@ -886,8 +887,11 @@ async def test_the_trigger_builds_each_event_from_real_state(
     assert issued["data"]["user_id"] == user.id
     assert issued["data"]["state"] == "delivered"
     assert issued["data"]["identifier"] == {"type": "email", "index": 0}
+    # The reward came from that job: its event names the job (reference D.2).
+    assert issued["data"]["issuance_job_id"] == job_id
     batch = await trigger("reward_batch.completed")
     assert batch["data"]["issued_count"] == 1
+    assert batch["data"]["issuance_job_id"] == job_id
     assert (await trigger("purchase.created"))["purchase"]["amount"] == "12.50"
     sms = await trigger("sms_subscription.created", subject_id=user.id)
     assert sms == {

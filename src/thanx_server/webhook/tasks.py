@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import DeliveryState
 from thanx_server.issuance.tasks import default_owner
@@ -53,7 +54,7 @@ FAULT_DELAY = timedelta(seconds=5)
 # After the first send of a batch finishes, how long to wait for more before recording them.
 LINGER = 0.2
 # An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
-QUEUE_FACTOR = 4
+QUEUE_FACTOR = 16
 # Events queued for their endpoints per dispatch transaction.
 DISPATCH_BATCH = 5000
 
@@ -124,36 +125,38 @@ class Deliverer:
     done: list[_Outcome] = field(default_factory=list)
     gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _found_work: bool = False
-    _launched: int = 0
+    _dispatched_at: float = float("-inf")
 
     def _in_flight(self) -> Counter[str]:
         return Counter(endpoint for endpoint, _ in self.inflight.values())
 
     async def claim(self) -> int:
-        """Queue new events, then fill the free slots (a few claims when an endpoint's share
-        caps the first). Claims come in batches: while sends are in flight, nothing is claimed
-        until half of the last batch has finished, so each claim (and each record) covers many
-        deliveries, not one."""
-        if self.inflight and len(self.inflight) > self._launched // 2:
-            return 0
-        while await dispatch(self.db) == DISPATCH_BATCH:
-            pass
-        total = 0
-        saturated: list[bool] = []
-        for _ in range(4):
-            free = self.config.slots - len(self.inflight)
+        """Record what has finished and fill the free slots, in ONE write transaction (the
+        log INSERT, the deliveries' moves, the claim UPDATE): a round of the worker is one
+        commit. Claims come in batches: an endpoint is claimed for again only once half of
+        its share has come back, so each round covers many deliveries, not one; an endpoint
+        still holding more than that is not read at all (the others' work is)."""
+        await self._dispatch()
+        outcomes, self.done = self.done, []
+        plan = _plan(outcomes, self.rng)
+        free = self.config.slots - len(self.inflight)
+        cap = self.config.claim_cap
+        room = {e: (cap - n if n <= cap // 2 else 0) for e, n in self._in_flight().items()}
+        busy = [e for e, n in room.items() if n <= 0]
+        if not outcomes:
             if free <= 0:
-                break
-            in_flight = self._in_flight()
-            busy = [e for e, n in in_flight.items() if n >= self.config.claim_cap]
+                return 0
             if not self._found_work:
                 # An idle worker only reads: on SQLite the claim's BEGIN IMMEDIATE would take
                 # the write lock from the API's writers every poll.
                 async with self.db.read_sessions() as session:
                     if not await repository.any_due(session, clock.business_now(), utcnow(), busy):
-                        break
-            async with self.db.write_sessions() as session, session.begin():
-                now = utcnow()
+                        return 0
+        rows: list[Any] = []
+        async with self.db.write_sessions() as session, session.begin():
+            now = utcnow()
+            await _write(session, self.config, plan, now)
+            if free > 0:
                 rows = await repository.claim_due(
                     session,
                     owner=self.config.owner,
@@ -161,24 +164,28 @@ class Deliverer:
                     now=now,
                     lease_until=now + self.config.lease,
                     limit=free,
-                    in_flight=in_flight,
-                    per_endpoint=self.config.claim_cap,
-                    saturated=saturated,
+                    room=room,
+                    cap=cap,
                 )
-            self._found_work = bool(rows)
-            if not rows:
-                break
-            if any(r.fault == "reorder" for r in rows):
-                rows = _reorder(rows, self.rng)
-            for row in rows:
-                task = asyncio.create_task(self._send(row))
-                self.inflight[task] = (row.endpoint_id, row.id)
-            total += len(rows)
-            if not (saturated[-1] and len(rows) < free):
-                break  # nothing else can be due beyond what this claim saw
-        if total:
-            self._launched = len(self.inflight)
-        return total
+        _log_disabled(plan)
+        self._found_work = bool(rows)
+        if any(r.fault == "reorder" for r in rows):
+            rows = _reorder(rows, self.rng)
+        for row in rows:
+            task = asyncio.create_task(self._send(row))
+            self.inflight[task] = (row.endpoint_id, row.id)
+        return len(rows)
+
+    async def _dispatch(self) -> None:
+        """Fan out new events: at once when the worker had nothing to do, otherwise at most
+        once per poll interval (each look is a read; a busy worker need not make it every
+        round)."""
+        started = asyncio.get_running_loop().time()
+        if self._found_work and started - self._dispatched_at < self.config.poll_interval:
+            return
+        self._dispatched_at = started
+        while await dispatch(self.db) == DISPATCH_BATCH:
+            pass
 
     async def _send(self, row: Any) -> _Outcome:
         sent_at = clock.business_now()
@@ -313,20 +320,23 @@ def _reorder(rows: list[Any], rng: random.Random) -> list[Any]:
     return [next(it) if r.fault == "reorder" else r for r in rows]
 
 
-async def record(
-    db: Database, config: DeliveryConfig, outcomes: list[_Outcome], *, rng: random.Random
-) -> None:
-    """The log rows of ``outcomes`` and their deliveries' moves, set-wise, in one transaction."""
-    now = utcnow()
+@dataclass
+class _Plan:
+    """What a batch of outcomes writes: the log rows and each delivery's move."""
+
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    delivered: dict[int | None, list[str]] = field(default_factory=dict)
+    failed: dict[int | None, list[str]] = field(default_factory=dict)
+    retries: list[tuple[str, Any, int | None]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+
+
+def _plan(outcomes: list[_Outcome], rng: random.Random) -> _Plan:
+    plan = _Plan()
     ids = new_ids(len(outcomes))
-    attempts = []
-    delivered: dict[int | None, list[str]] = {}
-    failed: dict[int | None, list[str]] = {}
-    retries: list[tuple[str, Any, int | None]] = []
-    gone: set[str] = set()
     for i, outcome in enumerate(outcomes):
         row, result = outcome.row, outcome.result
-        attempts.append(
+        plan.attempts.append(
             (
                 ids[i],
                 row.id,
@@ -342,11 +352,11 @@ async def record(
             )
         )
         if result.ok:
-            delivered.setdefault(result.status_code, []).append(row.id)
+            plan.delivered.setdefault(result.status_code, []).append(row.id)
             continue
         if row.retry_mode and result.status_code == 410:
-            gone.add(row.endpoint_id)
-            failed.setdefault(result.status_code, []).append(row.id)
+            plan.gone.add(row.endpoint_id)
+            plan.failed.setdefault(result.status_code, []).append(row.id)
             continue
         delay = (
             retry_delay(row.attempts, result.retry_after, rng=rng)
@@ -354,41 +364,54 @@ async def record(
             else None
         )
         if delay is None:
-            failed.setdefault(result.status_code, []).append(row.id)
+            plan.failed.setdefault(result.status_code, []).append(row.id)
         else:
-            retries.append((row.id, outcome.sent_at + delay, result.status_code))
-    async with db.write_sessions() as session, session.begin():
-        await repository.insert_attempts(session, rows=attempts, attempted_at=clock.business_now())
-        for status, group in delivered.items():
+            plan.retries.append((row.id, outcome.sent_at + delay, result.status_code))
+    return plan
+
+
+async def _write(session: AsyncSession, config: DeliveryConfig, plan: _Plan, now: Any) -> None:
+    """The log rows (one INSERT) and the deliveries' moves (one UPDATE per outcome group,
+    usually one; one per retry), all guarded by the lease owner."""
+    if not plan.attempts:
+        return
+    await repository.insert_attempts(session, rows=plan.attempts, attempted_at=clock.business_now())
+    for state, groups in (
+        (DeliveryState.DELIVERED, plan.delivered),
+        (DeliveryState.FAILED, plan.failed),
+    ):
+        for status, group in groups.items():
             await repository.finish_deliveries(
-                session,
-                ids=group,
-                owner=config.owner,
-                state=DeliveryState.DELIVERED,
-                last_status=status,
-                now=now,
+                session, ids=group, owner=config.owner, state=state, last_status=status, now=now
             )
-        for status, group in failed.items():
-            await repository.finish_deliveries(
-                session,
-                ids=group,
-                owner=config.owner,
-                state=DeliveryState.FAILED,
-                last_status=status,
-                now=now,
-            )
-        for delivery_id, when, status in retries:
-            await repository.retry_later(
-                session,
-                delivery_id=delivery_id,
-                owner=config.owner,
-                next_attempt_at=when,
-                last_status=status,
-                now=now,
-            )
-        await repository.disable_endpoints(session, gone, "the receiver answered 410 Gone", now=now)
-    for endpoint_id in gone:
+    for delivery_id, when, status in plan.retries:
+        await repository.retry_later(
+            session,
+            delivery_id=delivery_id,
+            owner=config.owner,
+            next_attempt_at=when,
+            last_status=status,
+            now=now,
+        )
+    await repository.disable_endpoints(
+        session, plan.gone, "the receiver answered 410 Gone", now=now
+    )
+
+
+def _log_disabled(plan: _Plan) -> None:
+    for endpoint_id in plan.gone:
         log.warning("webhooks.endpoint_disabled", endpoint_id=endpoint_id, reason="410")
+
+
+async def record(
+    db: Database, config: DeliveryConfig, outcomes: list[_Outcome], *, rng: random.Random
+) -> None:
+    """The log rows of ``outcomes`` and their deliveries' moves, set-wise, in one transaction
+    (what finished without a claim to follow: the last round, a shutdown)."""
+    plan = _plan(outcomes, rng)
+    async with db.write_sessions() as session, session.begin():
+        await _write(session, config, plan, utcnow())
+    _log_disabled(plan)
 
 
 async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None = None) -> int:
@@ -400,11 +423,11 @@ async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None 
     total = 0
     try:
         while True:
-            claimed = await deliverer.claim()
+            total += len(deliverer.done)
+            claimed = await deliverer.claim()  # records what finished, too
             if not claimed and not deliverer.inflight:
                 break
             await deliverer.wait(config.poll_interval)
-            total += await deliverer.flush()
         total += await deliverer.flush()
     finally:
         if own:

@@ -41,10 +41,9 @@ class DeliveryWorker:
                         # The round runs on the clock as it stood at its start; the sends it
                         # starts carry it too (tasks copy the context).
                         with clock.using(await self.current_clock()):
-                            claimed = await deliverer.claim()
+                            claimed = await deliverer.claim()  # records what finished, too
                             if claimed or deliverer.inflight:
                                 await deliverer.wait(self.config.poll_interval)
-                                await deliverer.flush()
                                 continue
                             await self._housekeeping()
                         with contextlib.suppress(TimeoutError):
