@@ -202,9 +202,28 @@ async def any_undispatched(session: AsyncSession) -> bool:
 
 
 async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
-    """Up to ``limit`` undispatched events, locked (PostgreSQL: skipping those another worker
-    is dispatching)."""
-    return list(await session.execute(_lock_for_claim(session, _undispatched().limit(limit))))
+    """Mark up to ``limit`` undispatched events dispatched and return them: ONE UPDATE ...
+    RETURNING over the oldest, picked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another
+    worker dispatching takes the next ones). The caller queues their deliveries in the same
+    transaction, so a rollback undoes both."""
+    events = cast(Table, WebhookEvent.__table__)
+    oldest = _lock_for_claim(
+        session, _undispatched().with_only_columns(WebhookEvent.id).limit(limit)
+    )
+    rows = await session.execute(
+        update(events)
+        .where(events.c.id.in_(oldest), events.c.dispatched == false())
+        .values(dispatched=True)
+        .returning(
+            events.c.id,
+            events.c.merchant_id,
+            events.c.type,
+            events.c.deliver_after,
+            events.c.created_at,
+        )
+    )
+    # RETURNING has no order: deliveries are queued in the events' order.
+    return sorted(rows, key=lambda e: (e.created_at, e.id))
 
 
 async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:
@@ -216,15 +235,6 @@ async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> 
                 WebhookEndpoint.id, WebhookEndpoint.merchant_id, WebhookEndpoint.event_types
             ).where(scope.clause(WebhookEndpoint.merchant_id), WebhookEndpoint.enabled.is_(True))
         )
-    )
-
-
-async def mark_dispatched(session: AsyncSession, event_ids: Sequence[str]) -> None:
-    await session.execute(
-        update(WebhookEvent)
-        .where(in_list(WebhookEvent.id, list(event_ids)))
-        .values(dispatched=True)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -321,11 +331,11 @@ async def list_attempts(
 # --- worker side ----------------------------------------------------------------------------
 
 
-def _lock_for_claim(session: AsyncSession, stmt: Any, *of: Any) -> Any:
+def _lock_for_claim(session: AsyncSession, stmt: Any) -> Any:
     """PostgreSQL: skip rows other workers are claiming; SQLite: the BEGIN IMMEDIATE session
     already makes claimers take turns."""
     if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True, of=of or None)
+        return stmt.with_for_update(skip_locked=True)
     return stmt
 
 
@@ -402,10 +412,12 @@ async def claim_due(
     backlog of one endpoint never takes every slot. One UPDATE:
 
     * the candidates: the oldest ``limit`` due, unleased deliveries of endpoints with room (an
-      index scan in due order), locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so concurrent
-      workers read disjoint candidates (SQLite's ``BEGIN IMMEDIATE`` makes claimers take turns);
+      index scan in due order);
     * each endpoint's share: ``row_number()`` over the candidates per endpoint, kept up to the
       endpoint's room (the cap is applied here, in SQL, not by reading rows back);
+    * those picked rows locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers
+      never wait for each other nor lease a row twice (SQLite's ``BEGIN IMMEDIATE`` makes
+      claimers take turns);
     * the lease, ``attempts + 1``, and the payload returned: PostgreSQL joins the UPDATE's
       RETURNING (a CTE) to the event and the endpoint in the same statement; SQLite, whose
       RETURNING may name only the updated table, reads the payload of the returned ids next
@@ -414,13 +426,12 @@ async def claim_due(
     if limit <= 0:
         return []
     full = [endpoint for endpoint, n in room.items() if n <= 0]
-    candidates = _lock_for_claim(
-        session,
+    candidates = (
         _due(business_now, now, full)
         .add_columns(WebhookDelivery.endpoint_id, WebhookDelivery.next_attempt_at)
-        .limit(limit),
-        WebhookDelivery,
-    ).subquery("candidates")
+        .limit(limit)
+        .subquery("candidates")
+    )
     rank = (
         select(
             candidates.c.id,
@@ -445,15 +456,17 @@ async def claim_due(
         )
     picked = select(rank.c.id).where(rank.c.rank <= share)
     table = cast(Table, WebhookDelivery.__table__)
+    free_now = (
+        table.c.state == DeliveryState.PENDING,
+        or_(table.c.lease_expires_at.is_(None), table.c.lease_expires_at < now),
+    )
+    # Only the picked rows are locked, skipping any another worker holds; PostgreSQL
+    # re-evaluates the conditions on the row version it locks, so a row another worker leased
+    # meanwhile is left out, never leased twice.
+    locked = _lock_for_claim(session, select(table.c.id).where(table.c.id.in_(picked), *free_now))
     claim = (
         update(table)
-        .where(
-            table.c.id.in_(picked),
-            # Re-checked on the row itself: the candidates' view may be stale (PostgreSQL
-            # re-evaluates these against a row another transaction just changed).
-            table.c.state == DeliveryState.PENDING,
-            or_(table.c.lease_expires_at.is_(None), table.c.lease_expires_at < now),
-        )
+        .where(table.c.id.in_(locked), *free_now)
         .values(
             lease_owner=owner,
             lease_expires_at=lease_until,

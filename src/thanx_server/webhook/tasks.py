@@ -33,7 +33,7 @@ from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.time import utcnow
 from thanx_server.settings import Settings
-from thanx_server.webhook import http1, repository, sender
+from thanx_server.webhook import http1, repository, safety, sender
 from thanx_server.webhook.signing import signature_headers
 
 log = structlog.get_logger("thanx.webhooks")
@@ -66,6 +66,9 @@ class DeliveryConfig:
     slots: int
     per_endpoint: int
     poll_interval: float
+    # Production without THANX_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: every new connection's address
+    # is checked when it is opened (``safety.ConnectGuard``), not only the URL at registration.
+    check_addresses: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, owner: str | None = None) -> DeliveryConfig:
@@ -75,7 +78,13 @@ class DeliveryConfig:
             slots=settings.webhook_slots,
             per_endpoint=min(settings.webhook_slots_per_endpoint, settings.webhook_slots),
             poll_interval=settings.webhook_poll_interval,
+            check_addresses=not settings.is_sandbox
+            and not settings.webhook_allow_private_addresses,
         )
+
+    def new_client(self) -> http1.Pool:
+        guard = safety.ConnectGuard().addresses if self.check_addresses else None
+        return sender.new_client(self.slots, guard=guard)
 
     @property
     def claim_cap(self) -> int:
@@ -282,8 +291,8 @@ class Deliverer:
 
 async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
     """Queue committed events for the endpoints subscribed to them (at the time of dispatch):
-    one transaction, set-based (one read of the events, one of the endpoints, one INSERT per
-    due time, one UPDATE). Returns the number of events dispatched."""
+    one transaction, set-based (one UPDATE ... RETURNING marks the events dispatched, one read
+    of the endpoints, one INSERT per due time). Returns the number of events dispatched."""
     async with db.read_sessions() as session:
         if not await repository.any_undispatched(session):
             return 0
@@ -309,7 +318,6 @@ async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
                 due=due,
                 now=now,
             )
-        await repository.mark_dispatched(session, [e.id for e in found])
     return len(found)
 
 
@@ -418,7 +426,7 @@ async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None 
     """Send everything due now, until nothing is due or in flight (tests, benchmarks).
     Returns the number of attempts made."""
     own = client is None
-    http = client or sender.new_client(config.slots)
+    http = client or config.new_client()
     deliverer = Deliverer(db, config, http)
     total = 0
     try:
