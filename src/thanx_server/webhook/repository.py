@@ -25,6 +25,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,6 +255,14 @@ async def insert_deliveries(
         columns=DELIVERY_COLUMNS,
         rows=rows,
     )
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """PostgreSQL: ``ANALYZE webhook_deliveries`` (after a bulk fan-out; autovacuum would get
+    there within a minute, after the claims that needed it). SQLite: nothing (its planner uses
+    the due index without statistics)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("ANALYZE webhook_deliveries"))
 
 
 async def get_event(session: AsyncSession, scope: MerchantScope, event_id: str) -> Any:

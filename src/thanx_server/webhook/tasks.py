@@ -57,6 +57,8 @@ LINGER = 0.2
 QUEUE_FACTOR = 16
 # Events queued for their endpoints per dispatch transaction.
 DISPATCH_BATCH = 5000
+# Deliveries queued by one dispatch from which the planner's statistics are refreshed.
+ANALYZE_AFTER = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +320,14 @@ async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
                 due=due,
                 now=now,
             )
+    queued = sum(len(pairs) for pairs in by_due.values())
+    if queued >= ANALYZE_AFTER:
+        # A job's worth of new rows at once: the planner's statistics are refreshed before the
+        # claims that follow (stale ones, a table it believes nearly empty, made each claim
+        # sort the whole backlog instead of reading the due index in order: EXPLAIN, 15 ms
+        # against 1 ms for 4,500 due rows).
+        async with db.write_sessions() as session, session.begin():
+            await repository.refresh_statistics(session)
     return len(found)
 
 
