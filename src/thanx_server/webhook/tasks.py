@@ -1,15 +1,18 @@
 """The delivery worker: claims due deliveries with a lease, sends them, logs every attempt.
 
-* **Claim** (one short write transaction): up to the free slots' worth of due ``pending``
-  deliveries whose lease is free or expired, skipping endpoints that already hold their share of
-  slots; each gets ``lease_owner``/``lease_expires_at`` (timeout + margin) and ``attempts + 1``.
-  PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the queue.
+A round of the worker is ONE write transaction: record what finished, then claim.
+
+* **Claim** (``repository.claim_due``, one UPDATE): up to the free slots' worth of due
+  ``pending`` deliveries whose lease is free or expired, each endpoint's share capped in SQL,
+  skipping endpoints that still hold more than half their share; each gets
+  ``lease_owner``/``lease_expires_at`` and ``attempts + 1``. PostgreSQL locks the picked rows
+  ``FOR UPDATE SKIP LOCKED``, so any number of workers share the queue.
 * **Send**: each delivery is its own task holding one slot (``slots`` in all, at most
-  ``per_endpoint`` per endpoint), so a receiver that hangs holds its slots for at most the
-  timeout and never the others'.
-* **Record** (set-based, one transaction per flush): the attempts go to the log with one INSERT;
-  delivered and failed deliveries move with one UPDATE per group; retries each get their
-  ``next_attempt_at``. Every UPDATE is guarded by the lease owner.
+  ``per_endpoint`` sending to one endpoint at a time), so a receiver that hangs holds its own
+  share for at most the timeout and never the others'.
+* **Record** (set-based, in the round's transaction): the attempts go to the log with one
+  INSERT; delivered and failed deliveries move with one UPDATE per group; retries each get
+  their ``next_attempt_at``. Every UPDATE is guarded by the lease owner.
 * **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires another
   worker sends them again (at least once; the event id, and so ``webhook-id``, is the same).
 """
@@ -124,8 +127,9 @@ class _Outcome:
 
 @dataclass
 class Deliverer:
-    """One worker's slots. ``claim`` fills free slots; ``wait`` collects finished sends;
-    ``flush`` records them."""
+    """One worker's slots. ``claim`` records what finished and fills free slots (one
+    transaction); ``wait`` collects finished sends; ``flush`` records without claiming (the
+    last round, shutdown)."""
 
     db: Database
     config: DeliveryConfig
