@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import subprocess
@@ -40,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import write_section
+from bench.common import machine_facts, write_section
 from bench.issuance import _create_database, _drop_database, _seed
 from thanx_server.app import create_app
 from thanx_server.issuance import tasks as issuance_tasks
@@ -172,6 +173,8 @@ def render(results: list[Result], runs: int) -> str:
         "one in-process delivery worker with the default settings; drain CPU: this process's "
         "user + system time during the drain"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"- {machine_facts()}; load average at the end: {load}")
     return "\n".join(lines) + "\n"
 
 
