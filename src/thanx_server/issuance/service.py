@@ -191,7 +191,10 @@ async def issue_rewards(
     if key is None:
         add_job()
         await session.flush()
+        await repository.wake_workers(session)
         return IssueResult(202, body)
+    # A replay adds no job; waking the workers for nothing costs them one look.
+    await repository.wake_workers(session)
     stored = await idempotency.store_or_replay(
         session,
         credential_id=principal.credential_id,
@@ -300,6 +303,7 @@ async def create_job(
     )
     repository.add_job(session, job)
     await session.flush()
+    await repository.wake_workers(session)
     return job
 
 
