@@ -442,7 +442,7 @@ def main() -> None:
         ]
     else:
         results = [asyncio.run(bench(kind, args.runs)) for kind in kinds]
-    table = render(results, args.runs)
+    table = render(results, args.runs * (args.rounds if args.baseline else 1))
     print(table)
     if not args.no_write:
         write_section("issuance", "## Issuance (`.venv/bin/python -m bench.issuance`)\n\n" + table)
