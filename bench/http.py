@@ -316,7 +316,11 @@ def run_engine(
             for endpoint in endpoint_set(data):
                 headers = _headers(data, endpoint)
                 warm = httpx.request(
-                    endpoint.method, base + endpoint.path, headers=headers, content=endpoint.body
+                    endpoint.method,
+                    base + endpoint.path,
+                    headers=headers,
+                    content=endpoint.body,
+                    timeout=120,  # a deep page of a large list, read cold
                 )
                 if warm.status_code >= 300:
                     rows.append(
