@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from thanx_server.auth import repository as auth_repository
 from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import hash_secret, new_ids, new_secret
@@ -292,13 +293,15 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         issued = await partner_service.create_partner(
             session, name="Bench Partner", scopes=ALL_SCOPES, merchant_ids=merchant_ids
         )
+        # An end-user token is minted by a credential (one without is refused).
+        credential_id = await auth_repository.credential_id_of(session, issued.client_id)
     out.client_id, out.access_token = issued.client_id, issued.access_token
     out.merchant_ids = merchant_ids
 
     secret = new_secret()
     await _bulk(engine, EndUserToken, [{
         "id": new_ids(1)[0], "token_hash": hash_secret(secret), "user_id": user_ids[0],
-        "merchant_id": merchant_ids[0], "credential_id": None, "scope": "passwordless",
+        "merchant_id": merchant_ids[0], "credential_id": credential_id, "scope": "passwordless",
         "created_at": NOW, "expires_at": None, "revoked_at": None,
     }])  # fmt: skip
     out.user_token = secret
