@@ -99,6 +99,57 @@ async def _sample(session: AsyncSession) -> Loaded:
     return data
 
 
+async def loaded_from(database: Database) -> Loaded:
+    """What ``bench.http.growth_endpoints`` needs from a database loaded earlier: a fresh
+    credential over every merchant, an end-user token of a user holding rewards, samples."""
+    from bench.dataset import NOW as LOADED_AT
+    from thanx_server.auth import repository as auth_repository
+    from thanx_server.auth.scopes import ALL_SCOPES
+    from thanx_server.kit.ids import hash_secret, new_ids, new_secret
+    from thanx_server.models import EndUserToken
+    from thanx_server.partner import service as partner_service
+
+    async with database.read_sessions() as session:
+        data = await _sample(session)
+        data.campaign_ids = list(
+            (await session.scalars(text("SELECT id FROM campaigns ORDER BY created_at, id"))).all()
+        )
+        emails = (
+            await session.execute(
+                text(
+                    "SELECT m.merchant_id, u.email FROM users u JOIN memberships m "
+                    "ON m.user_id = u.id WHERE u.email IN ('user500@bench.example', "
+                    "'user1500@bench.example', 'user2500@bench.example')"
+                )
+            )
+        ).all()
+        data.sample_emails = [(row[0], row[1]) for row in emails]
+        holder = (
+            await session.execute(
+                text("SELECT user_id, merchant_id FROM rewards ORDER BY id LIMIT 1")
+            )
+        ).one()
+    async with database.write_sessions() as session, session.begin():
+        issued = await partner_service.create_partner(
+            session, name="Bench Partner", scopes=ALL_SCOPES, merchant_ids=data.merchant_ids
+        )
+        credential_id = await auth_repository.credential_id_of(session, issued.client_id)
+        secret = new_secret()
+        session.add(
+            EndUserToken(
+                id=new_ids(1)[0], token_hash=hash_secret(secret), user_id=holder[0],
+                merchant_id=holder[1], credential_id=credential_id, scope="passwordless",
+                created_at=LOADED_AT, expires_at=None, revoked_at=None,
+            )
+        )  # fmt: skip
+    data.client_id, data.access_token, data.user_token = (
+        issued.client_id,
+        issued.access_token,
+        secret,
+    )
+    return data
+
+
 def calls(data: Loaded) -> list[tuple[str, Call]]:
     wide = MerchantScope(tuple(data.merchant_ids))
     one = MerchantScope.one(data.merchant_ids[0])
