@@ -160,7 +160,7 @@ async def paginate(
 # (kept TOTAL_KEPT_SECONDS, like totals): a partner walking a large list page by page reads
 # each page through the index from that point, not from the list's start. A page reached
 # without its predecessor is read by OFFSET once (one row early, to learn where it starts).
-DEEP_FROM = 1_000
+DEEP_FROM = 100
 _page_starts: TtlCache[Hashable, tuple[Any, ...]] = TtlCache(TOTAL_KEPT_SECONDS, max_entries=4096)
 
 
