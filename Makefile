@@ -34,13 +34,21 @@ lock:
 run: $(STAMP)
 	$(BIN)/thanx-server serve --demo
 
+## Test processes (pytest-xdist): `auto` is one per core; TEST_WORKERS=0 runs the suite serially
+## in one process (for pdb, or to rule out a parallel cause), any number that many.
+TEST_WORKERS ?= auto
+## worksteal: each worker starts on its share in collection order (so it switches between the
+## engines rarely) and an idle one takes tests from a busy one's queue (the live tier's tests
+## take seconds, the others milliseconds: no fixed split ends even).
+PARALLEL := -n $(TEST_WORKERS) --dist worksteal
+
 ## Run the test suite: SQLite always, PostgreSQL too when reachable (required when CI=true).
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS)
 
 ## The in-process tier only (no server, worker or CLI processes, no fault proxy), both engines.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not live" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PARALLEL) -m "not live" $(PYTEST_ARGS)
 
 ## Format check, lint, strict typing and the import layers (pyproject.toml, [tool.importlinter]).
 check: $(STAMP)

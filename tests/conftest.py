@@ -38,6 +38,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+# Imported early on purpose: imported late (by its pytest plugin, at the terminal summary) after
+# trio is loaded (the Redis client pulls it in), Hypothesis runs trio's registration hook, whose
+# HypothesisWarning (an error here) failed any run of only Redis tests, e.g. test_ratelimit.py.
+import hypothesis  # noqa: F401
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -83,24 +88,60 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
             _running_in_process_test.clear()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by database engine
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The live tier first, each tier in the order pytest made (grouped by engine).
+
+    The live tier's tests take seconds each (the fuzzing run minutes), the others milliseconds.
+    Started first, the long ones are spread over the parallel workers (README, Testing) while
+    the short ones fill the gaps and are what an idle worker takes from a busy one at the end;
+    started last, one long test would run on alone while the other workers wait.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("live") is None)
+
+
 # --- Databases ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def _databases(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, DatabaseFactory | str]]:
+    """Per engine kind, its factory (made on first use), or why that engine is unavailable.
+
+    Held outside the parametrised ``db_factory`` on purpose: pytest tears a parametrised session
+    fixture down whenever the next test wants the other parameter, and a worker of a parallel run
+    (README, Testing) alternates between the kinds more than one serial run does. Each kind's
+    template is migrated once per process and its databases are dropped once, at the end.
+    """
+    made: dict[str, DatabaseFactory | str] = {}
+    yield made
+    for factory in made.values():
+        if isinstance(factory, DatabaseFactory):
+            await factory.teardown()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def db_factory(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[DatabaseFactory]:
+    request: pytest.FixtureRequest,
+    _databases: dict[str, DatabaseFactory | str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> DatabaseFactory:
     kind: str = request.param
-    if kind == "postgresql":
-        reason = await postgres_reachable()
-        if reason is not None:
-            if require_postgres():
-                pytest.fail(f"PostgreSQL is required (THANX_TEST_REQUIRE_POSTGRES=1): {reason}")
-            pytest.skip(f"PostgreSQL unreachable: {reason}")
-    factory = DatabaseFactory(kind=kind, workdir=tmp_path_factory.mktemp(f"db-{kind}"))
-    await factory.setup()
-    yield factory
-    await factory.teardown()
+    if kind not in _databases:
+        reason = await postgres_reachable() if kind == "postgresql" else None
+        if reason is None:
+            factory = DatabaseFactory(kind=kind, workdir=tmp_path_factory.mktemp(f"db-{kind}"))
+            await factory.setup()
+            _databases[kind] = factory
+        else:
+            _databases[kind] = reason
+    found = _databases[kind]
+    if isinstance(found, str):
+        if require_postgres():
+            pytest.fail(f"PostgreSQL is required (THANX_TEST_REQUIRE_POSTGRES=1): {found}")
+        pytest.skip(f"PostgreSQL unreachable: {found}")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +150,9 @@ def db_kind(db_factory: DatabaseFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-async def engine(db_factory: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await db_factory.fresh(), pool_size=5)
-    yield engine
-    await engine.dispose()
+async def engine(db_factory: DatabaseFactory) -> AsyncEngine:
+    """One database per kind for the rolled-back tests (``connection``), kept by the factory."""
+    return await db_factory.shared_engine()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from thanx_server.kit import migrate
 from thanx_server.kit.db import create_engine
@@ -58,6 +59,7 @@ class DatabaseFactory:
     prefix: str = field(default_factory=lambda: f"thanx_t_{uuid.uuid4().hex[:10]}")
     created: list[str] = field(default_factory=list)
     template: str = ""
+    engine: AsyncEngine | None = None
 
     async def setup(self) -> None:
         self.template = await self._create(f"{self.prefix}_tpl", template=None)
@@ -67,6 +69,12 @@ class DatabaseFactory:
         """A new migrated database; returns its SQLAlchemy URL."""
         name = f"{self.prefix}_{len(self.created)}"
         return await self._create(name, template=self.template)
+
+    async def shared_engine(self) -> AsyncEngine:
+        """The engine over one fresh database that the rolled-back tests share (made once)."""
+        if self.engine is None:
+            self.engine = create_engine(await self.fresh(), pool_size=5)
+        return self.engine
 
     async def _create(self, name: str, template: str | None) -> str:
         if self.kind == "sqlite":
@@ -93,6 +101,8 @@ class DatabaseFactory:
             await engine.dispose()
 
     async def teardown(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
         if self.kind == "sqlite":
             return  # files live in pytest's tmp dir
         # Concurrently, a few at a time: each DROP DATABASE waits for a checkpoint, and drops in
