@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, func, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.operators import asc_op, desc_op
 
@@ -31,6 +32,7 @@ MAX_PAGE = 1_000_000
 # size a count is cheap and always fresh. docs/DECISIONS.md, "Totals of large lists".
 TOTAL_KEPT_FROM = 10_000
 TOTAL_KEPT_SECONDS = 5.0
+TOTAL_KEPT_PER_COUNT_SECOND = 20.0
 _kept_totals: TtlCache[Hashable, int] = TtlCache(TOTAL_KEPT_SECONDS, max_entries=4096)
 _serials = itertools.count()
 
@@ -111,10 +113,16 @@ class Paged:
         self.seek: Select[Any] | None = None
         if order and not small and len(directions) == 1 and directions <= {desc_op, asc_op}:
             columns = [clause.element for clause in order]
-            bound = tuple_(
-                *(bindparam(f"seek_{i}", type_=column.type) for i, column in enumerate(columns))
-            )
-            before = tuple_(*columns) < bound if desc_op in directions else tuple_(*columns) > bound
+            params = [bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(columns)]
+            row, bound = tuple_(*columns), tuple_(*params)
+            # The leading column's own range is implied by the row comparison, but PostgreSQL
+            # estimates a row comparison at a third of the table (and then hashed and sorted all
+            # of it for the last page of a million members); a plain range it estimates from
+            # its histogram.
+            if desc_op in directions:
+                before = and_(columns[0] <= params[0], row < bound)
+            else:
+                before = and_(columns[0] >= params[0], row > bound)
             self.keys = len(columns)
             self.keyed = self.window.add_columns(*columns)
             self.seek = stmt.where(before).limit(bindparam(LIMIT_PARAM)).add_columns(*columns)
@@ -220,9 +228,13 @@ async def _total(
     key = (statement, _hashable(params or {})) if statement is not None else None
     if key is not None and (kept := _kept_totals.get(key)) is not None:
         return kept
+    started = time.perf_counter()
     total = (await session.scalar(paged.count, params)) or 0
     if key is not None and total >= TOTAL_KEPT_FROM:
-        _kept_totals.put(key, total)
+        # A count that took t is kept at least 20 t: recounting then costs at most ~5% of the
+        # database's time for that list, however slow the count (a loaded machine, SQLite).
+        took = time.perf_counter() - started
+        _kept_totals.put(key, total, max(TOTAL_KEPT_SECONDS, TOTAL_KEPT_PER_COUNT_SECOND * took))
     return total
 
 
