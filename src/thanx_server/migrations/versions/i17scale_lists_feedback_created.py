@@ -1,7 +1,7 @@
 """list indexes: a wide credential's feedback list walks records newest first
 
 Revision ID: i17scale_lists
-Revises: i15_console
+Revises: i14_delivery_due_index
 Create Date: 2026-12-01 18:40:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "i17scale_lists"
-down_revision: str | None = "i15_console"
+down_revision: str | None = "i14_delivery_due_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
