@@ -33,7 +33,7 @@ from typing import Any
 from bench.common import OUT_DIR, fresh_postgres, fresh_sqlite, machine_facts, write_section
 from bench.compare import _prepare
 from bench.dataset import Scale
-from bench.http import _headers, endpoints
+from bench.http import _headers, endpoints, growth_endpoints
 
 # A two-function C library over valgrind's client requests, so the probe can zero the counters
 # after warming up and dump them after the counted requests (callgrind.h ships with valgrind).
@@ -309,6 +309,57 @@ def compare_engine(
     return rows
 
 
+def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str]:
+    """Instructions per request of issue 17's reads (``growth_endpoints``) at each scale, this
+    checkout only: the databases of ``bench.explain`` (loaded there if absent, kept), a fresh
+    credential minted in each. On SQLite the engine runs inside the counted process, so its
+    work is counted too; on PostgreSQL only the API process's (the server's is in
+    ``bench.explain``'s plans)."""
+    import asyncio
+
+    from bench import explain
+
+    checkout = Path(__file__).resolve().parents[1]
+    library = str(_client_library())
+    counts: dict[str, dict[str, int]] = {}
+    names: list[str] = []
+    for scale in scales:
+
+        async def prepare(scale: str = scale) -> Any:
+            database = await explain._database(engine, scale, reuse=True)
+            try:
+                return await explain.loaded_from(database)
+            finally:
+                await database.dispose()
+
+        data = asyncio.run(prepare())
+        data_dir = OUT_DIR / f"instructions-growth-{engine}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "THANX_DATABASE_URL": explain._url(engine, scale),
+            "THANX_DATA_DIR": str(data_dir),
+            "THANX_RATE_LIMIT_ENABLED": "false",
+            "THANX_LOG_FORMAT": "json",
+            "THANX_EMBEDDED_WORKER": "false",
+            "PYTHONHASHSEED": "0",
+        }
+        calls = [
+            {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
+            for e in growth_endpoints(data)
+        ]  # fmt: skip
+        names = [str(call["name"]) for call in calls]
+        plan = {"library": library, "warm": warm, "requests": requests, "calls": calls}
+        counts[scale] = per_request(checkout, plan, env)
+        print(scale, counts[scale], flush=True)
+    rows = []
+    for name in names:
+        cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
+        ratio = counts[scales[-1]][name] / counts[scales[0]][name]
+        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", type=Path, help="the 'before' checkout")
@@ -321,6 +372,9 @@ def main() -> None:
         "--concurrency", type=int, default=1, help="with --profile wall: callers at once"
     )
     parser.add_argument("--only", default="", help="only the endpoints whose name has this")
+    parser.add_argument(
+        "--growth", nargs="+", metavar="SCALE", help="per-request cost at these scales instead"
+    )
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--scale", choices=["full", "small"], default="small")
@@ -335,9 +389,33 @@ def main() -> None:
             capture_output=True, text=True, check=False,
         ).stdout.strip()  # fmt: skip
 
-    scale = Scale.named(args.scale)
     engines = ["postgresql", "sqlite"] if args.engine == "both" else [args.engine]
+    if args.growth:
+        rows = [
+            row
+            for engine in engines
+            for row in growth(engine, args.growth, args.warm, args.requests)
+        ]
+        table = (
+            "| engine | endpoint | " + " | ".join(f"at {s}" for s in args.growth)
+            + f" | {args.growth[-1]} / {args.growth[0]} |\n|---|---|"
+            + "---|" * (len(args.growth) + 1) + "\n" + "\n".join(rows)
+        )  # fmt: skip
+        print(table)
+        if not args.no_write:
+            load = os.getloadavg()
+            write_section(
+                "instructions-growth",
+                "## Instructions per request as the tables grow (`python -m bench.instructions "
+                f"--growth {' '.join(args.growth)}`)\n\n{machine_facts()}; load average "
+                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it); "
+                f"{args.requests} requests counted after {args.warm} (in-process ASGI calls). "
+                "SQLite runs inside the counted process (its work is counted); PostgreSQL's "
+                "work is not (see the plans section).\n\n" + table + "\n",
+            )
+        return
     if args.profile:
+        scale = Scale.named(args.scale)
         wall_rows: list[str] = []
         for engine in engines:
             wall_rows += profile_engine(
@@ -366,7 +444,8 @@ def main() -> None:
             )
         return
     if args.baseline is None:
-        parser.error("--baseline is required (or --profile)")
+        parser.error("--baseline is required (or --profile, or --growth)")
+    scale = Scale.named(args.scale)
     rows = []
     for engine in engines:
         rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests, args.only)
