@@ -90,8 +90,9 @@ async def test_autocommit_reads_see_committed_writes(
 
 
 LONG_QUERY = {
-    # About a second of work inside the database engine (sqlite3 releases the GIL meanwhile).
-    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000)"
+    # A second or more of work inside the database engine (sqlite3 releases the GIL meanwhile);
+    # the test needs it to outlast the 100 ms stall bound several times over, not a set time.
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000)"
     " SELECT count(*) FROM c",
     "postgresql": "SELECT pg_sleep(1.5)",
 }
@@ -120,7 +121,7 @@ async def test_a_long_query_does_not_stall_the_event_loop(
         assert response.status_code == 200
         await asyncio.sleep(0.02)
     took = await running
-    assert took >= 0.9, f"the long query took only {took:.2f} s: it proves nothing"
+    assert took >= 0.5, f"the long query took only {took:.2f} s: it proves nothing"
     assert len(latencies) >= 10
     assert max(latencies) < 0.1, f"/healthz stalled {max(latencies) * 1000:.0f} ms"
 
