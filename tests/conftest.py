@@ -38,6 +38,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+# Imported early on purpose: imported late (by its pytest plugin, at the terminal summary) after
+# trio is loaded (the Redis client pulls it in), Hypothesis runs trio's registration hook, whose
+# HypothesisWarning (an error here) failed any run of only Redis tests, e.g. test_ratelimit.py.
+import hypothesis  # noqa: F401
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 

@@ -15,7 +15,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +45,12 @@ from selenium.common.exceptions import (  # noqa: E402
     WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.live
@@ -150,153 +153,177 @@ def _text(browser: WebDriver, element_id: str) -> str:
     return str(browser.find_element(By.ID, element_id).text)
 
 
-def _drive(base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
-    shots.mkdir(parents=True, exist_ok=True)
-    browser = _browser()
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """One Chromium for the module's tests (starting one costs seconds); each test signs in
+    on its own server, so only the window is shared."""
+    driver = _browser()
     try:
-
-        def shot(name: str) -> None:
-            browser.save_screenshot(str(shots / f"{name}.png"))
-
-        # Signing in: the form, then the overview.
-        browser.get(f"{base}/console")
-        _until("the sign-in form", lambda: "/console/login" in browser.current_url)
-        shot("login")
-        browser.find_element(By.ID, "client_id").send_keys(seeded.operator_client_id)
-        browser.find_element(By.ID, "access_token").send_keys(seeded.operator_token)
-        _click(browser, By.CSS_SELECTOR, "form.stack button[type=submit]")
-        _until("the overview", lambda: browser.find_elements(By.ID, "clock-heading") != [])
-        assert seeded.operator_token not in browser.page_source
-        assert "Blue Bottle Test Kitchen" in browser.page_source
-        shot("overview")
-
-        # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): the partner's
-        # jobs are paused (job progression), so the embedded worker leaves them to the steps, and
-        # each step moves the progress bar until the job completes.
-        operator = {
-            "Authorization": f"Bearer {seeded.operator_token}",
-            "X-ClientId": seeded.operator_client_id,
-        }
-        paused = httpx.put(
-            f"{base}/sandbox/jobs/progression",
-            json={"client_id": seeded.partner_client_id, "mode": "paused"},
-            headers=operator,
-            trust_env=False,
-        )
-        assert paused.status_code == 200, paused.text
-        response = httpx.post(
-            f"{base}/partner/campaigns/issue",
-            json=seeded.body,
-            headers=seeded.partner_headers,
-            trust_env=False,
-        )
-        assert response.status_code == 202, response.text
-        job_id = response.json()["issuance_job"]["id"]
-        browser.get(f"{base}/console/jobs")
-        _click(browser, By.LINK_TEXT, job_id)
-        _until("the job page", lambda: browser.find_elements(By.ID, "job-state") != [])
-        assert _text(browser, "job-state") == "pending"
-        seen = [_text(browser, "job-percent")]
-        while _text(browser, "job-state") != "completed":
-            _click(browser, By.ID, "job-step")
-            _until("the step's answer", lambda: browser.find_elements(By.ID, "job-state") != [])
-            seen.append(_text(browser, "job-percent"))
-            assert len(seen) < 10, seen
-        assert seen == ["0%", "33%", "66%", "100%"], seen
-        assert _text(browser, "job-issued") == "3"
-        shot("job")
-        browser.get(f"{base}/console/jobs")
-        shot("jobs")
-
-        # The journal: the issue request, opened with its body and as curl.
-        browser.get(f"{base}/console/requests?operation_id=issueRewards")
-        shot("requests")
-        _click(browser, By.CSS_SELECTOR, "#requests tbody a")
-        _until("the request", lambda: browser.find_elements(By.ID, "curl") != [])
-        assert _text(browser, "request-status") == "202"
-        assert "curl -sS -X POST" in str(browser.find_element(By.ID, "curl").get_attribute("value"))
-        shot("request")
-
-        # The member's reward, then the clock advanced past its retire_at: it has retired.
-        def find_member() -> list[str]:
-            browser.get(f"{base}/console/members")
-            browser.find_element(By.ID, "member-q").send_keys(seeded.member_email)
-            _click(browser, By.ID, "member-find")
-            _until("the member", lambda: browser.find_elements(By.ID, "member-name") != [])
-            return [e.text for e in browser.find_elements(By.CLASS_NAME, "reward-state")]
-
-        assert find_member() == ["available"]
-        shot("members")
-        browser.get(f"{base}/console")
-        browser.find_element(By.ID, "advance-by").send_keys("61d")
-        _click(browser, By.ID, "clock-advance")
-        _until("the advanced clock", lambda: "advanced" in browser.page_source)
-        assert find_member() == ["retired"]
-        shot("members-retired")
-
-        # A fault rule, met once: the controls page shows its hit.
-        rule = {"operation_id": "getMerchants", "status": 503, "times": 1}
-        with httpx.Client(base_url=base, trust_env=False) as api:
-            assert api.post("/sandbox/faults", json=rule, headers=operator).status_code == 201
-            assert api.get("/partner/merchants", headers=seeded.partner_headers).status_code == 503
-        browser.get(f"{base}/console/controls")
-        hits = [e.text for e in browser.find_elements(By.CLASS_NAME, "fault-hits")]
-        assert hits == ["1"], hits
-        shot("controls")
-
-        # A webhook: triggered from the console, delivered by the embedded worker to a receiver
-        # in the test, then redelivered (same event, same body).
-        endpoint = {
-            "merchant_id": seeded.merchant_id,
-            "url": receiver.url + "/hook",
-            "event_types": ["communication_setting.updated"],
-        }
-        created = httpx.post(
-            f"{base}/sandbox/webhook_endpoints",
-            json={"webhook_endpoint": endpoint},
-            headers=operator,
-            trust_env=False,
-        )
-        assert created.status_code == 201, created.text
-        browser.get(f"{base}/console/webhooks")
-        assert created.json()["webhook_endpoint"]["secret"] not in browser.page_source
-        Select(browser.find_element(By.ID, "trigger-event")).select_by_visible_text(
-            "communication_setting.updated"
-        )
-        _click(browser, By.ID, "trigger-submit")
-        _until("the event page", lambda: browser.find_elements(By.ID, "event-body") != [])
-
-        def attempts() -> int:
-            browser.refresh()
-            return len(browser.find_elements(By.CSS_SELECTOR, "#event-attempts tbody tr"))
-
-        _until("the delivery", lambda: attempts() == 1)
-        _click(browser, By.ID, "event-redeliver")
-        _until("the redelivery", lambda: attempts() == 2)
-        assert len(receiver.received) == 2
-        assert receiver.received[0].body == receiver.received[1].body
-        shot("webhook-event")
-        browser.get(f"{base}/console/webhooks")
-        shot("webhooks")
-
-        # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
-        browser.get(f"{base}/console")
-        browser.execute_script(
-            "const f = document.createElement('form');"
-            "f.method = 'post'; f.action = '/console/clock/freeze';"
-            "document.body.appendChild(f); f.submit();"
-        )
-        _until("the refusal", lambda: browser.find_elements(By.ID, "error-message") != [])
-        assert "403 CSRF_REFUSED" in browser.title
-        shot("csrf-refused")
-        browser.get(f"{base}/console")
-        assert _text(browser, "clock-state") == "running"
+        yield driver
     finally:
-        browser.quit()
+        driver.quit()
+
+
+def _fresh(browser: WebDriver, width: int = 1280, height: int = 900) -> None:
+    browser.delete_all_cookies()
+    browser.set_window_size(width, height)
+
+
+def _sign_in(browser: WebDriver, base: str, client_id: str, token: str) -> None:
+    browser.get(f"{base}/console/login")
+    browser.find_element(By.ID, "client_id").send_keys(client_id)
+    browser.find_element(By.ID, "access_token").send_keys(token)
+    _click(browser, By.CSS_SELECTOR, "form.stack button[type=submit]")
+    _until("the overview", lambda: browser.find_elements(By.ID, "merchants-heading") != [])
+
+
+def _drive(browser: WebDriver, base: str, seeded: Seeded, shots: Path, receiver: Receiver) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    _fresh(browser)
+
+    def shot(name: str) -> None:
+        browser.save_screenshot(str(shots / f"{name}.png"))
+
+    # Signing in: the form, then the overview.
+    browser.get(f"{base}/console")
+    _until("the sign-in form", lambda: "/console/login" in browser.current_url)
+    shot("login")
+    browser.find_element(By.ID, "client_id").send_keys(seeded.operator_client_id)
+    browser.find_element(By.ID, "access_token").send_keys(seeded.operator_token)
+    _click(browser, By.CSS_SELECTOR, "form.stack button[type=submit]")
+    _until("the overview", lambda: browser.find_elements(By.ID, "clock-heading") != [])
+    assert seeded.operator_token not in browser.page_source
+    assert "Blue Bottle Test Kitchen" in browser.page_source
+    assert browser.find_elements(By.ID, "budgets") != []  # the partner's rate-limit budget
+    browser.set_window_size(1280, 1400)  # the whole overview, budgets included, in the picture
+    shot("overview")
+    browser.set_window_size(1280, 900)
+
+    # A job of three identifiers, one chunk a step (THANX_ISSUANCE_CHUNK_SIZE=1): the partner's
+    # jobs are paused (job progression), so the embedded worker leaves them to the steps, and
+    # each step moves the progress bar until the job completes.
+    operator = {
+        "Authorization": f"Bearer {seeded.operator_token}",
+        "X-ClientId": seeded.operator_client_id,
+    }
+    paused = httpx.put(
+        f"{base}/sandbox/jobs/progression",
+        json={"client_id": seeded.partner_client_id, "mode": "paused"},
+        headers=operator,
+        trust_env=False,
+    )
+    assert paused.status_code == 200, paused.text
+    response = httpx.post(
+        f"{base}/partner/campaigns/issue",
+        json=seeded.body,
+        headers=seeded.partner_headers,
+        trust_env=False,
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["issuance_job"]["id"]
+    browser.get(f"{base}/console/jobs")
+    _click(browser, By.LINK_TEXT, job_id)
+    _until("the job page", lambda: browser.find_elements(By.ID, "job-state") != [])
+    assert _text(browser, "job-state") == "pending"
+    seen = [_text(browser, "job-percent")]
+    while _text(browser, "job-state") != "completed":
+        _click(browser, By.ID, "job-step")
+        _until("the step's answer", lambda: browser.find_elements(By.ID, "job-state") != [])
+        seen.append(_text(browser, "job-percent"))
+        assert len(seen) < 10, seen
+    assert seen == ["0%", "33%", "66%", "100%"], seen
+    assert _text(browser, "job-issued") == "3"
+    shot("job")
+    browser.get(f"{base}/console/jobs")
+    shot("jobs")
+
+    # The journal: the issue request, opened with its body and as curl.
+    browser.get(f"{base}/console/requests?operation_id=issueRewards")
+    shot("requests")
+    _click(browser, By.CSS_SELECTOR, "#requests tbody a")
+    _until("the request", lambda: browser.find_elements(By.ID, "curl") != [])
+    assert _text(browser, "request-status") == "202"
+    assert "curl -sS -X POST" in str(browser.find_element(By.ID, "curl").get_attribute("value"))
+    shot("request")
+
+    # The member's reward, then the clock advanced past its retire_at: it has retired.
+    def find_member() -> list[str]:
+        browser.get(f"{base}/console/members")
+        browser.find_element(By.ID, "member-q").send_keys(seeded.member_email)
+        _click(browser, By.ID, "member-find")
+        _until("the member", lambda: browser.find_elements(By.ID, "member-name") != [])
+        return [e.text for e in browser.find_elements(By.CLASS_NAME, "reward-state")]
+
+    assert find_member() == ["available"]
+    shot("members")
+    browser.get(f"{base}/console")
+    browser.find_element(By.ID, "advance-by").send_keys("61d")
+    _click(browser, By.ID, "clock-advance")
+    _until("the advanced clock", lambda: "advanced" in browser.page_source)
+    assert find_member() == ["retired"]
+    shot("members-retired")
+
+    # A fault rule, met once: the controls page shows its hit.
+    rule = {"operation_id": "getMerchants", "status": 503, "times": 1}
+    with httpx.Client(base_url=base, trust_env=False) as api:
+        assert api.post("/sandbox/faults", json=rule, headers=operator).status_code == 201
+        assert api.get("/partner/merchants", headers=seeded.partner_headers).status_code == 503
+    browser.get(f"{base}/console/controls")
+    hits = [e.text for e in browser.find_elements(By.CLASS_NAME, "fault-hits")]
+    assert hits == ["1"], hits
+    shot("controls")
+
+    # A webhook: triggered from the console, delivered by the embedded worker to a receiver
+    # in the test, then redelivered (same event, same body).
+    endpoint = {
+        "merchant_id": seeded.merchant_id,
+        "url": receiver.url + "/hook",
+        "event_types": ["communication_setting.updated"],
+    }
+    created = httpx.post(
+        f"{base}/sandbox/webhook_endpoints",
+        json={"webhook_endpoint": endpoint},
+        headers=operator,
+        trust_env=False,
+    )
+    assert created.status_code == 201, created.text
+    browser.get(f"{base}/console/webhooks")
+    assert created.json()["webhook_endpoint"]["secret"] not in browser.page_source
+    Select(browser.find_element(By.ID, "trigger-event")).select_by_visible_text(
+        "communication_setting.updated"
+    )
+    _click(browser, By.ID, "trigger-submit")
+    _until("the event page", lambda: browser.find_elements(By.ID, "event-body") != [])
+
+    def attempts() -> int:
+        browser.refresh()
+        return len(browser.find_elements(By.CSS_SELECTOR, "#event-attempts tbody tr"))
+
+    _until("the delivery", lambda: attempts() == 1)
+    _click(browser, By.ID, "event-redeliver")
+    _until("the redelivery", lambda: attempts() == 2)
+    assert len(receiver.received) == 2
+    assert receiver.received[0].body == receiver.received[1].body
+    shot("webhook-event")
+    browser.get(f"{base}/console/webhooks")
+    shot("webhooks")
+
+    # A forged form (no CSRF token), posted by the signed-in browser: refused, nothing moved.
+    browser.get(f"{base}/console")
+    browser.execute_script(
+        "const f = document.createElement('form');"
+        "f.method = 'post'; f.action = '/console/clock/freeze';"
+        "document.body.appendChild(f); f.submit();"
+    )
+    _until("the refusal", lambda: browser.find_elements(By.ID, "error-message") != [])
+    assert "403 CSRF_REFUSED" in browser.title
+    shot("csrf-refused")
+    browser.get(f"{base}/console")
+    assert _text(browser, "clock-state") == "running"
 
 
 async def test_console_in_a_real_browser(
-    fresh_db_url: str, start_api: StartApi, tmp_path: Path
+    browser: WebDriver, fresh_db_url: str, start_api: StartApi, tmp_path: Path
 ) -> None:
     seeded = await _seed(fresh_db_url)
     api = await start_api(
@@ -310,6 +337,154 @@ async def test_console_in_a_real_browser(
     receiver = await Receiver().start()
     try:
         # The browser is driven from a thread; this loop serves the receiver meanwhile.
-        await asyncio.to_thread(_drive, api.url, seeded, shots, receiver)
+        await asyncio.to_thread(_drive, browser, api.url, seeded, shots, receiver)
     finally:
         await receiver.close()
+
+
+# --- live pages, a phone, a keyboard ----------------------------------------------------------
+
+PAGES = (
+    "/console",
+    "/console/jobs",
+    "/console/jobs/{job_id}",
+    "/console/requests",
+    "/console/members",
+    "/console/webhooks",
+    "/console/controls",
+)
+
+
+def _same_page(html: WebElement) -> bool:
+    """True while ``html`` is still the document's (no navigation, no reload since)."""
+    try:
+        html.is_enabled()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
+def _tab(browser: WebDriver, *keys: str) -> str:
+    """Press keys, return the id (or class) of the element that has the focus then."""
+    ActionChains(browser).send_keys(*keys).perform()
+    active = browser.switch_to.active_element
+    return str(active.get_attribute("id") or active.get_attribute("class") or active.tag_name)
+
+
+def _live(browser: WebDriver, base: str, seeded: Seeded, shots: Path) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    _fresh(browser)
+    operator = {
+        "Authorization": f"Bearer {seeded.operator_token}",
+        "X-ClientId": seeded.operator_client_id,
+    }
+    api = httpx.Client(base_url=base, trust_env=False)
+
+    # The keyboard alone: the skip link first, then the form's fields, Enter submits.
+    browser.get(f"{base}/console/login")
+    assert _tab(browser, Keys.TAB) == "skip"
+    assert _tab(browser, Keys.ENTER, Keys.TAB) == "client_id"
+    ActionChains(browser).send_keys(seeded.operator_client_id).perform()
+    assert _tab(browser, Keys.TAB) == "access_token"
+    old = browser.find_element(By.TAG_NAME, "html")
+    ActionChains(browser).send_keys(seeded.operator_token, Keys.ENTER).perform()
+    WebDriverWait(browser, WAIT).until(expected_conditions.staleness_of(old))
+    _until("the overview", lambda: browser.find_elements(By.ID, "merchants-heading") != [])
+
+    # A job's progress moves on its page without a reload; the last step reloads it once, for
+    # the actions of a finished job.
+    paused = api.put(
+        "/sandbox/jobs/progression",
+        json={"client_id": seeded.partner_client_id, "mode": "paused"},
+        headers=operator,
+    )
+    assert paused.status_code == 200, paused.text
+    issued = api.post("/partner/campaigns/issue", json=seeded.body, headers=seeded.partner_headers)
+    assert issued.status_code == 202, issued.text
+    job_id = issued.json()["issuance_job"]["id"]
+    browser.get(f"{base}/console/jobs/{job_id}")
+    html = browser.find_element(By.TAG_NAME, "html")
+    assert _text(browser, "job-percent") == "0%"
+    step = api.post(f"/sandbox/jobs/{job_id}/step", json={"chunks": 1}, headers=operator)
+    assert step.status_code == 200, step.text
+    _until("33% in place", lambda: _text(browser, "job-percent") == "33%")
+    assert _same_page(html)
+    step = api.post(f"/sandbox/jobs/{job_id}/step", json={"chunks": 2}, headers=operator)
+    assert step.status_code == 200, step.text
+    _until("the finished job's actions", lambda: browser.find_elements(By.ID, "job-revoke") != [])
+    assert _text(browser, "job-state") == "completed"
+
+    # The journal shows a new request without a reload.
+    browser.get(f"{base}/console/requests")
+    html = browser.find_element(By.TAG_NAME, "html")
+
+    def rows() -> int:
+        return len(browser.find_elements(By.CSS_SELECTOR, "#requests tbody tr"))
+
+    before = rows()
+    assert api.get("/partner/merchants", headers=seeded.partner_headers).status_code == 200
+    _until("the new request in place", lambda: rows() == before + 1)
+    assert _same_page(html)
+
+    # Copy as curl: the button (hidden without JavaScript) puts the command on the clipboard.
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    _click(browser, By.CSS_SELECTOR, "#requests tbody a")
+    button = browser.find_element(By.ID, "curl-copy")
+    assert button.is_displayed()
+    button.click()
+    _until("the copy", lambda: _text(browser, "curl-copied") == "Copied to the clipboard.")
+    pasted = browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null));"
+    )
+    assert pasted == browser.find_element(By.ID, "curl").get_attribute("value")
+    assert str(pasted).startswith("curl -sS")
+
+    # A phone (390 x 844): every page fits its width (wide tables scroll inside themselves),
+    # the navigation is on screen, and each page has one h1 and labelled fields.
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
+    )
+    try:
+        for path in PAGES:
+            browser.get(base + path.format(job_id=job_id))
+            _until(path, lambda: browser.find_elements(By.TAG_NAME, "main") != [])
+            width, overflow, main_right = browser.execute_script(
+                "return [window.innerWidth, document.documentElement.scrollWidth,"
+                " document.querySelector('main').getBoundingClientRect().right];"
+            )
+            assert overflow <= width, (path, overflow, width)
+            assert main_right <= width + 1, (path, main_right, width)
+            for link in browser.find_elements(By.CSS_SELECTOR, "nav[aria-label] a"):
+                assert link.is_displayed(), (path, link.text)
+                left, right = browser.execute_script(
+                    "const r = arguments[0].getBoundingClientRect(); return [r.left, r.right];",
+                    link,
+                )
+                assert left >= 0, (path, link.text, left)
+                assert right <= width, (path, link.text, right, width)
+            assert len(browser.find_elements(By.TAG_NAME, "h1")) == 1, path
+            unlabelled = browser.execute_script(
+                "return Array.from(document.querySelectorAll('input, select, textarea'))"
+                ".filter(e => e.type !== 'hidden' && !e.labels.length"
+                " && !e.getAttribute('aria-label')).map(e => e.name || e.id);"
+            )
+            assert unlabelled == [], (path, unlabelled)
+            if path in ("/console", "/console/jobs/{job_id}", "/console/controls"):
+                name = "overview" if path == "/console" else path.split("/")[2]
+                browser.save_screenshot(str(shots / f"phone-{name}.png"))
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        api.close()
+
+
+async def test_live_pages_a_phone_and_the_keyboard(
+    browser: WebDriver, fresh_db_url: str, start_api: StartApi, tmp_path: Path
+) -> None:
+    seeded = await _seed(fresh_db_url)
+    api = await start_api({"THANX_DATABASE_URL": fresh_db_url, "THANX_ISSUANCE_CHUNK_SIZE": "1"})
+    shots = Path(os.environ.get("THANX_CONSOLE_SCREENSHOTS") or tmp_path)
+    await asyncio.to_thread(_live, browser, api.url, seeded, shots)

@@ -66,6 +66,8 @@ def serve(
             rate_limit_key_prefix=rate_limit_key_prefix,
             # A loaded test machine can take longer than the 50 ms production budget.
             rate_limit_redis_budget_ms=2000,
+            # The journal's flusher would write on the test's one connection from another task.
+            journal_enabled=False,
             **overrides,
         )
         app = create_app(settings, database=database)

@@ -20,9 +20,10 @@ PUBLIC_ROUTES = {
     ("GET", "/redoc"),
     # Generated demo images (issue 16): public, as a CDN's would be.
     ("GET", "/static/images/{filename}"),
-    # The web console (issue 15): its stylesheet and its sign-in form, public on purpose; every
-    # other console page is behind ConsoleAuth.
+    # The web console (issue 15): its stylesheet, its script and its sign-in form, public on
+    # purpose; every other console page is behind ConsoleAuth.
     ("GET", "/console/static/console.css"),
+    ("GET", "/console/static/console.js"),
     ("GET", "/console/login"),
     ("POST", "/console/login"),
 }

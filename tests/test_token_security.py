@@ -96,6 +96,8 @@ async def test_consumer_calls_spend_the_minting_credentials_budget(
         auth_cache_seconds=0,
         rate_limit_per_second=1000,
         rate_limit_per_15_minutes=4,
+        # The journal's flusher would write on the test's one connection from another task.
+        journal_enabled=False,
     )
     app = create_app(settings, database=database)
     async with (

@@ -19,6 +19,7 @@ from thanx_server.auth.tokens import UserTokenCache
 from thanx_server.campaign import endpoints as campaign_endpoints
 from thanx_server.console import endpoints as console_endpoints
 from thanx_server.console import handlers as console_handlers
+from thanx_server.console import service as console_service
 from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Built here (not in the lifespan) so apps driven without one still enforce limits; it opens
     # no connection until the first request, and the lifespan closes it.
     limiter = credential_limiter(settings)
+    sign_in_limiter = console_service.sign_in_limiter(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await usage.flush(db.write_sessions)
             if limiter is not None:
                 await limiter.aclose()
+            await sign_in_limiter.aclose()
             if journal is not None and journal_flusher is not None:
                 journal_flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -161,6 +164,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.user_token_cache = UserTokenCache(settings.auth_cache_seconds)
     app.state.operator_cache = OperatorCache(settings.auth_cache_seconds)
     app.state.rate_limiter = limiter
+    app.state.sign_in_limiter = sign_in_limiter  # issue 15: failed console sign-ins
     # Issue 13: the sandbox's request journal (sandbox/journal), one recorder per process.
     journal = (
         JournalRecorder(settings) if settings.is_sandbox and settings.journal_enabled else None
@@ -182,7 +186,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(TransactionMiddleware)
     # The console's forms are the only bodies that are not JSON (issue 15).
     app.add_middleware(
-        RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes, form_prefix="/console/"
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        form_prefix="/console/",
+        form_errors=console_handlers.guard_error_page,
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # The routes go straight into the app's router: ``include_router`` keeps each router as a

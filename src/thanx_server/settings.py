@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # Prefix of every rate-limit key in Redis: lets several deployments (or test runs) share one.
     rate_limit_key_prefix: str = Field(default="thanx", min_length=1, max_length=64)
 
+    # Console sign-in (issue 15): failed attempts allowed per client address and, separately, per
+    # client id in any 15 minutes; past either, sign-in answers 429 until the oldest failure ages
+    # out (counted in ``rate_limit_storage``, whether or not the API's limits are enabled).
+    console_sign_in_failures_per_15_minutes: int = Field(default=10, ge=1, le=10_000)
+
     # Largest request body accepted (413 PAYLOAD_TOO_LARGE above it). A realistic 10,000-identifier
     # issue request is about 0.8 MB pretty-printed (tests/test_bad_input.py measures one).
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

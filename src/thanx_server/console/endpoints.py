@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
-from thanx_server.console import service
+from thanx_server.console import controls, service
 from thanx_server.console.dependencies import (
     COOKIE,
     COOKIE_PATH,
@@ -26,22 +26,21 @@ from thanx_server.console.dependencies import (
 )
 from thanx_server.console.errors import CsrfRefused
 from thanx_server.console.forms import field, read_form
-from thanx_server.console.rendering import STYLESHEET, render
+from thanx_server.console.rendering import SCRIPT, STYLESHEET, notice, render, see_other
 from thanx_server.domain.states import FINISHED_JOB_STATES, JobState
 from thanx_server.issuance import service as issuance
 from thanx_server.kit.deps import AppDatabase, AppSettings, DbSession, sandbox_only
-from thanx_server.kit.errors import AuthenticationFailed, ValidationFailed
+from thanx_server.kit.errors import AuthenticationFailed, RateLimited, ValidationFailed
 from thanx_server.kit.ids import new_secret
 from thanx_server.kit.pagination import Page
+from thanx_server.kit.ratelimit import RateLimiter
 from thanx_server.sandbox.clock import service as clock
 from thanx_server.sandbox.clock.schemas import AdvanceIn
-from thanx_server.sandbox.faults import service as faults
 from thanx_server.sandbox.jobs import service as progression
 from thanx_server.sandbox.jobs.schemas import ProgressionIn, StepIn
 from thanx_server.sandbox.journal import service as journal
 from thanx_server.sandbox.journal.endpoints import Recorder
 from thanx_server.sandbox.journal.recorder import JournalRecorder
-from thanx_server.sandbox.state import service as sandbox_state
 from thanx_server.webhook import service as webhooks
 from thanx_server.webhook import triggers
 from thanx_server.webhook.events import EventType
@@ -55,29 +54,6 @@ LOGIN_COOKIE_AGE = 3600
 PER_PAGE = 25
 REQUESTS_SHOWN = 100
 WEBHOOK_ROWS = 50
-EVERYTHING = "*"  # the reset form's choice of every merchant
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-# What a form's redirect may announce: a fixed text and a count, never text from the URL (a
-# crafted link must not make the console say something of its choosing).
-NOTICES = {
-    "advanced": "The clock was advanced; pieces of due work run on the way: {n}.",
-    "reset": "Reset done: {n} rows written back from the baseline.",
-    "fault-deleted": "Fault rules deleted: {n}.",
-    "queued": "Deliveries queued: {n}.",
-}
-
-
-def _notice(request: Request) -> str | None:
-    text = NOTICES.get(request.query_params.get("done", ""))
-    count = request.query_params.get("n", "")
-    if text is None or not count.isdigit() or len(count) > 9:
-        return None
-    return text.format(n=int(count))
 
 
 @router.get("/console/static/console.css", operation_id="consoleStylesheet")
@@ -89,11 +65,20 @@ async def stylesheet() -> Response:
     )
 
 
+@router.get("/console/static/console.js", operation_id="consoleScript")
+async def script() -> Response:
+    return Response(
+        SCRIPT,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
 @router.get("/console/login", operation_id="consoleLoginForm")
 async def login_form(request: Request, session: DbSession) -> Response:
     """The sign-in form (public on purpose), with a fresh CSRF secret in its own cookie."""
     if await service.current_user(session, request.cookies.get(COOKIE)) is not None:
-        return _see_other("/console")
+        return see_other("/console")
     return _login_page(request, error=None, client_id="")
 
 
@@ -117,6 +102,14 @@ async def login(request: Request, session: DbSession) -> Response:
     if not expected or not service.csrf_matches(expected, form.get("csrf_token")):
         raise CsrfRefused()
     client_id = form.get("client_id", "").strip()
+    limiter: RateLimiter = request.app.state.sign_in_limiter
+    address = request.client.host if request.client else None
+    try:
+        await service.refuse_spent_sign_in(limiter, address=address, client_id=client_id)
+    except RateLimited as exc:
+        response = _login_page(request, error=exc.message, client_id=client_id, status=429)
+        response.headers.update(exc.headers or {})
+        return response
     try:
         secret = await service.sign_in(
             session,
@@ -126,6 +119,7 @@ async def login(request: Request, session: DbSession) -> Response:
             credential_cache=getattr(request.app.state, "credential_cache", None),
         )
     except AuthenticationFailed:
+        await service.count_failed_sign_in(limiter, address=address, client_id=client_id)
         # The client id is shown again (it is no secret); the token never is.
         return _login_page(
             request,
@@ -133,7 +127,7 @@ async def login(request: Request, session: DbSession) -> Response:
             client_id=client_id,
             status=401,
         )
-    response = _see_other("/console")
+    response = see_other("/console")
     set_cookie(request, response, COOKIE, secret, int(service.SESSION_LIFETIME.total_seconds()))
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
     return response
@@ -142,7 +136,7 @@ async def login(request: Request, session: DbSession) -> Response:
 @router.post("/console/logout", operation_id="consoleLogout")
 async def logout(user: ConsoleWriter, session: DbSession) -> Response:
     await service.sign_out(session, user)
-    response = _see_other("/console/login")
+    response = see_other("/console/login")
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
@@ -151,7 +145,7 @@ async def logout(user: ConsoleWriter, session: DbSession) -> Response:
 async def overview_page(
     request: Request, user: ConsoleReader, session: DbSession, settings: AppSettings
 ) -> Response:
-    view = await service.overview(session, user)
+    view = await service.overview(session, user, request.app.state.rate_limiter)
     clock_view = await clock.read(session) if settings.is_sandbox else None
     return render(
         request,
@@ -160,7 +154,7 @@ async def overview_page(
         overview=view,
         clock=clock_view,
         job_states=JOB_STATES,
-        message=_notice(request),
+        message=notice(request),
     )
 
 
@@ -168,14 +162,14 @@ async def overview_page(
 async def freeze_clock(user: ConsoleWriter, session: DbSession) -> Response:
     user.principal.require_operator("moving the clock")
     await clock.freeze(session)
-    return _see_other("/console")
+    return see_other("/console")
 
 
 @sandbox_router.post("/console/clock/resume", operation_id="consoleClockResume")
 async def resume_clock(user: ConsoleWriter, session: DbSession) -> Response:
     user.principal.require_operator("moving the clock")
     await clock.resume(session, real=False, allow_backwards=False)
-    return _see_other("/console")
+    return see_other("/console")
 
 
 @sandbox_router.post("/console/clock/advance", operation_id="consoleClockAdvance")
@@ -190,7 +184,7 @@ async def advance_clock(
     except ValidationError as exc:
         raise ValidationFailed(f"by: {exc.errors()[0]['msg']}") from None
     view = await clock.advance(db, settings, by=data.by)
-    return _see_other(f"/console?done=advanced&n={view.ran}")
+    return see_other(f"/console?done=advanced&n={view.ran}")
 
 
 @sandbox_router.get("/console/members", operation_id="consoleMembers")
@@ -274,45 +268,6 @@ async def request_page(
     return render(request, "request.html", user=user, entry=entry, curl=curl)
 
 
-@sandbox_router.get("/console/controls", operation_id="consoleControls")
-async def controls_page(request: Request, user: ConsoleReader, session: DbSession) -> Response:
-    """Reset (everything, or a merchant) and the fault rules with their hit counts."""
-    return render(
-        request,
-        "controls.html",
-        user=user,
-        merchants=await service.merchants(session, user),
-        rules=await faults.list_rules(session, user.principal),
-        message=_notice(request),
-    )
-
-
-@sandbox_router.post("/console/controls/reset", operation_id="consoleReset")
-async def reset(request: Request, user: ConsoleWriter, session: DbSession) -> Response:
-    """As ``POST /sandbox/reset``: everything (an operator) or one merchant, to the baseline."""
-    form = await read_form(request)
-    target = field(form, "merchant_id")
-    restored = await sandbox_state.reset_for(
-        session,
-        user.principal,
-        merchant_id=None if target == EVERYTHING else target,
-        credentials=form.get("credentials") == "on",
-    )
-    return _see_other(f"/console/controls?done=reset&n={restored.rows}")
-
-
-@sandbox_router.post("/console/controls/faults/{rule_id}/delete", operation_id="consoleFaultDelete")
-async def delete_fault(user: ConsoleWriter, session: DbSession, rule_id: str) -> Response:
-    await faults.remove_rule(session, user.principal, rule_id)
-    return _see_other("/console/controls?done=fault-deleted&n=1")
-
-
-@sandbox_router.post("/console/controls/faults/clear", operation_id="consoleFaultsClear")
-async def clear_faults(user: ConsoleWriter, session: DbSession) -> Response:
-    removed = await faults.clear_rules(session, user.principal)
-    return _see_other(f"/console/controls?done=fault-deleted&n={removed}")
-
-
 @router.get("/console/webhooks", operation_id="consoleWebhooks")
 async def webhooks_page(request: Request, user: ConsoleReader, session: DbSession) -> Response:
     """Webhook endpoints (never their secrets) and the newest delivery attempts."""
@@ -327,7 +282,7 @@ async def webhooks_page(request: Request, user: ConsoleReader, session: DbSessio
         attempts=attempts,
         merchants=await service.merchants(session, user),
         event_types=[e.value for e in EventType],
-        message=_notice(request),
+        message=notice(request),
     )
 
 
@@ -348,7 +303,7 @@ async def webhook_event_page(
         event=event,
         body=body,
         attempts=attempts,
-        message=_notice(request),
+        message=notice(request),
     )
 
 
@@ -358,7 +313,7 @@ async def webhook_event_page(
 async def redeliver_webhook(user: ConsoleWriter, session: DbSession, event_id: str) -> Response:
     """Send the event again (same event id) to the endpoints it went to."""
     ids = await webhooks.redeliver(session, user.principal.merchants(), event_id, endpoint_id=None)
-    return _see_other(f"/console/webhooks/events/{event_id}?done=queued&n={len(ids)}")
+    return see_other(f"/console/webhooks/events/{event_id}?done=queued&n={len(ids)}")
 
 
 @sandbox_router.post("/console/webhooks/trigger", operation_id="consoleWebhookTrigger")
@@ -385,7 +340,7 @@ async def trigger_webhook(request: Request, user: ConsoleWriter, session: DbSess
         overrides=None,
         delay=timedelta(0),
     )
-    return _see_other(f"/console/webhooks/events/{event_id}?done=queued&n={queued}")
+    return see_other(f"/console/webhooks/events/{event_id}?done=queued&n={queued}")
 
 
 @router.get("/console/jobs", operation_id="consoleJobs")
@@ -400,7 +355,16 @@ async def jobs_page(
     jobs = await issuance.list_jobs(
         session, user.principal.merchants(), state=state, page=Page(page, PER_PAGE)
     )
-    return render(request, "jobs.html", user=user, jobs=jobs, state=state, job_states=JOB_STATES)
+    return render(
+        request,
+        "jobs.html",
+        user=user,
+        jobs=jobs,
+        state=state,
+        job_states=JOB_STATES,
+        # Refreshed in place (console.js) while a job on the page is unfinished.
+        live=any(j.state not in FINISHED_JOB_STATES for j in jobs.items),
+    )
 
 
 @router.get("/console/jobs/{job_id}", operation_id="consoleJob")
@@ -429,7 +393,7 @@ async def job_page(
 @router.post("/console/jobs/{job_id}/revoke", operation_id="consoleJobRevoke")
 async def revoke_job(user: ConsoleWriter, session: DbSession, job_id: str) -> Response:
     await issuance.revoke_job(session, user.principal, job_id=job_id, merchant_id=None)
-    return _see_other(f"/console/jobs/{job_id}")
+    return see_other(f"/console/jobs/{job_id}")
 
 
 @sandbox_router.post("/console/jobs/{job_id}/progression", operation_id="consoleJobProgression")
@@ -444,7 +408,7 @@ async def set_job_progression(
     except ValidationError as exc:
         raise ValidationFailed(f"mode: {exc.errors()[0]['msg']}") from None
     await progression.set_job_mode(session, user.principal, job_id, data)
-    return _see_other(f"/console/jobs/{job_id}")
+    return see_other(f"/console/jobs/{job_id}")
 
 
 @sandbox_router.post("/console/jobs/{job_id}/step", operation_id="consoleJobStep")
@@ -458,7 +422,7 @@ async def step_job(
     except ValidationError as exc:
         raise ValidationFailed(f"chunks: {exc.errors()[0]['msg']}") from None
     await progression.step_job(db, settings, user.principal, job_id, chunks=data.chunks)
-    return _see_other(f"/console/jobs/{job_id}")
+    return see_other(f"/console/jobs/{job_id}")
 
 
-ROUTERS = (router, sandbox_router)
+ROUTERS = (router, sandbox_router, controls.router)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from thanx_server.console.errors import SignInRequired
 from thanx_server.console.rendering import render
@@ -43,6 +44,17 @@ def error_page(request: Request, error: AppError) -> Response:
         error_message=error.message,
         back=back,
     )
+
+
+def guard_error_page(error: AppError) -> ASGIApp:
+    """What the request guard (kit/request_guard.py) answers on console paths: its refusals (a
+    body past ``THANX_MAX_BODY_BYTES``, a media type no form has) as pages. Runs before the
+    transaction, so nobody is looked up: the page shows no one signed in."""
+
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
+        await error_page(Request(scope, receive), error)(scope, receive, send)
+
+    return page
 
 
 def _as_app_error(exc: Exception) -> AppError:

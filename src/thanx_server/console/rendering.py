@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from thanx_server.kit.time import isoformat_z
 
@@ -26,6 +26,7 @@ def _read_templates() -> dict[str, str]:
 
 
 STYLESHEET: bytes = (_PACKAGE / "static" / "console.css").read_bytes()
+SCRIPT: bytes = (_PACKAGE / "static" / "console.js").read_bytes()
 
 
 def when(value: datetime | None) -> str:
@@ -72,9 +73,35 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+                "img-src 'self'; form-action 'self'; "
                 "frame-ancestors 'none'; base-uri 'none'"
             ),
             "Referrer-Policy": "same-origin",
         },
     )
+
+
+def see_other(url: str) -> RedirectResponse:
+    """After a form: ``303 See Other`` to a page (so a reload repeats nothing)."""
+    return RedirectResponse(url, status_code=303)
+
+
+# What a form's redirect may announce: a fixed text and a count, never text from the URL (a
+# crafted link must not make the console say something of its choosing).
+NOTICES = {
+    "advanced": "The clock was advanced; pieces of due work run on the way: {n}.",
+    "reset": "Reset done: {n} rows written back from the baseline.",
+    "restored": "Snapshot restored: {n} rows written.",
+    "fault-added": "Fault rules added: {n}.",
+    "fault-deleted": "Fault rules deleted: {n}.",
+    "queued": "Deliveries queued: {n}.",
+}
+
+
+def notice(request: Request) -> str | None:
+    text = NOTICES.get(request.query_params.get("done", ""))
+    count = request.query_params.get("n", "")
+    if text is None or not count.isdigit() or len(count) > 9:
+        return None
+    return text.format(n=int(count))

@@ -1,4 +1,5 @@
-"""SQL of the console: its sessions, and the per-merchant counts of the overview."""
+"""SQL of the console: its sessions, the per-merchant counts of the overview and the
+credentials whose rate-limit budgets it shows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import Row, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import IssuanceJob, Membership, Merchant, Reward
+from thanx_server.models import IssuanceJob, Membership, Merchant, PartnerCredential, Reward
 from thanx_server.models.console import ConsoleSession
 
 
@@ -52,3 +53,19 @@ async def merchant_counts(session: AsyncSession, scope: MerchantScope) -> Sequen
         .order_by(Merchant.name, Merchant.id)
     )
     return (await session.execute(stmt)).all()
+
+
+async def active_client_ids(session: AsyncSession, limit: int) -> list[str]:
+    """Client ids of unrevoked partner credentials, the most recently used first (an operator's
+    rate-limit table): the ones spending a budget are the ones used lately."""
+    stmt = (
+        select(PartnerCredential.client_id)
+        .where(PartnerCredential.revoked_at.is_(None))
+        .order_by(
+            PartnerCredential.last_used_at.desc().nulls_last(),
+            PartnerCredential.created_at.desc(),
+            PartnerCredential.client_id,
+        )
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())

@@ -8,12 +8,15 @@ storage, differs per session, and cannot be computed by a page that cannot read 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from limits import RateLimitItemPerMinute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth import repository as auth_repository
@@ -27,15 +30,17 @@ from thanx_server.auth.service import (
 from thanx_server.console import repository
 from thanx_server.domain.states import reward_state
 from thanx_server.kit.clock import business_now
-from thanx_server.kit.errors import AppError, AuthenticationFailed, ValidationFailed
+from thanx_server.kit.errors import AppError, AuthenticationFailed, RateLimited, ValidationFailed
 from thanx_server.kit.ids import hash_secret, new_secret
 from thanx_server.kit.pagination import Page
+from thanx_server.kit.ratelimit import Budget, RateLimiter, Window
 from thanx_server.kit.time import utcnow
 from thanx_server.metrics import repository as metrics_repository
 from thanx_server.models.console import ConsoleSession
 from thanx_server.operators import repository as operator_repository
 from thanx_server.operators.service import OperatorCache, authenticate_operator
 from thanx_server.reward import repository as reward_repository
+from thanx_server.settings import Settings
 from thanx_server.tag import service as tag_service
 from thanx_server.user import service as user_service
 from thanx_server.user.service import UserView
@@ -66,6 +71,62 @@ def csrf_token(secret: str) -> str:
 
 def csrf_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def sign_in_limiter(settings: Settings) -> RateLimiter:
+    """The process's counter of failed console sign-ins, one window per key: a client address
+    (``addr:``) and a client id (``client:``) each get
+    ``THANX_CONSOLE_SIGN_IN_FAILURES_PER_15_MINUTES`` failures in any 15 minutes. Only failures
+    count, so signing in often is never refused; a spent key refuses every attempt, right or
+    wrong, until its oldest failure ages out (a guesser learns nothing from then on)."""
+    return RateLimiter(
+        (
+            Window(
+                RateLimitItemPerMinute(settings.console_sign_in_failures_per_15_minutes, 15),
+                "15 minutes",
+            ),
+        ),
+        storage_url=settings.rate_limit_storage,
+        key_prefix=f"{settings.rate_limit_key_prefix}:console-sign-in",
+        budget_seconds=settings.rate_limit_redis_budget_ms / 1000,
+    )
+
+
+def _sign_in_keys(address: str | None, client_id: str) -> list[str]:
+    keys = [f"addr:{address or 'unknown'}"]
+    if client_id:
+        keys.append(f"client:{client_id[:64]}")
+    return keys
+
+
+async def refuse_spent_sign_in(
+    limiter: RateLimiter, *, address: str | None, client_id: str
+) -> None:
+    """429 ``RATE_LIMITED`` (with Retry-After) when this address or this client id has used
+    its failed sign-ins; before the credential is even looked up."""
+    for key in _sign_in_keys(address, client_id):
+        budget = await limiter.spent(key)
+        if budget is None:
+            continue
+        retry = (
+            max(1, math.ceil((budget.reset_at - utcnow()).total_seconds()))
+            if budget.reset_at
+            else 1
+        )
+        what = "this address" if key.startswith("addr:") else "this client id"
+        raise RateLimited(
+            f"Too many failed sign-ins from {what} ({budget.limit} in {budget.window}); "
+            f"retry in {retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+async def count_failed_sign_in(
+    limiter: RateLimiter, *, address: str | None, client_id: str
+) -> None:
+    for key in _sign_in_keys(address, client_id):
+        with contextlib.suppress(RateLimited):  # a concurrent failure spent it first: still spent
+            await limiter.hit(key)
 
 
 async def sign_in(
@@ -149,6 +210,34 @@ async def sign_out(session: AsyncSession, user: ConsoleUser) -> None:
     await repository.delete_session(session, user.session_id)
 
 
+# An operator's overview shows this many credentials' budgets (the most recently used).
+BUDGETS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialBudgets:
+    client_id: str
+    windows: list[Budget]
+
+
+async def rate_limit_budgets(
+    session: AsyncSession, user: ConsoleUser, limiter: RateLimiter | None
+) -> list[CredentialBudgets] | None:
+    """The rate-limit budgets in use (None: rate limiting is off): a partner's own credential;
+    for an operator, the most recently used partner credentials'. Read through the limiter's
+    one read (``RateLimiter.budgets``), never from its storage directly."""
+    if limiter is None:
+        return None
+    if user.is_operator:
+        client_ids = await repository.active_client_ids(session, BUDGETS_SHOWN)
+    else:
+        client_ids = [user.principal.client_id]
+    return [
+        CredentialBudgets(client_id=client_id, windows=await limiter.budgets(client_id))
+        for client_id in client_ids
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Overview:
     merchants: list[dict[str, Any]]
@@ -157,6 +246,7 @@ class Overview:
     oldest_waiting_age: timedelta | None
     outbox: OutboxHealth
     oldest_delivery_age: timedelta | None
+    budgets: list[CredentialBudgets] | None
 
 
 async def merchants(session: AsyncSession, user: ConsoleUser) -> list[dict[str, Any]]:
@@ -165,10 +255,12 @@ async def merchants(session: AsyncSession, user: ConsoleUser) -> list[dict[str, 
     return [dict(row._mapping) for row in rows]
 
 
-async def overview(session: AsyncSession, user: ConsoleUser) -> Overview:
-    """Counts per merchant, the queue of issuance jobs and the webhook outbox, within what the
-    user may see (the job queue read by the same queries as ``/metrics``, narrowed to the
-    user's merchants)."""
+async def overview(
+    session: AsyncSession, user: ConsoleUser, limiter: RateLimiter | None
+) -> Overview:
+    """Counts per merchant, the queue of issuance jobs, the webhook outbox and the rate-limit
+    budgets, within what the user may see (the job queue read by the same queries as
+    ``/metrics``, narrowed to the user's merchants)."""
     scope = user.principal.merchants()
     jobs = await metrics_repository.jobs_by_state(session, scope)
     oldest = await metrics_repository.oldest_waiting_job(session, scope)
@@ -184,6 +276,7 @@ async def overview(session: AsyncSession, user: ConsoleUser) -> Overview:
         oldest_delivery_age=(
             max(timedelta(0), now - outbox.oldest_pending) if outbox.oldest_pending else None
         ),
+        budgets=await rate_limit_budgets(session, user, limiter),
     )
 
 

@@ -25,6 +25,11 @@ until the first such request marks Redis down. The budget ends a hit by cancelli
 leave a connection mid-reply, so the pool is dropped then and rebuilt on the next try.
 Rate limits protect capacity; they are not what keeps data
 safe, so a Redis outage should not take the API down with it (docs/DECISIONS.md).
+
+Reading: ``budgets(key)`` answers, per window, the limit, the hits in the window now, what
+remains and when the oldest of them leaves it, from the storage ``hit`` would count in (Redis,
+or this process's counts while Redis is down), without counting a hit. It is the one read of the
+counts (the console's overview shows it) and is bounded by the same budget.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -60,6 +66,18 @@ STORAGE_RETRY_SECONDS = 5.0
 class Window:
     item: RateLimitItem
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One window of one key, as of now."""
+
+    window: str  # the window's label ("second", "15 minutes")
+    limit: int
+    used: int  # hits inside the window now
+    remaining: int
+    reset_at: datetime | None  # when the oldest of those hits leaves the window; None: unused
+    shared: bool  # read from Redis (every process's hits) rather than this process's counts
 
 
 class RateLimiter:
@@ -125,6 +143,47 @@ class RateLimiter:
                     log.info("ratelimit.storage_recovered")
                 return
         await self._hit(self._local, key)
+
+    async def budgets(self, key: str) -> list[Budget]:
+        """Each window's budget of ``key`` now (no hit is counted), from the storage a hit
+        would use; Redis failing or slower than the budget: this process's counts instead."""
+        shared = self._shared
+        if shared is not None and time.monotonic() >= self._shared_down_until:
+            try:
+                async with asyncio.timeout(self.budget_seconds):
+                    return await self._budgets(shared, key, shared=True)
+            except (StorageError, OSError, TimeoutError) as exc:
+                self._storage_failed(exc)
+        return await self._budgets(self._local, key, shared=False)
+
+    async def spent(self, key: str) -> Budget | None:
+        """The first window of ``key`` with nothing left (without counting a hit), or None.
+        For limits that count only some events (failures) but refuse before any attempt."""
+        for budget in await self.budgets(key):
+            if budget.remaining == 0:
+                return budget
+        return None
+
+    async def _budgets(
+        self, limiter: MovingWindowRateLimiter, key: str, *, shared: bool
+    ) -> list[Budget]:
+        out = []
+        for window in self.windows:
+            stats = await limiter.get_window_stats(window.item, key)
+            limit = window.item.amount
+            remaining = min(limit, max(0, stats.remaining))
+            used = limit - remaining
+            out.append(
+                Budget(
+                    window=window.label,
+                    limit=limit,
+                    used=used,
+                    remaining=remaining,
+                    reset_at=datetime.fromtimestamp(stats.reset_time, UTC) if used else None,
+                    shared=shared,
+                )
+            )
+        return out
 
     async def _hit(self, limiter: MovingWindowRateLimiter, key: str) -> None:
         for window in self.windows:

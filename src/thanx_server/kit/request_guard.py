@@ -13,7 +13,9 @@
   - on POST/PUT/PATCH/DELETE the media type must be JSON (``application/json`` or
     ``application/<anything>+json``, optional ``charset=utf-8``): 415 ``UNSUPPORTED_MEDIA_TYPE``
     otherwise. The one exception: under ``form_prefix`` (the web console's ``/console/``) an
-    HTML form (``application/x-www-form-urlencoded``) is accepted too, bounded the same way.
+    HTML form (``application/x-www-form-urlencoded``, or ``multipart/form-data`` for a file)
+    is accepted too, bounded the same way; there a refusal is answered by ``form_errors`` (the
+    console renders it as a page a person reads, not JSON).
     GET/HEAD/OPTIONS bodies are never read.
   - JSON the schemas cannot see (``kit/jsonbody.py``): nesting deeper than 32 levels, a
     ``\\u0000`` escape (for the same reason as above), text that is not valid Unicode (a lone
@@ -27,6 +29,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,12 +55,18 @@ class RequestGuardMiddleware:
     """Pure ASGI; sits outside the transaction, so a refused request never opens a session."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, form_prefix: str | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        form_prefix: str | None = None,
+        form_errors: Callable[[AppError], ASGIApp] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # Paths under it may also send an HTML form (the web console); every other rule holds.
         self.form_prefix = form_prefix
+        self.form_errors = form_errors
         self._too_large = PayloadTooLarge(
             f"The request body is larger than the limit of {max_body_bytes} bytes."
         )
@@ -66,28 +75,26 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        under_prefix = self.form_prefix is not None and scope["path"].startswith(self.form_prefix)
+        respond = self.form_errors if under_prefix and self.form_errors else error_response
         error = _check_target(scope)
         if error is not None:
-            await error_response(error)(scope, receive, send)
+            await respond(error)(scope, receive, send)
             return
         content_length, chunked, content_type = _body_headers(scope)
         if content_length is not None and content_length < 0:
-            await error_response(BadRequest("Content-Length is invalid."))(scope, receive, send)
+            await respond(BadRequest("Content-Length is invalid."))(scope, receive, send)
             return
         if content_length is not None and content_length > self.max_body_bytes:
-            await error_response(self._too_large)(scope, receive, send)
+            await respond(self._too_large)(scope, receive, send)
             return
         has_body = bool(content_length) or (content_length is None and chunked)
         if not has_body or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        form = (
-            self.form_prefix is not None
-            and scope["path"].startswith(self.form_prefix)
-            and _is_form(content_type)
-        )
+        form = under_prefix and _is_form(content_type)
         if not form and not _is_json(content_type):
-            await error_response(UnsupportedMediaType())(scope, receive, send)
+            await respond(UnsupportedMediaType())(scope, receive, send)
             return
 
         chunks: list[bytes] = []
@@ -99,7 +106,7 @@ class RequestGuardMiddleware:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await error_response(self._too_large)(scope, receive, send)
+                await respond(self._too_large)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -107,7 +114,7 @@ class RequestGuardMiddleware:
         body = b"".join(chunks)
         problem = None if form else body_problem(body)
         if problem is not None:
-            await error_response(ValidationFailed(problem))(scope, receive, send)
+            await respond(ValidationFailed(problem))(scope, receive, send)
             return
 
         await self.app(scope, replayed(body, receive), send)
@@ -167,10 +174,12 @@ def _parse_length(text: bytes) -> int:
 
 
 def _is_form(content_type: str | None) -> bool:
-    """An HTML form's urlencoded body (UTF-8, or no charset named)."""
+    """An HTML form's body: urlencoded (UTF-8, or no charset named) or multipart."""
     if not content_type:
         return False
     media, *params = (part.strip() for part in content_type.split(";"))
+    if media.lower() == "multipart/form-data":
+        return True
     if media.lower() != "application/x-www-form-urlencoded":
         return False
     for param in params:
