@@ -50,7 +50,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.live
@@ -388,7 +387,7 @@ def _live(browser: WebDriver, base: str, seeded: Seeded, shots: Path) -> None:
     assert _tab(browser, Keys.TAB) == "access_token"
     old = browser.find_element(By.TAG_NAME, "html")
     ActionChains(browser).send_keys(seeded.operator_token, Keys.ENTER).perform()
-    WebDriverWait(browser, WAIT).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, WAIT).until(lambda _: _gone(old))
     _until("the overview", lambda: browser.find_elements(By.ID, "merchants-heading") != [])
 
     # A job's progress moves on its page without a reload; the last step reloads it once, for
