@@ -1,6 +1,9 @@
 """A realistic data set for the HTTP benchmark, loaded set-based (COPY on PostgreSQL).
 
 Default size (issue 6): 100 merchants, 100,000 users, 1,000 campaigns, 1,000,000 rewards.
+The growth scales of issue 17 (``10k``, ``100k``, ``1m``) hold that many users, rewards,
+purchases, feedback records and tags (one each per user) over the same 100 merchants and 1,000
+campaigns, so the per-request cost can be compared as the tables grow.
 Everything is generated deterministically from a seed, so runs are comparable.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from thanx_server.auth import repository as auth_repository
 from thanx_server.auth.scopes import ALL_SCOPES
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import hash_secret, new_ids, new_secret
@@ -22,11 +26,14 @@ from thanx_server.models import (
     Campaign,
     CampaignVariant,
     EndUserToken,
+    Feedback,
     Location,
     Membership,
     Merchant,
+    Purchase,
     Reward,
     RewardTemplate,
+    Tag,
     User,
 )
 from thanx_server.partner import service as partner_service
@@ -40,10 +47,17 @@ class Scale:
     users: int = 100_000
     campaigns_per_merchant: int = 10
     rewards_per_user: int = 10
+    feedback_per_user: int = 0  # each with the purchase that opened it
+    tags_per_user: int = 0
 
     @classmethod
     def named(cls, name: str) -> Scale:
-        return {"full": cls(), "small": cls(10, 5_000, 5, 4)}[name]
+        grown = {name: cls(100, rows, 10, 1, 1, 1) for name, rows in GROWTH.items()}
+        return {"full": cls(), "small": cls(10, 5_000, 5, 4), **grown}[name]
+
+
+# The scales of issue 17's growth benchmark: rows per growing table.
+GROWTH = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
 @dataclass
@@ -55,13 +69,21 @@ class Loaded:
     template_ids: dict[str, str] = field(default_factory=dict)  # merchant -> a published template
     user_token: str = ""  # an end-user token of a user holding rewards
     sample_emails: list[tuple[str, str]] = field(default_factory=list)  # (merchant_id, email)
+    sample_members: list[tuple[str, str]] = field(default_factory=list)  # (merchant_id, user_id)
+    # merchant -> (a campaign, its treatment variant), for issuing rewards
+    treatments: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tagged_user: tuple[str, str] = ("", "")  # (merchant_id, user_id) of a member with a tag
     counts: dict[str, int] = field(default_factory=dict)
 
 
 async def _bulk(
     engine: AsyncEngine, model: Any, rows: list[dict[str, Any]], batch: int = 20_000
 ) -> None:
-    """Insert rows: COPY on PostgreSQL, executemany elsewhere; one transaction per batch."""
+    """Insert rows: COPY on PostgreSQL, executemany elsewhere; one transaction per batch.
+
+    On PostgreSQL the foreign-key triggers are off for the load's session (what ``pg_restore
+    --disable-triggers`` does): the rows are consistent by construction, and checking each
+    one made a 1M-row load take ~15 minutes instead of a few."""
     table = model.__table__
     if engine.dialect.name == "postgresql":
         columns = list(rows[0])
@@ -69,11 +91,13 @@ async def _bulk(
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
             assert driver is not None
+            await driver.execute("SET session_replication_role = replica")
             for start in range(0, len(rows), 200_000):
                 records = [
                     tuple(_pg_value(r[c]) for c in columns) for r in rows[start : start + 200_000]
                 ]
                 await driver.copy_records_to_table(table.name, records=records, columns=columns)
+            await driver.execute("RESET session_replication_role")
         return
     async with engine.begin() as conn:
         for start in range(0, len(rows), batch):
@@ -88,6 +112,58 @@ def _pg_value(value: Any) -> Any:
     return value
 
 
+_FEEDBACK_STATES = ("unviewed", "unviewed", "viewed", "rated", "reviewed", "responded")
+
+
+async def _engagement(
+    engine: AsyncEngine,
+    scale: Scale,
+    rnd: random.Random,
+    block_users: list[str],
+    first: int,
+    merchant_ids: list[str],
+    locations_of: dict[str, list[str]],
+) -> None:
+    """A block of users' purchases with their feedback records, and their tags."""
+    purchases: list[dict[str, Any]] = []
+    feedbacks: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    count = len(block_users) * scale.feedback_per_user
+    purchase_ids, feedback_ids = iter(new_ids(count)), iter(new_ids(count))
+    tag_ids = iter(new_ids(len(block_users) * scale.tags_per_user))
+    for offset, u in enumerate(block_users):
+        m = merchant_ids[(first + offset) % scale.merchants]
+        for _ in range(scale.feedback_per_user):
+            at = NOW - timedelta(minutes=rnd.randrange(100_000))
+            state = _FEEDBACK_STATES[rnd.randrange(len(_FEEDBACK_STATES))]
+            purchase, location = next(purchase_ids), locations_of[m][rnd.randrange(2)]
+            purchases.append({
+                "id": purchase, "merchant_id": m, "user_id": u, "location_id": location, "card_id": None,
+                "amount": Decimal("12.50"), "points_earned": Decimal("12.50"), "products": ["Coffee"],
+                "purchased_at": at, "created_at": at,
+            })  # fmt: skip
+            rated = state in ("rated", "reviewed", "responded")
+            feedbacks.append({
+                "id": next(feedback_ids), "merchant_id": m, "user_id": u, "location_id": location,
+                "purchase_id": purchase, "state": state, "rating": 8 if rated else None,
+                "review": "Great" if state in ("reviewed", "responded") else None,
+                "response": "Thanks" if state == "responded" else None,
+                "expires_at": at + timedelta(days=90), "viewed_at": at if state != "unviewed" else None,
+                "rated_at": at if rated else None, "reviewed_at": None, "responded_at": None,
+                "created_at": at, "updated_at": at,
+            })  # fmt: skip
+        for k in range(scale.tags_per_user):
+            tags.append({
+                "id": next(tag_ids), "merchant_id": m, "user_id": u, "key": f"segment{k}",
+                "values": ["regular"], "created_at": NOW, "updated_at": NOW,
+            })  # fmt: skip
+    if purchases:
+        await _bulk(engine, Purchase, purchases)
+        await _bulk(engine, Feedback, feedbacks)
+    if tags:
+        await _bulk(engine, Tag, tags)
+
+
 async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
     rnd = random.Random(seed)
     engine = database.engine
@@ -98,10 +174,11 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         {"id": m, "name": f"Bench Merchant {i}", "handle": f"bench{i}", "time_zone": "America/Los_Angeles", "created_at": NOW}
         for i, m in enumerate(merchant_ids)
     ])  # fmt: skip
+    locations_of = {m: new_ids(2) for m in merchant_ids}
     await _bulk(engine, Location, [
         {"id": lid, "merchant_id": m, "name": f"Store {j}", "street": f"{j} Main St", "city": "San Francisco",
          "state": "CA", "zip": "94105", "phone": "(415) 555-0100", "created_at": NOW}
-        for m in merchant_ids for j, lid in enumerate(new_ids(2))
+        for m in merchant_ids for j, lid in enumerate(locations_of[m])
     ])  # fmt: skip
 
     templates: list[dict[str, Any]] = []
@@ -149,6 +226,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
                 }
             )
             campaigns_of.setdefault(m, []).append((c, treat, tpl_ids[k]))
+            out.treatments.setdefault(m, (c, treat))
             out.campaign_ids.append(c)
     await _bulk(engine, RewardTemplate, templates)
     await _bulk(engine, Campaign, campaigns)
@@ -170,6 +248,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         })  # fmt: skip
         if i % 997 == 0:
             out.sample_emails.append((m, email))
+            out.sample_members.append((m, u))
     await _bulk(engine, User, users)
     await _bulk(engine, Membership, members)
 
@@ -208,18 +287,26 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
                 })  # fmt: skip
         await _bulk(engine, Reward, rewards)
         total_rewards += len(rewards)
+        await _engagement(engine, scale, rnd, block_users, first, merchant_ids, locations_of)
+    if scale.tags_per_user:
+        out.tagged_user = (
+            merchant_ids[len(user_ids) // 2 % scale.merchants],
+            user_ids[len(user_ids) // 2],
+        )
 
     async with database.write_sessions() as session, session.begin():
         issued = await partner_service.create_partner(
             session, name="Bench Partner", scopes=ALL_SCOPES, merchant_ids=merchant_ids
         )
+        # An end-user token is minted by a credential (one without is refused).
+        credential_id = await auth_repository.credential_id_of(session, issued.client_id)
     out.client_id, out.access_token = issued.client_id, issued.access_token
     out.merchant_ids = merchant_ids
 
     secret = new_secret()
     await _bulk(engine, EndUserToken, [{
         "id": new_ids(1)[0], "token_hash": hash_secret(secret), "user_id": user_ids[0],
-        "merchant_id": merchant_ids[0], "credential_id": None, "scope": "passwordless",
+        "merchant_id": merchant_ids[0], "credential_id": credential_id, "scope": "passwordless",
         "created_at": NOW, "expires_at": None, "revoked_at": None,
     }])  # fmt: skip
     out.user_token = secret
@@ -233,5 +320,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         "users": len(users),
         "campaigns": len(campaigns),
         "rewards": total_rewards,
+        "feedback": scale.users * scale.feedback_per_user,
+        "tags": scale.users * scale.tags_per_user,
     }
     return out

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,57 @@ def endpoints(data: Loaded) -> list[Endpoint]:
         Endpoint("GET /rewards (end-user token)", "GET", "/rewards", auth="user"),
         Endpoint("GET /partner/users?email=", "GET", f"/partner/users?merchant_id={member_merchant}&email={email}"),
         Endpoint("POST /partner/campaigns", "POST", "/partner/campaigns", body=campaign_body),
+        *hot_writes(data),
+    ]  # fmt: skip
+
+
+def hot_writes(data: Loaded) -> list[Endpoint]:
+    """The other hot writes of issue 17 that can be repeated as they are (one body per wrk run):
+    a tag upsert, a purchase, a one-identifier issuance job. Activate/finalize move a reward
+    one way, so each needs a fresh reward per request: they are not repeatable here."""
+    merchant, user = data.sample_members[len(data.sample_members) // 2]
+    _, email = next(e for e in data.sample_emails if e[0] == merchant)
+    campaign, variant = data.treatments[merchant]
+    tags = json.dumps(
+        {"merchant_id": merchant, "user_ids": [user], "key": "bench", "values": ["a", "b"]}
+    )
+    purchase = json.dumps({"purchase": {
+        "merchant_id": merchant, "user_id": user, "amount": 12.5, "purchased_at": "2026-11-30T12:00:00Z",
+    }})  # fmt: skip
+    issue = json.dumps({
+        "merchant_id": merchant, "campaign_id": campaign, "variant_id": variant,
+        "identifiers": [{"type": "email", "value": email}],
+    })  # fmt: skip
+    return [
+        Endpoint("PUT /partner/tags", "PUT", "/partner/tags", body=tags),
+        Endpoint("POST /partner/purchases", "POST", "/partner/purchases", body=purchase),
+        Endpoint("POST /partner/campaigns/issue (1 identifier)", "POST", "/partner/campaigns/issue", body=issue),
+    ]  # fmt: skip
+
+
+def growth_endpoints(data: Loaded) -> list[Endpoint]:
+    """Issue 17's reads as the tables grow: every list at its first and its last page, the wide
+    credential (all 100 merchants) and one merchant, the filters the lists offer."""
+    users = data.counts["users"]
+    merchant = data.merchant_ids[0]
+    member_merchant, email = data.sample_emails[len(data.sample_emails) // 2]
+    tag_merchant, tag_user = data.tagged_user
+    last_wide, last_one = -(-users // 10), -(-users // len(data.merchant_ids) // 10)
+    return [
+        Endpoint("GET /partner/merchants", "GET", "/partner/merchants"),
+        Endpoint("GET /partner/campaigns/{id}", "GET", f"/partner/campaigns/{data.campaign_ids[len(data.campaign_ids) // 2]}"),
+        Endpoint("GET /partner/campaigns (page 1)", "GET", "/partner/campaigns"),
+        Endpoint("GET /rewards (end-user token)", "GET", "/rewards", auth="user"),
+        Endpoint("GET /partner/users?email=", "GET", f"/partner/users?merchant_id={member_merchant}&email={email}"),
+        Endpoint("GET /partner/users (all merchants, page 1)", "GET", "/partner/users"),
+        Endpoint("GET /partner/users (all merchants, last page)", "GET", f"/partner/users?page={last_wide}"),
+        Endpoint("GET /partner/users (one merchant, last page)", "GET", f"/partner/users?merchant_id={merchant}&page={last_one}"),
+        Endpoint("GET /partner/users?updated_after= (all merchants)", "GET", "/partner/users?updated_after=2026-11-01T00:00:30Z"),
+        Endpoint("GET /partner/feedbacks (all merchants, page 1)", "GET", "/partner/feedbacks"),
+        Endpoint("GET /partner/feedbacks?states[]=rated (all merchants)", "GET", "/partner/feedbacks?states[]=rated"),
+        Endpoint("GET /partner/feedbacks (one merchant, last page)", "GET", f"/partner/feedbacks?merchant_id={merchant}&page={last_one}"),
+        Endpoint("GET /partner/feedbacks?updated_after= (one merchant)", "GET", f"/partner/feedbacks?merchant_id={merchant}&updated_after=2026-10-31T00:00:00Z"),
+        Endpoint("GET /partner/tags?user_ids[]=", "GET", f"/partner/tags?merchant_id={tag_merchant}&user_ids[]={tag_user}"),
     ]  # fmt: skip
 
 
@@ -233,7 +285,11 @@ def run_engine(
     connections: int,
     processes: int,
     reference: bool = False,
+    endpoint_set: Callable[[Loaded], list[Endpoint]] = endpoints,
+    loaded: list[Loaded] | None = None,
 ) -> list[str]:
+    """Load ``scale`` into a fresh database, serve it and measure ``endpoint_set``'s calls;
+    the table rows (the loaded data's description appended to ``loaded`` when given)."""
     db_name = f"thanx_bench_http_{engine_name}"
     url = (
         asyncio.run(fresh_postgres(db_name))
@@ -257,6 +313,9 @@ def run_engine(
 
     data, load_s = asyncio.run(prepare())
     print(f"[{engine_name}] loaded {data.counts} in {load_s:.1f}s", flush=True)
+    data.counts["load_s"] = round(load_s)
+    if loaded is not None:
+        loaded.append(data)
     rows = run_reference(url, data.merchant_ids[0], duration, connections) if reference else []
     port = 18000 + (1 if engine_name == "postgresql" else 2)
     env = {
@@ -279,10 +338,14 @@ def run_engine(
         time.sleep(1.0)
         api_pids = api_processes(server.pid, processes)
         with RssSampler(api_pids) as rss:
-            for endpoint in endpoints(data):
+            for endpoint in endpoint_set(data):
                 headers = _headers(data, endpoint)
                 warm = httpx.request(
-                    endpoint.method, base + endpoint.path, headers=headers, content=endpoint.body
+                    endpoint.method,
+                    base + endpoint.path,
+                    headers=headers,
+                    content=endpoint.body,
+                    timeout=120,  # a deep page of a large list, read cold
                 )
                 if warm.status_code >= 300:
                     rows.append(

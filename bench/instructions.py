@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from typing import Any
 from bench.common import OUT_DIR, fresh_postgres, fresh_sqlite, machine_facts, write_section
 from bench.compare import _prepare
 from bench.dataset import Scale
-from bench.http import _headers, endpoints
+from bench.http import _headers, endpoints, growth_endpoints
 
 # A two-function C library over valgrind's client requests, so the probe can zero the counters
 # after warming up and dump them after the counted requests (callgrind.h ships with valgrind).
@@ -50,7 +51,41 @@ from thanx_server.app import create_app
 from thanx_server.settings import Settings
 
 plan = json.loads(sys.argv[1])
-client = ctypes.CDLL(plan["library"])
+FAILED = []
+if plan.get("profile"):
+    # --profile: cProfile instead of callgrind counters (where the time goes, not how much).
+    import cProfile, pstats
+
+    class _Profiled:
+        def __init__(self):
+            self.profiler = None
+
+        def bench_zero(self):
+            import time
+            self.started = (time.perf_counter(), time.process_time())
+            if plan["profile"] != "wall":
+                self.profiler = cProfile.Profile()
+                self.profiler.enable()
+
+        def bench_dump(self, label):
+            import time
+            wall = (time.perf_counter() - self.started[0]) * 1000 / plan["requests"]
+            cpu = (time.process_time() - self.started[1]) * 1000 / plan["requests"]
+            if plan["profile"] == "wall":
+                print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
+                if FAILED:
+                    print(f"{label.decode()}: {len(FAILED)} answers >= 300: {sorted(set(FAILED))}")
+                    FAILED.clear()
+                return
+            self.profiler.disable()
+            print(f"===== {label.decode()}", flush=True)
+            stats = pstats.Stats(self.profiler, stream=sys.stdout)
+            stats.sort_stats(plan["profile"]).print_stats(plan.get("top", 45))
+            sys.stdout.flush()
+
+    client = _Profiled()
+else:
+    client = ctypes.CDLL(plan["library"])
 app = create_app(Settings())
 
 def asgi_call(spec):
@@ -84,7 +119,9 @@ def asgi_call(spec):
 
         await app(dict(scope), receive, send)
         if status[0] >= 300:
-            raise SystemExit(f"{spec['name']}: HTTP {status[0]}")
+            if plan.get("profile") != "wall":
+                raise SystemExit(f"{spec['name']}: HTTP {status[0]}")
+            FAILED.append(status[0])  # counted and shown: under concurrency, a fact to report
 
     return call
 
@@ -95,12 +132,28 @@ async def main():
             for _ in range(plan["warm"]):
                 await call()
             client.bench_zero()
-            for _ in range(plan["requests"]):
-                await call()
+            concurrency = plan.get("concurrency", 1)
+
+            async def caller(count):
+                for _ in range(count):
+                    await call()
+
+            await asyncio.gather(*(
+                caller(plan["requests"] // concurrency) for _ in range(concurrency)
+            ))
             client.bench_dump(spec["name"].encode())
 
 asyncio.run(main())
 """
+
+
+# Under valgrind (~50x slower), or 32 callers on a 10-connection pool of a loaded machine, the
+# production bounds on a checkout or a round trip would fire (503s instead of measurements).
+_NO_DB_BOUNDS = {
+    "THANX_DB_CONNECT_TIMEOUT": "0",
+    "THANX_DB_CHECKOUT_TIMEOUT": "0",
+    "THANX_DB_STATEMENT_TIMEOUT": "0",
+}
 
 
 def _client_library() -> Path:
@@ -134,8 +187,89 @@ def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> di
     return counts
 
 
+def profile_engine(
+    engine: str,
+    scale: Scale,
+    warm: int,
+    requests: int,
+    sort: str,
+    only: str,
+    baseline: Path | None = None,
+    rounds: int = 3,
+    concurrency: int = 1,
+) -> list[str]:
+    """``--profile``: each endpoint's counted requests under cProfile, in this checkout.
+
+    ``--profile wall`` prints wall and CPU milliseconds per request instead; with ``--baseline``
+    the two checkouts run in turns (``rounds`` each, after, before, after, ...), so a busy
+    moment of the machine lands on both. ``--concurrency``: that many callers at once (the
+    wall time per request is then the inverse of the in-process throughput: with SQLite it
+    shows the write lock and the driver's thread trips, which instruction counts do not)."""
+    url = (
+        __import__("asyncio").run(fresh_postgres(f"thanx_bench_profile_{engine}"))
+        if engine == "postgresql"
+        else fresh_sqlite(f"thanx_bench_profile_{engine}")
+    )
+    data = _prepare(url, scale)
+    data_dir = OUT_DIR / f"profile-{engine}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "THANX_DATABASE_URL": url,
+        "THANX_DATA_DIR": str(data_dir),
+        "THANX_RATE_LIMIT_ENABLED": "false",
+        "THANX_LOG_FORMAT": "json",
+        "THANX_EMBEDDED_WORKER": "false",
+        **_NO_DB_BOUNDS,
+    }
+    calls = [
+        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
+        for e in endpoints(data) if only in e.name
+    ]  # fmt: skip
+    plan = {
+        "profile": sort,
+        "warm": warm,
+        "requests": requests,
+        "calls": calls,
+        "concurrency": concurrency,
+    }
+    sides = [("after", Path(__file__).resolve().parents[1])]
+    if baseline is not None and sort == "wall":
+        sides = [*sides, ("before", baseline.resolve())] * rounds
+    walls: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for side, checkout in sides:
+        print(f"[{engine}] {side} ({checkout})", flush=True)
+        python = checkout / ".venv" / "bin" / "python"
+        out = subprocess.run(
+            [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=False,
+            stderr=subprocess.PIPE, stdout=subprocess.PIPE if sort == "wall" else None,
+            text=True,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
+        for line in (out.stdout or "").splitlines():
+            if ">= 300" in line or '"level": "warning"' in line or '"status": 503' in line:
+                print(line, flush=True)
+            if found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line):
+                print(line, flush=True)
+                walls.setdefault((side, found[1]), []).append((float(found[2]), float(found[3])))
+    rows = []
+    if baseline is not None and sort == "wall":
+        for call in calls:
+            name = str(call["name"])
+            before, after = walls[("before", name)], walls[("after", name)]
+            bw, aw = (statistics.median(w for w, _ in runs) for runs in (before, after))
+            bc, ac = (statistics.median(c for _, c in runs) for runs in (before, after))
+            rows.append(
+                f"| {engine} | {name} | {bw:.2f} / {aw:.2f} ms ({bw / aw:.2f}x) | "
+                f"{bc:.2f} / {ac:.2f} ms ({bc / ac:.2f}x) |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
 def compare_engine(
-    engine: str, baseline: Path, scale: Scale, warm: int, requests: int
+    engine: str, baseline: Path, scale: Scale, warm: int, requests: int, only: str = ""
 ) -> list[str]:
     name = f"thanx_bench_instr_{engine}"
     url = (
@@ -154,11 +288,12 @@ def compare_engine(
         "THANX_LOG_FORMAT": "json",
         "THANX_EMBEDDED_WORKER": "false",
         "PYTHONHASHSEED": "0",
+        **_NO_DB_BOUNDS,
     }
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
     calls = [
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
-        for e in endpoints(data)
+        for e in endpoints(data) if only in e.name
     ]  # fmt: skip
     plan = {"library": str(_client_library()), "warm": warm, "requests": requests, "calls": calls}
     with ThreadPoolExecutor(2) as pool:
@@ -174,9 +309,72 @@ def compare_engine(
     return rows
 
 
+def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str]:
+    """Instructions per request of issue 17's reads (``growth_endpoints``) at each scale, this
+    checkout only: the databases of ``bench.explain`` (loaded there if absent, kept), a fresh
+    credential minted in each. On SQLite the engine runs inside the counted process, so its
+    work is counted too; on PostgreSQL only the API process's (the server's is in
+    ``bench.explain``'s plans)."""
+    import asyncio
+
+    from bench import explain
+
+    checkout = Path(__file__).resolve().parents[1]
+    library = str(_client_library())
+    counts: dict[str, dict[str, int]] = {}
+    names: list[str] = []
+    for scale in scales:
+
+        async def prepare(scale: str = scale) -> Any:
+            database = await explain._database(engine, scale, reuse=True)
+            try:
+                return await explain.loaded_from(database)
+            finally:
+                await database.dispose()
+
+        data = asyncio.run(prepare())
+        data_dir = OUT_DIR / f"instructions-growth-{engine}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "THANX_DATABASE_URL": explain._url(engine, scale),
+            "THANX_DATA_DIR": str(data_dir),
+            "THANX_RATE_LIMIT_ENABLED": "false",
+            "THANX_LOG_FORMAT": "json",
+            "THANX_EMBEDDED_WORKER": "false",
+            "PYTHONHASHSEED": "0",
+        }
+        calls = [
+            {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
+            for e in growth_endpoints(data)
+        ]  # fmt: skip
+        names = [str(call["name"]) for call in calls]
+        plan = {"library": library, "warm": warm, "requests": requests, "calls": calls}
+        counts[scale] = per_request(checkout, plan, env)
+        print(scale, counts[scale], flush=True)
+    rows = []
+    for name in names:
+        cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
+        ratio = counts[scales[-1]][name] / counts[scales[0]][name]
+        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="the 'before' checkout")
+    parser.add_argument("--baseline", type=Path, help="the 'before' checkout")
+    parser.add_argument(
+        "--profile",
+        choices=["tottime", "cumulative", "wall"],
+        help="cProfile this checkout instead (wall: only wall and CPU ms per request)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="with --profile wall: callers at once"
+    )
+    parser.add_argument("--only", default="", help="only the endpoints whose name has this")
+    parser.add_argument(
+        "--growth", nargs="+", metavar="SCALE", help="per-request cost at these scales instead"
+    )
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--scale", choices=["full", "small"], default="small")
@@ -191,11 +389,66 @@ def main() -> None:
             capture_output=True, text=True, check=False,
         ).stdout.strip()  # fmt: skip
 
-    scale = Scale.named(args.scale)
     engines = ["postgresql", "sqlite"] if args.engine == "both" else [args.engine]
+    if args.growth:
+        rows = [
+            row
+            for engine in engines
+            for row in growth(engine, args.growth, args.warm, args.requests)
+        ]
+        table = (
+            "| engine | endpoint | " + " | ".join(f"at {s}" for s in args.growth)
+            + f" | {args.growth[-1]} / {args.growth[0]} |\n|---|---|"
+            + "---|" * (len(args.growth) + 1) + "\n" + "\n".join(rows)
+        )  # fmt: skip
+        print(table)
+        if not args.no_write:
+            load = os.getloadavg()
+            write_section(
+                "instructions-growth",
+                "## Instructions per request as the tables grow (`python -m bench.instructions "
+                f"--growth {' '.join(args.growth)}`)\n\n{machine_facts()}; load average "
+                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it); "
+                f"{args.requests} requests counted after {args.warm} (in-process ASGI calls). "
+                "SQLite runs inside the counted process (its work is counted); PostgreSQL's "
+                "work is not (see the plans section).\n\n" + table + "\n",
+            )
+        return
+    if args.profile:
+        scale = Scale.named(args.scale)
+        wall_rows: list[str] = []
+        for engine in engines:
+            wall_rows += profile_engine(
+                engine,
+                scale,
+                args.warm,
+                args.requests,
+                args.profile,
+                args.only,
+                args.baseline,
+                concurrency=args.concurrency,
+            )
+        if wall_rows and not args.no_write:
+            write_section(
+                f"wall-{args.label}",
+                f"## Before/after in milliseconds per request: {args.label} (`python -m "
+                f"bench.instructions --profile wall --baseline ... --concurrency "
+                f"{args.concurrency}`)\n\n{machine_facts()}; before = {commit(args.baseline)}, "
+                f"after = {commit(Path(__file__).resolve().parents[1])} (working tree); "
+                f"{args.requests} in-process ASGI calls after {args.warm}, {args.concurrency} "
+                f"at a time, the two checkouts in turns (3 rounds, median); data: {args.scale} "
+                "data set. Wall = 1 / in-process throughput; CPU = the process's CPU time per "
+                "request. Ratios are before/after (above 1: faster).\n\n"
+                "| engine | endpoint | wall, before / after | CPU, before / after |\n"
+                "|---|---|---|---|\n" + "\n".join(wall_rows),
+            )
+        return
+    if args.baseline is None:
+        parser.error("--baseline is required (or --profile, or --growth)")
+    scale = Scale.named(args.scale)
     rows = []
     for engine in engines:
-        rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests)
+        rows += compare_engine(engine, args.baseline, scale, args.warm, args.requests, args.only)
     if args.no_write:
         return
     write_section(

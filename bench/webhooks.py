@@ -1,6 +1,7 @@
 """Benchmark: a 10,000-identifier job's webhooks (issue 14).
 
     .venv/bin/python -m bench.webhooks [--runs 3] [--no-write] [--only sqlite|postgresql]
+    .venv/bin/python -m bench.webhooks --delivery-only [--runs 3] [--only ...]   # no write
 
 Per database (as ``bench.issuance``: a throwaway database, 9,000 members, a 10,000-identifier
 job giving 9,000 rewards), with one webhook endpoint registered at a local receiver
@@ -11,14 +12,24 @@ job giving 9,000 rewards), with one webhook endpoint registered at a local recei
    process) and with them (9,001 events and 9,001 deliveries written inside the job's chunks).
    Target: at most 20% slower.
 2. **Delivery**: after each job with events, one delivery worker (``tasks.drain``, the default
-   settings: 64 slots) sends its 9,001 events to the receiver; measured from the job's completion
-   to the receiver's last POST (its clock), target <= 5 s.
+   settings) sends its 9,001 events to the receiver; measured from the job's completion to the
+   receiver's last POST (its clock), target <= 5 s, with the CPU time this process spent in the
+   drain (user + system, all threads: less moved by the machine's load than the wall time).
+
+``--delivery-only`` skips the jobs without events (step 1) and prints one line per drain. It
+uses nothing newer than the delivery worker's public functions, so it can measure an older
+checkout too, for a before/after in the same run (alternate the two)::
+
+    PYTHONPATH=/path/to/before/src:. .venv/bin/python -m bench.webhooks --delivery-only
+    .venv/bin/python -m bench.webhooks --delivery-only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,8 +41,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import write_section
-from bench.issuance import _create_database, _drop_database, _seed
+from bench.common import machine_facts, write_section
+from bench.issuance import _create_database, _drop_database, _seed, _server_cpu_s
 from thanx_server.app import create_app
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit.scoping import MerchantScope
@@ -47,7 +58,11 @@ class Result:
     kind: str
     without_ms: list[float] = field(default_factory=list)
     with_ms: list[float] = field(default_factory=list)
+    # CPU per job: this process (all threads) plus PostgreSQL's server processes (bench.issuance)
+    without_cpu_ms: list[float] = field(default_factory=list)
+    with_cpu_ms: list[float] = field(default_factory=list)
     delivery_s: list[float] = field(default_factory=list)
+    delivery_cpu_s: list[float] = field(default_factory=list)
     delivered: int = 0
 
 
@@ -62,7 +77,12 @@ async def _count(port: int) -> tuple[int, float]:
     return int(n), float(last)
 
 
-async def bench(kind: str, runs: int, port: int) -> Result:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def bench(kind: str, runs: int, port: int, *, delivery_only: bool = False) -> Result:
     result = Result(kind)
     with tempfile.TemporaryDirectory() as tmp:
         url, pg_name = await _create_database(kind, Path(tmp))
@@ -89,33 +109,47 @@ async def bench(kind: str, runs: int, port: int) -> Result:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
 
-                async def job() -> float:
+                async def job(cpu: list[float] | None = None) -> float:
+                    cpu_before = time.process_time() + await _server_cpu_s(pg_name)
                     started = time.perf_counter()
                     response = await client.post(
                         "/partner/campaigns/issue", json=seeded.body, headers=seeded.headers
                     )
                     assert response.status_code == 202, response.text
                     await issuance_tasks.drain(seeded.database, worker)
-                    return (time.perf_counter() - started) * 1000
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if cpu is not None:
+                        spent = time.process_time() + await _server_cpu_s(pg_name) - cpu_before
+                        cpu.append(spent * 1000)
+                    return elapsed
 
                 await job()  # warm-up (with events), then deliver them
                 await tasks.drain(seeded.database, deliverer)
                 for _ in range(runs):
-                    issuance_tasks.outbox.rewards_issued = _noop  # type: ignore[assignment]
-                    issuance_tasks.outbox.batch_completed = _noop  # type: ignore[assignment]
-                    try:
-                        result.without_ms.append(await job())
-                    finally:
-                        issuance_tasks.outbox.rewards_issued = real_issued  # type: ignore[assignment]
-                        issuance_tasks.outbox.batch_completed = real_batch  # type: ignore[assignment]
-                    result.with_ms.append(await job())
+                    if not delivery_only:
+                        issuance_tasks.outbox.rewards_issued = _noop  # type: ignore[assignment]
+                        issuance_tasks.outbox.batch_completed = _noop  # type: ignore[assignment]
+                        try:
+                            result.without_ms.append(await job(result.without_cpu_ms))
+                        finally:
+                            issuance_tasks.outbox.rewards_issued = real_issued  # type: ignore[assignment]
+                            issuance_tasks.outbox.batch_completed = real_batch  # type: ignore[assignment]
+                    result.with_ms.append(await job(result.with_cpu_ms))
                     completed = time.time()
                     before, _ = await _count(port)
+                    cpu = _cpu()
                     await tasks.drain(seeded.database, deliverer)
+                    result.delivery_cpu_s.append(_cpu() - cpu)
                     after, last = await _count(port)
                     assert after - before == 9_001, (before, after)
                     result.delivered += after - before
                     result.delivery_s.append(last - completed)
+                    if delivery_only:
+                        print(
+                            f"{kind}: completion -> last delivery {result.delivery_s[-1]:.2f} s, "
+                            f"drain CPU {result.delivery_cpu_s[-1]:.2f} s",
+                            flush=True,
+                        )
             await seeded.database.dispose()
         finally:
             await _drop_database(pg_name)
@@ -125,26 +159,38 @@ async def bench(kind: str, runs: int, port: int) -> Result:
 def render(results: list[Result], runs: int) -> str:
     lines = [
         "| database | job without events (ms, median) | job with 9,001 events (ms, median) "
-        "| overhead | target <= 20% | completion -> last delivery (s, median / worst) "
-        "| target <= 5 s |",
-        "|---|---|---|---|---|---|---|",
+        "| overhead | CPU per job without / with events (ms, median) | CPU overhead "
+        "| target <= 20% | completion -> last delivery (s, median / worst) | target <= 5 s "
+        "| drain CPU (s, median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         without, with_ = statistics.median(r.without_ms), statistics.median(r.with_ms)
         overhead = with_ / without - 1
+        cpu_without, cpu_with = (
+            statistics.median(r.without_cpu_ms),
+            statistics.median(r.with_cpu_ms),
+        )
+        cpu_overhead = cpu_with / cpu_without - 1
         delivery = statistics.median(r.delivery_s)
         lines.append(
             f"| {r.kind} | {without:.0f} | {with_:.0f} | {overhead:+.0%} | "
-            f"{'met' if overhead <= OVERHEAD_TARGET else 'MISSED'} | "
+            f"{cpu_without:.0f} / {cpu_with:.0f} | {cpu_overhead:+.0%} | "
+            f"{'met' if max(overhead, cpu_overhead) <= OVERHEAD_TARGET else 'MISSED'} | "
             f"{delivery:.2f} / {max(r.delivery_s):.2f} | "
-            f"{'met' if delivery <= DELIVERY_TARGET_S else 'MISSED'} |"
+            f"{'met' if delivery <= DELIVERY_TARGET_S else 'MISSED'} | "
+            f"{statistics.median(r.delivery_cpu_s):.2f} |"
         )
     lines.append("")
     lines.append(
         f"- {runs} runs per database after one warm-up, alternating without/with events; one "
         "endpoint subscribed to everything; receiver: bench/webhook_receiver.py (own process); "
-        "one in-process delivery worker with the default settings"
+        "one in-process delivery worker with the default settings; CPU per job: the benchmark "
+        "process (all threads) plus PostgreSQL's server processes, less noisy than wall time on "
+        "this shared machine; drain CPU: this process's user + system time during the drain"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"- {machine_facts()}; load average at the end: {load}")
     return "\n".join(lines) + "\n"
 
 
@@ -153,6 +199,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--delivery-only", action="store_true")
     args = parser.parse_args()
     receiver = subprocess.Popen(
         [sys.executable, "-m", "bench.webhook_receiver"], stdout=subprocess.PIPE, text=True
@@ -161,10 +208,15 @@ def main() -> None:
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
         kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-        results = [asyncio.run(bench(kind, args.runs, port)) for kind in kinds]
+        results = [
+            asyncio.run(bench(kind, args.runs, port, delivery_only=args.delivery_only))
+            for kind in kinds
+        ]
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
+    if args.delivery_only:
+        return
     table = render(results, args.runs)
     print(table)
     if not args.no_write:

@@ -77,3 +77,13 @@ def test_an_admin_command_on_a_current_database_loads_no_alembic(
     assert "sqlalchemy" in loaded
     assert "alembic" not in loaded
     assert loaded.isdisjoint(WEB), sorted(loaded & set(WEB))
+
+
+def test_upgrading_a_database_already_at_head_loads_no_alembic(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """``serve`` (and ``db upgrade``) check the schema on every start: one query when current."""
+    loaded_by(fresh_db_url, tmp_path, "db upgrade")  # to head, in a process of its own
+    loaded = loaded_by(fresh_db_url, tmp_path, "db upgrade")
+    assert "sqlalchemy" in loaded
+    assert "alembic" not in loaded

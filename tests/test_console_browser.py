@@ -356,11 +356,7 @@ PAGES = (
 
 def _same_page(html: WebElement) -> bool:
     """True while ``html`` is still the document's (no navigation, no reload since)."""
-    try:
-        html.is_enabled()
-    except StaleElementReferenceException:
-        return False
-    return True
+    return not _gone(html)
 
 
 def _tab(browser: WebDriver, *keys: str) -> str:

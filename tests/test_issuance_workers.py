@@ -396,6 +396,83 @@ async def test_the_embedded_worker_runs_with_the_app(fresh_db_url: str, tmp_path
         await database.dispose()
 
 
+async def test_a_committed_job_wakes_the_idle_embedded_worker(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """The worker polls every 60 s here: a job done within 30 s was started by its commit."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        async with database.write_sessions() as session, session.begin():
+            factory = Factory(session)
+            merchant = await factory.merchant()
+            await factory.member(merchant, email="jane@example.com")
+            cred = await factory.partner([merchant], scopes=["rewards.issue"])
+            campaign = await factory.campaign(merchant)
+        settings = Settings(
+            data_dir=tmp_path, embedded_worker=True, worker_poll_interval=60,
+            rate_limit_enabled=False,
+        )  # fmt: skip
+        app = create_app(settings, database=database)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://embedded") as client,
+        ):
+
+            async def issue() -> str:
+                response = await client.post(
+                    "/partner/campaigns/issue",
+                    json={"merchant_id": merchant.id, "campaign_id": campaign.campaign.id,
+                          "variant_id": campaign.variants[0].id,
+                          "identifiers": [{"type": "email", "value": "jane@example.com"}]},
+                    headers=cred.headers(),
+                )  # fmt: skip
+                assert response.status_code == 202
+                return str(response.json()["issuance_job"]["id"])
+
+            async def finished(job_id: str) -> None:
+                async def completed() -> bool:
+                    async with database.read_sessions() as session:
+                        state = await session.scalar(
+                            select(IssuanceJob.state).where(IssuanceJob.id == job_id)
+                        )
+                    return state == "completed"
+
+                await wait_for(completed, within=30, interval=0.02)
+
+            # The first job may meet the worker's first look; by the second, it waits to poll.
+            await finished(await issue())
+            await asyncio.sleep(0.5)
+            await finished(await issue())
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.live
+async def test_a_job_committed_elsewhere_wakes_an_idle_worker_process(
+    live: LiveWorld, fresh_db_url: str, tmp_path: Path, db_kind: str
+) -> None:
+    if db_kind != "postgresql":
+        pytest.skip("across processes the wake-up is PostgreSQL's NOTIFY; SQLite's polls")
+    with workers(fresh_db_url, tmp_path, THANX_WORKER_POLL_INTERVAL="60") as pool:
+        pool.start()
+
+        async def started() -> bool:
+            return len(pool.events("worker.started")) == 1
+
+        await wait_for(started, within=60, interval=0.05)
+        await asyncio.sleep(1)  # past its first look: its next poll is 60 s away
+        identifiers, named = mixed_identifiers(live, 50)
+        job_id = await live.issue(identifiers)
+
+        async def completed() -> bool:
+            return bool((await live.job(job_id)).state == "completed")
+
+        await wait_for(completed, within=30, interval=0.05)
+        assert (await live.job(job_id)).success_count == named
+        assert pool.stop_all() == [0]
+
+
 # --- a frozen worker (issue 12) ----------------------------------------------------------------
 
 

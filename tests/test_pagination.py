@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory
+from thanx_server.kit import pagination
 from thanx_server.kit.pagination import MAX_PER_PAGE, Page, PageResult
+from thanx_server.kit.ttlcache import TtlCache
 
 RECORDS = 23  # a prime: no per_page from 2 to 22 divides it, so last pages are partial
 
@@ -212,3 +214,62 @@ def test_total_pages_covers_every_record_exactly(total: int, per_page: int, page
     assert (result.total_pages - 1) * per_page < total or total == 0
     consumer = result.consumer_pagination()
     assert consumer.total_page == consumer.total_pages == result.total_pages
+
+
+async def test_a_large_total_is_kept_briefly_while_its_pages_stay_fresh(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner walking a large list pays its count once, not per page (issue 17): the total is
+    kept per statement and parameters, the rows of each page are read fresh."""
+    monkeypatch.setattr(pagination, "TOTAL_KEPT_FROM", 3)
+    monkeypatch.setattr(pagination, "TOTAL_KEPT_SECONDS", 60.0)  # however slow this machine is
+    monkeypatch.setattr(pagination, "_kept_totals", TtlCache(60.0))
+    small, large = await factory.merchant(), await factory.merchant()
+    cred = await factory.partner([small, large])
+    for merchant, count in ((small, 2), (large, 3)):
+        for _ in range(count):
+            await factory.member(merchant)
+
+    async def users(merchant_id: str) -> dict[str, Any]:
+        response = await client.get(
+            "/partner/users",
+            params={"merchant_id": merchant_id, "per_page": 1},
+            headers=cred.headers(),
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    assert (await users(large.id))["pagination"]["total_pages"] == 3
+    assert (await users(small.id))["pagination"]["total_pages"] == 2
+    newest = (await factory.member(large))[0]
+    assert (await factory.member(small))[0].id
+    kept = await users(large.id)
+    assert kept["pagination"]["total_pages"] == 3  # the kept total
+    assert kept["users"][0]["id"] == newest.id  # the page itself is read now
+    assert (await users(small.id))["pagination"]["total_pages"] == 3  # below: counted each time
+    monkeypatch.setattr(pagination, "_kept_totals", TtlCache(60.0))  # as when the time is up
+    assert (await users(large.id))["pagination"]["total_pages"] == 4
+
+
+async def test_deep_pages_walked_in_turn_or_reached_directly_are_the_same_slices(
+    client: httpx.AsyncClient, listing: Listing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deep pages are read from where the page before ended (a seek on the list's order) when
+    that is known, else by OFFSET: either way each page is its slice of the one order."""
+    monkeypatch.setattr(pagination, "DEEP_FROM", 2)  # every page after the first is deep
+    monkeypatch.setattr(pagination, "_page_starts", TtlCache(60.0))
+    full = (await listing.get(client, per_page=100)).json()[listing.key]
+    per_page = 3
+    pages = math.ceil(RECORDS / per_page)
+    walked = []
+    for page in range(1, pages + 1):  # in turn: pages after the second start from a kept end
+        body = (await listing.get(client, page=page, per_page=per_page)).json()
+        assert_pagination(listing, body, page, per_page, pages)
+        walked += body[listing.key]
+    assert walked == full
+    for page in (pages, 2, pages - 1):  # again, and directly
+        body = (await listing.get(client, page=page, per_page=per_page)).json()
+        assert body[listing.key] == full[(page - 1) * per_page : page * per_page]
+    monkeypatch.setattr(pagination, "_page_starts", TtlCache(60.0))  # nothing kept: by OFFSET
+    body = (await listing.get(client, page=pages - 1, per_page=per_page)).json()
+    assert body[listing.key] == full[(pages - 2) * per_page : (pages - 1) * per_page]

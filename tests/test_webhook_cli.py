@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
 
 from tests.cli import Cli
+from tests.live import live_server
 from tests.webhook_receiver import Receiver
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import WebhookEndpoint
 from thanx_server.webhook import signing, tasks, triggers
 from thanx_server.webhook.events import EventType
 
@@ -97,46 +100,70 @@ async def test_an_operator_manages_endpoints_and_reads_the_log(
     assert "webhook_endpoint.url" in bad.stderr
 
 
-async def test_listen_verifies_forwards_and_keeps_its_secret(
-    cli: Cli, committed: Database, receiver: Receiver
+@pytest.mark.live
+async def test_listen_registers_over_the_api_of_a_running_sandbox_and_keeps_its_secret(
+    fresh_db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    merchant, _ = await member_of_new_merchant(cli)
-    run = asyncio.create_task(
-        cli("listen", "--forward-to", receiver.url + "/app", "--max-events", "1")
+    """``listen`` against a ``serve`` process (its embedded delivery worker sends): it
+    registers over the HTTP API with the demo partner's credential and never opens a database
+    (its own ``THANX_DATABASE_URL`` points nowhere), prints and verifies each event, forwards
+    it, removes its endpoints on exit, and registers the same secret the next time."""
+    with live_server(fresh_db_url, tmp_path / "server") as server:
+        listener_dir = tmp_path / "listener"
+        listener_env = {
+            **os.environ,
+            "THANX_DATA_DIR": str(listener_dir),
+            "THANX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/never.db",
+            "THANX_CLIENT_ID": server.client_id,
+            "THANX_ACCESS_TOKEN": server.access_token,
+        }
+        merchant_id = sorted(server.merchants.values())[0]
+        async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers) as api:
+
+            async def one_event(*args: str) -> tuple[str, str]:
+                listener = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "thanx_server", "listen", "--api", server.base_url,
+                    "--max-events", "1", *args,
+                    env=listener_env, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )  # fmt: skip
+                assert listener.stdout is not None
+                banner = (await asyncio.wait_for(listener.stdout.readline(), 60)).decode()
+                assert banner.startswith("listening on http://127.0.0.1:"), banner
+                assert f"of {server.base_url}" in banner
+                mine = (await api.get("/sandbox/webhook_endpoints")).json()["webhook_endpoints"]
+                assert {e["merchant_id"] for e in mine} == set(server.merchants.values())
+                triggered = await api.post(
+                    "/sandbox/webhooks/trigger",
+                    json={"event": "communication_setting.updated", "merchant_id": merchant_id},
+                )
+                assert triggered.status_code == 202, triggered.text
+                out, _ = await asyncio.wait_for(listener.communicate(), 60)
+                assert listener.returncode == 0, out
+                event_id: str = triggered.json()["event_id"]
+                return event_id, banner + out.decode()
+
+            event_id, printed = await one_event("--forward-to", receiver.url + "/app")
+            assert "communication_setting.updated" in printed
+            assert f"{event_id}  signature ok -> {receiver.url}/app 200" in printed
+            secret = (listener_dir / "listen-secret").read_text().strip()
+            (forwarded,) = receiver.received
+            assert forwarded.path == "/app"
+            assert forwarded.headers["x-thanx-event-id"] == event_id
+            assert signing.verify_thanx_signature(
+                secret, forwarded.body, forwarded.headers["x-thanx-signature"]
+            )
+            left = (await api.get("/sandbox/webhook_endpoints")).json()["webhook_endpoints"]
+            assert left == []  # removed on exit
+            # A second run registers the same secret: the app's verification keeps working.
+            again, printed = await one_event()
+            assert f"{again}  signature ok" in printed
+            assert (listener_dir / "listen-secret").read_text().strip() == secret
+
+
+async def test_listen_without_a_credential_says_what_it_needs(cli: Cli) -> None:
+    result = await cli(
+        "listen", ok=False, env={"THANX_CLIENT_ID": None, "THANX_ACCESS_TOKEN": None}
     )
-    endpoint = None
-    for _ in range(200):
-        async with committed.read_sessions() as session:
-            endpoint = await session.scalar(select(WebhookEndpoint))
-        if endpoint is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert endpoint is not None
-    secret = (cli.data_dir / "listen-secret").read_text().strip()
-    assert endpoint.secret == secret
-    event_id = await trigger(committed, merchant["id"], EventType.COMMUNICATION_SETTING)
-    assert await tasks.drain(committed, config()) == 1
-    result = await asyncio.wait_for(run, timeout=30)
-    assert "communication_setting.updated" in result.stdout
-    assert f"{event_id}  signature ok" in result.stdout
-    (forwarded,) = receiver.received
-    assert forwarded.path == "/app"
-    assert forwarded.headers["x-thanx-event-id"] == event_id
-    assert signing.verify_thanx_signature(
-        secret, forwarded.body, forwarded.headers["x-thanx-signature"]
-    )
-    async with committed.read_sessions() as session:
-        assert await session.scalar(select(WebhookEndpoint)) is None  # removed on exit
-    # A second run keeps the secret.
-    again = asyncio.create_task(cli("listen", "--max-events", "1"))
-    for _ in range(200):
-        async with committed.read_sessions() as session:
-            endpoint = await session.scalar(select(WebhookEndpoint))
-        if endpoint is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert endpoint is not None
-    assert endpoint.secret == secret
-    await trigger(committed, merchant["id"], EventType.SMS_SUBSCRIPTION)
-    await tasks.drain(committed, config())
-    await asyncio.wait_for(again, timeout=30)
+    assert result.exit_code == 1
+    assert "--client-id and --access-token" in result.stderr

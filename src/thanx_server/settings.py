@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     # Webhooks (issue 14). One attempt per delivery unless an endpoint turns retry mode on.
     webhook_timeout: float = Field(default=15.0, gt=0, le=60)
     # Deliveries claimed per delivery worker; at most this many sends at a time per endpoint.
-    webhook_slots: int = Field(default=256, ge=2, le=1000)
+    webhook_slots: int = Field(default=1000, ge=2, le=1000)
     webhook_slots_per_endpoint: int = Field(default=32, ge=1, le=1000)
     webhook_poll_interval: float = Field(default=0.25, gt=0, le=60)
     # How long the delivery log (and delivered events) are kept.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, false, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, false, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import campaign_state_clause
@@ -82,9 +83,24 @@ async def find_by_name(session: AsyncSession, scope: MerchantScope, name: str) -
     )
 
 
+_CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
+_VARIANTS: Table = CampaignVariant.__table__  # type: ignore[assignment]
+# Built once: Core INSERTs, no unit of work (a hot write, issue 17). The service built every
+# column's value already, so nothing is left for the ORM to compute or fetch back.
+_INSERT_CAMPAIGN = insert(_CAMPAIGNS)
+_INSERT_VARIANTS = insert(_VARIANTS)
+
+
+def _row(entity: Any, table: Table) -> dict[str, Any]:
+    return {column.key: getattr(entity, column.key) for column in table.columns}
+
+
 async def add_campaign(
     session: AsyncSession, campaign: Campaign, variants: Sequence[CampaignVariant]
 ) -> None:
-    session.add(campaign)
-    session.add_all(variants)
-    await session.flush()
+    """Insert the campaign and its variants (two statements; the variants as one batch).
+
+    The entities stay plain objects outside the session: the caller renders them."""
+    await session.execute(_INSERT_CAMPAIGN, _row(campaign, _CAMPAIGNS))
+    if variants:
+        await session.execute(_INSERT_VARIANTS, [_row(v, _VARIANTS) for v in variants])

@@ -29,7 +29,6 @@ from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import Campaign, CampaignVariant
 from thanx_server.template import repository as template_repository
 
@@ -72,10 +71,12 @@ async def create_campaign(
     """``fixed_ids`` (sandbox fixtures): the campaign's id, then its variants', in order;
     the ids not given are drawn."""
     scope = MerchantScope.one(merchant_id)
-    merchant = await merchant_repository.get_merchant_in(session, scope)
-    if merchant is None:
+    template_ids = [v.reward_template_id for v in data.variants if v.reward_template_id]
+    found = await template_repository.zone_and_published_ids(session, scope, template_ids)
+    if found is None:
         raise NotFound(f"campaign.merchant_id: no merchant '{merchant_id}'")
-    zone = ZoneInfo(merchant.time_zone)
+    time_zone, published = found
+    zone = ZoneInfo(time_zone)
     start_at, end_at, redeemable_from, redeemable_to = (
         _aware(value, zone)
         for value in (data.start_at, data.end_at, data.redeemable_from, data.redeemable_to)
@@ -88,7 +89,7 @@ async def create_campaign(
         errors.append("campaign.end_at: must not be before campaign.start_at")
     if redeemable_to < redeemable_from:
         errors.append("campaign.redeemable_to: must not be before campaign.redeemable_from")
-    errors.extend(await _variant_errors(session, scope, data))
+    errors.extend(_variant_errors(merchant_id, published, data))
     if errors:
         raise ValidationFailed("; ".join(errors[:5]) + _more(len(errors)))
     now = business_now()
@@ -104,7 +105,7 @@ async def create_campaign(
         end_at=end_at,
         redeemable_from=redeemable_from,
         redeemable_to=redeemable_to,
-        time_zone=merchant.time_zone,
+        time_zone=time_zone,
         created_at=now,
     )
     variants = []
@@ -123,14 +124,10 @@ async def create_campaign(
     return CampaignView(campaign, variants, campaign_state(campaign, now))
 
 
-async def _variant_errors(
-    session: AsyncSession, scope: MerchantScope, data: CampaignIn
-) -> list[str]:
+def _variant_errors(merchant_id: str, published: set[str], data: CampaignIn) -> list[str]:
+    """``published``: which of the variants' templates are published ones of the merchant."""
     errors: list[str] = []
     seen: set[str] = set()
-    template_ids = [v.reward_template_id for v in data.variants if v.reward_template_id]
-    published = await template_repository.published_ids(session, scope, template_ids)
-    (merchant_id,) = scope.merchant_ids
     treatments = 0
     for index, variant in enumerate(data.variants):
         field = f"campaign.variants[{index}]"

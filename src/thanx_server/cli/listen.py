@@ -1,11 +1,14 @@
 """``thanx-server listen --forward-to URL``: a partner's local app receives the sandbox's webhooks.
 
-It registers a local receiver as a webhook endpoint of every merchant (or those named), prints
+It registers a local receiver as a webhook endpoint of every merchant of the credential (or those
+named) over the sandbox's HTTP API (``--api``, with a partner credential holding the ``sandbox``
+scope, or an operator's), so the sandbox may run anywhere; it never opens a database. It prints
 each event as it arrives, verifies its ``X-Thanx-Signature``, forwards the exact body and the
 signature headers to ``--forward-to`` and answers the sandbox with the app's status. The secret
-is kept in ``$THANX_DATA_DIR/listen-secret`` (created once), so the local app verifies with a
-fixed secret across restarts. On exit (Ctrl-C) its endpoints are removed; endpoints left by a
-killed listener are replaced at the next start (they carry its description).
+is kept in ``$THANX_DATA_DIR/listen-secret`` (created once) and given to the sandbox at each
+registration, so the local app verifies with a fixed secret across restarts. On exit (Ctrl-C)
+its endpoints are removed; endpoints left by a killed listener are replaced at the next start
+(they carry its description).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,8 +51,28 @@ def listen(
     merchant: Annotated[
         list[str] | None, typer.Option(help="Only this merchant's events (repeat).")
     ] = None,
+    api: Annotated[
+        str, typer.Option(envvar="THANX_API_URL", help="The sandbox's base URL [THANX_API_URL].")
+    ] = "http://127.0.0.1:8000",
+    client_id: Annotated[
+        str | None,
+        typer.Option(envvar="THANX_CLIENT_ID", help="Credential client id [THANX_CLIENT_ID]."),
+    ] = None,
+    access_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="THANX_ACCESS_TOKEN", help="Credential access token [THANX_ACCESS_TOKEN]."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Where the receiver listens.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Receiver port (0: any free one).")] = 0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The URL the sandbox should POST to, when it cannot reach --host:--port "
+            "directly (a tunnel, another machine)."
+        ),
+    ] = None,
     max_events: Annotated[
         int | None, typer.Option(help="Exit after this many events (scripts, tests).")
     ] = None,
@@ -57,33 +81,64 @@ def listen(
     """Receive the sandbox's webhooks locally: print, verify, forward."""
     from thanx_server.settings import Settings
 
-    settings = Settings()
-    if not settings.is_sandbox:
-        fail("listen registers endpoints on a sandbox only (THANX_ENVIRONMENT=sandbox)")
-    secret = stable_secret(settings.data_dir)
+    if not client_id or not access_token:
+        fail(
+            "listen needs a credential of the sandbox: --client-id and --access-token "
+            "(or THANX_CLIENT_ID / THANX_ACCESS_TOKEN), a partner's with the sandbox scope "
+            "or an operator's"
+        )
+    data_dir = Settings().data_dir
+    secret = stable_secret(data_dir)
+    sandbox = SandboxApi(api.rstrip("/"), client_id=client_id, access_token=access_token)
     with clean_errors():
         asyncio.run(
             _listen(
-                settings,
+                sandbox,
                 secret=secret,
+                secret_path=data_dir / SECRET_FILE,
                 forward_to=forward_to,
                 merchants=merchant,
                 host=host,
                 port=port,
+                public_url=public_url,
                 max_events=max_events,
                 print_json=print_json,
             )
         )
 
 
+@dataclass(frozen=True)
+class SandboxApi:
+    """The few sandbox calls ``listen`` makes, over HTTP with the given credential."""
+
+    base_url: str
+    client_id: str
+    access_token: str
+
+    def client(self) -> Any:
+        import httpx
+
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=15,
+            headers={
+                "Authorization": f"Bearer {self.access_token}",
+                "X-ClientId": self.client_id,
+                "Accept-Version": "v4.0",
+            },
+        )
+
+
 async def _listen(
-    settings: Any,
+    sandbox: SandboxApi,
     *,
     secret: str,
+    secret_path: Path,
     forward_to: str | None,
     merchants: list[str] | None,
     host: str,
     port: int,
+    public_url: str | None,
     max_events: int | None,
     print_json: bool,
 ) -> None:
@@ -141,12 +196,12 @@ async def _listen(
 
         server = await asyncio.start_server(handle, host, port)
         bound = server.sockets[0].getsockname()[1]
-        url = f"http://{host}:{bound}/webhooks"
-        registered = await _register(settings, url=url, secret=secret, merchants=merchants)
+        url = public_url or f"http://{host}:{bound}/webhooks"
+        async with sandbox.client() as api:
+            registered = await _register(api, url=url, secret=secret, merchants=merchants)
         typer.echo(
-            f"listening on {url} for {len(registered)} merchant(s); secret in "
-            f"{settings.data_dir / SECRET_FILE}"
-            + (f"; forwarding to {forward_to}" if forward_to else "")
+            f"listening on {url} for {len(registered)} merchant(s) of {sandbox.base_url}; "
+            f"secret in {secret_path}" + (f"; forwarding to {forward_to}" if forward_to else ""),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,8 +211,72 @@ async def _listen(
             async with server:
                 await done.wait()
         finally:
-            await _unregister(settings, registered)
+            async with sandbox.client() as api:
+                await _unregister(api, registered)
             typer.echo(f"stopped after {count} event(s); endpoints removed")
+
+
+def _answer(response: Any, doing: str) -> Any:
+    """The JSON of a successful answer; otherwise a clean exit naming the sandbox's error."""
+    if response.status_code >= 300:
+        try:
+            error = response.json()["error"]
+            detail = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            detail = response.text[:200]
+        fail(f"{doing}: the sandbox answered {response.status_code} ({detail})")
+    return response.json()
+
+
+async def _register(api: Any, *, url: str, secret: str, merchants: list[str] | None) -> list[str]:
+    """Replace the endpoints a previous listener left (same description), then register ``url``
+    with the stable ``secret`` for each merchant: every call over the sandbox's HTTP API."""
+    if merchants:
+        targets = list(merchants)
+    else:
+        listed = _answer(await api.get("/partner/merchants"), "listing your merchants")
+        targets = [m["id"] for m in listed["merchants"]]
+    page = 1
+    stale: list[str] = []
+    while True:
+        found = _answer(
+            await api.get("/sandbox/webhook_endpoints", params={"page": page, "per_page": 100}),
+            "listing webhook endpoints",
+        )
+        stale += [
+            e["id"] for e in found["webhook_endpoints"] if e.get("description") == DESCRIPTION
+        ]
+        pagination = found.get("pagination") or {}
+        if page >= int(pagination.get("total_pages") or 1):
+            break
+        page += 1
+    await _unregister(api, stale)
+    ids = []
+    for merchant_id in targets:
+        created = _answer(
+            await api.post(
+                "/sandbox/webhook_endpoints",
+                json={
+                    "webhook_endpoint": {
+                        "merchant_id": merchant_id,
+                        "url": url,
+                        "description": DESCRIPTION,
+                        "secret": secret,
+                    }
+                },
+            ),
+            f"registering an endpoint for merchant {merchant_id}",
+        )
+        ids.append(created["webhook_endpoint"]["id"])
+    return ids
+
+
+async def _unregister(api: Any, ids: list[str]) -> None:
+    import httpx
+
+    for endpoint_id in ids:
+        with contextlib.suppress(httpx.HTTPError):  # gone already, or the sandbox is down
+            await api.delete(f"/sandbox/webhook_endpoints/{endpoint_id}")
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[dict[str, str], bytes] | None:
@@ -176,63 +295,3 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[dict[str, str], b
     length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
     return headers, body
-
-
-async def _register(
-    settings: Any, *, url: str, secret: str, merchants: list[str] | None
-) -> list[str]:
-    from thanx_server.cli.runtime import database_for
-    from thanx_server.kit import migrate
-    from thanx_server.kit.pagination import Page
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.merchant import service as merchant_service
-    from thanx_server.webhook import service
-
-    db = database_for(settings)
-    try:
-        await migrate.upgrade_if_needed(db.engine)
-        async with db.write_sessions() as session, session.begin():
-            if merchants:
-                targets = list(merchants)
-            else:
-                targets = [m.id for m in await merchant_service.all_merchants(session)]
-            stale = await service.list_endpoints(
-                session, MerchantScope.operator(None), Page(1, 100)
-            )
-            for endpoint in stale.items:
-                if endpoint.description == DESCRIPTION:
-                    await service.delete_endpoint(
-                        session, MerchantScope.operator(None), endpoint.id
-                    )
-            ids = []
-            for merchant_id in targets:
-                created = await service.create_endpoint(
-                    session,
-                    MerchantScope.one(merchant_id),
-                    merchant_id=merchant_id,
-                    url=url,
-                    policy=service.UrlPolicy(production=False, allow_private=True),
-                    description=DESCRIPTION,
-                    secret=secret,
-                )
-                ids.append(created.endpoint.id)
-            return ids
-    finally:
-        await db.dispose()
-
-
-async def _unregister(settings: Any, ids: list[str]) -> None:
-    from thanx_server.cli.runtime import database_for
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
-
-    db = database_for(settings)
-    try:
-        async with db.write_sessions() as session, session.begin():
-            for endpoint_id in ids:
-                with contextlib.suppress(Exception):
-                    await service.delete_endpoint(
-                        session, MerchantScope.operator(None), endpoint_id
-                    )
-    finally:
-        await db.dispose()

@@ -22,6 +22,7 @@ from thanx_server.domain.states import JOB_STATES, REWARD_STATES, JobState, Rewa
 from thanx_server.kit.bulk import insert_rows
 from thanx_server.kit.clock import business_now
 from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.wakeup import after_commit
 from thanx_server.models import (
     Campaign,
     CampaignVariant,
@@ -95,8 +96,17 @@ async def failures(session: AsyncSession, job_id: str) -> list[tuple[int, str, s
     return [(index, kind, error or "") for index, kind, error in await session.execute(stmt)]
 
 
+# Committing a new job wakes the idle workers listening here (kit/wakeup).
+WAKEUP_CHANNEL = "thanx_issuance"
+
+
 def add_job(session: AsyncSession, job: IssuanceJob) -> None:
     session.add(job)
+
+
+async def wake_workers(session: AsyncSession) -> None:
+    """Idle workers look for work as soon as this transaction commits (not at their next poll)."""
+    await after_commit(session, WAKEUP_CHANNEL)
 
 
 async def mark_revoked(session: AsyncSession, job_id: str, now: datetime) -> bool:

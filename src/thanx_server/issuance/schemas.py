@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
+from typing_extensions import TypedDict
 
 from thanx_server.domain.states import JobState
 from thanx_server.kit.wire import WireDateTime
@@ -12,9 +13,12 @@ from thanx_server.kit.wire import WireDateTime
 MAX_IDENTIFIERS = 10_000
 
 
-class IdentifierIn(BaseModel):
+class IdentifierIn(TypedDict):
+    """A plain dict once validated (a model instance per identifier cost a 10,000-identifier
+    POST ~5 ms more, and the job stores dicts anyway); unknown keys are dropped."""
+
     type: Literal["email", "phone"]
-    value: str = Field(min_length=1, max_length=320)
+    value: Annotated[str, StringConstraints(min_length=1, max_length=320)]
 
 
 class IssueRewardsIn(BaseModel):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,7 +175,8 @@ async def issue_rewards(
         merchant_id=merchant_id,
         campaign_id=data.campaign_id,
         variant_id=data.variant_id,
-        identifiers=[{"type": i.type, "value": i.value} for i in data.identifiers],
+        # Validated TypedDicts: already the plain dicts the job stores (no copy of 10,000).
+        identifiers=cast("list[dict[str, str]]", data.identifiers),
         credential_id=principal.credential_id,
     )
     body = {"issuance_job": job_out(job, None).model_dump(mode="json")}
@@ -191,7 +192,10 @@ async def issue_rewards(
     if key is None:
         add_job()
         await session.flush()
+        await repository.wake_workers(session)
         return IssueResult(202, body)
+    # A replay adds no job; waking the workers for nothing costs them one look.
+    await repository.wake_workers(session)
     stored = await idempotency.store_or_replay(
         session,
         credential_id=principal.credential_id,
@@ -300,6 +304,7 @@ async def create_job(
     )
     repository.add_job(session, job)
     await session.flush()
+    await repository.wake_workers(session)
     return job
 
 

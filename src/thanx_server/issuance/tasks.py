@@ -298,6 +298,8 @@ async def _fail(db: Database, config: WorkerConfig, job: ClaimedJob, reason: str
 async def _release(db: Database, config: WorkerConfig, job: ClaimedJob) -> None:
     async with db.write_sessions() as session, session.begin():
         await repository.release(session, job_id=job.id, owner=config.owner, now=utcnow())
+        # Another worker (of another process: this one is stopping) resumes it now.
+        await repository.wake_workers(session)
     log.info("issuance.job_released", job_id=job.id, at=job.processed_count)
 
 

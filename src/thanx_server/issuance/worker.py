@@ -4,6 +4,10 @@ Run any number of workers, in any number of processes and machines, against one 
 database: jobs are claimed with a lease (``tasks.claim``), so each job has one owner at a time and
 a dead worker's job is picked up when its lease expires. On SIGTERM/SIGINT a worker finishes the
 chunk in hand, gives its lease back and exits; another worker resumes the job at once.
+
+An idle worker does not wait for its next poll when a job is queued: the transaction that writes
+the job wakes it on commit (``kit/wakeup``: PostgreSQL ``LISTEN``/``NOTIFY`` across processes,
+the committing session itself on SQLite). The poll interval stays the fallback.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from thanx_server.issuance import tasks
+from thanx_server.issuance import repository, tasks
 from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.metrics import count_connections, forget_this_process
+from thanx_server.kit.wakeup import Waiter
 from thanx_server.promotion import tasks as promotion_tasks
 from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
 from thanx_server.settings import Settings
@@ -41,7 +46,14 @@ class IssuanceWorker:
 
     async def run(self) -> None:
         log.info("worker.started", owner=self.config.owner)
+        async with Waiter(self.database, repository.WAKEUP_CHANNEL) as waiter:
+            await self._loop(waiter)
+        log.info("worker.stopped", owner=self.config.owner)
+
+    async def _loop(self, waiter: Waiter) -> None:
         while not self.stop.is_set():
+            # Before looking: a job committed while we look wakes the next wait at once.
+            waiter.clear()
             try:
                 worked = await tasks.run_once(
                     self.database,
@@ -60,11 +72,7 @@ class IssuanceWorker:
                 log.warning("worker.error", error=type(exc).__name__, detail=str(exc)[:200])
                 worked = False
             if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.stop.wait(), timeout=self.settings.worker_poll_interval
-                    )
-        log.info("worker.stopped", owner=self.config.owner)
+                await waiter.wait(self.settings.worker_poll_interval, self.stop)
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -81,7 +89,7 @@ async def run_standalone(settings: Settings) -> None:
     database = Database.from_engine(
         create_engine(
             settings.effective_database_url,
-            pool_size=2,
+            pool_size=3,  # issuance, deliveries, and the wake-up's LISTEN (PostgreSQL)
             echo=settings.db_echo,
             timeouts=DbTimeouts.from_settings(settings),
         )

@@ -15,17 +15,29 @@ SQLite setup lives here and only here:
 * every call into aiosqlite is a trip to its thread, so nothing is asked of it that is not
   needed: a ``ROLLBACK`` is only sent when the connection is inside a transaction (the dialect
   asks the connection, which costs no trip), and read sessions do not toggle the driver's
-  isolation level per checkout as SQLAlchemy's ``AUTOCOMMIT`` option would.
+  isolation level per checkout as SQLAlchemy's ``AUTOCOMMIT`` option would;
+* a statement is ONE trip (``_OneTripCursor``): SQLAlchemy's aiosqlite cursor makes four (open a
+  cursor, execute, fetch, close), each a wake-up of the driver's thread and a wait for the event
+  loop to be woken back, which on a loaded 2-core machine is most of a write's time
+  (docs/PERFORMANCE.md, issue 17). The same four calls run back to back on the driver's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import aiosqlite
 from sqlalchemy import DateTime, Dialect, event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -36,6 +48,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 if TYPE_CHECKING:
     from thanx_server.settings import Settings
@@ -43,6 +56,8 @@ if TYPE_CHECKING:
 SQLITE_BEGIN_OPTION = "thanx_sqlite_begin"
 SQLITE_NO_BEGIN = "NONE"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# What a writing transaction begins with (``_on_begin``); it waits for the writer queue first.
+BEGIN_WRITE = "BEGIN IMMEDIATE"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -71,6 +86,163 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _run_statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the driver's thread: one statement from cursor to close (``_OneTripCursor``)."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, each statement one trip to the driver's thread.
+
+    The rows are fetched there, as SQLAlchemy's own adapter does for every non-streaming cursor
+    (it buffers them in ``_rows`` and serves ``fetch*`` from the buffer); only the number of
+    trips differs. Streaming (server-side) cursors keep SQLAlchemy's class.
+    """
+
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        # No driver cursor is opened here (that was the first trip).
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]  # no driver cursor is kept open
+        self._soft_closed_memoized: Any = {}
+        self._rows: collections.deque[Any] = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass
+
+    async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection: Any = self._adapt_connection  # a _OneTripConnection
+        begins_write = operation == BEGIN_WRITE
+        if begins_write:
+            await connection._begin_write()
+        try:
+            async with connection._execute_mutex:
+                driver: Any = self._connection
+                self._description, rows, self._rowcount, self._lastrowid = await driver._execute(
+                    _run_statement, driver._conn, operation, parameters, many
+                )
+                self._rows = collections.deque(rows)
+        except BaseException:
+            if begins_write:  # no transaction began: the turn is over
+                connection._end_write()
+            raise
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._trip(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._trip(operation, seq_of_parameters, True)
+
+    async def _async_soft_close(self) -> None:
+        return None  # the driver's cursor was closed on its thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """A connection of ``_OneTripDBAPI``: one-trip cursors, and the process's writer queue.
+
+    ``BEGIN IMMEDIATE`` (every writing transaction: requests, worker claims) first waits its
+    turn on the engine's ``write_lock``; the turn ends with the transaction (COMMIT, ROLLBACK,
+    or the connection closed). Writers of one process so queue in memory, where a waiter costs
+    nothing, instead of in SQLite's busy handler, which sleeps and retries (p99 over 1 s under
+    load), and the lock is held only while the database's own lock is: validation,
+    authentication and rendering of other requests run meanwhile (issue 17).
+    """
+
+    __slots__ = ("_holds_write_lock", "_write_lock")
+    _cursor_cls = _OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any, write_lock: asyncio.Lock) -> None:
+        super().__init__(dbapi, connection)
+        self._write_lock = write_lock
+        self._holds_write_lock = False
+
+    async def _begin_write(self) -> None:
+        await self._write_lock.acquire()
+        self._holds_write_lock = True
+
+    def _end_write(self) -> None:
+        if self._holds_write_lock:
+            self._holds_write_lock = False
+            self._write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_write()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_write()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_write()
+
+    def terminate(self) -> None:
+        try:
+            super().terminate()
+        finally:
+            self._end_write()
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DB-API adapter of one engine, handing out ``_OneTripConnection``s that
+    share its ``write_lock``."""
+
+    def __init__(self) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.write_lock = asyncio.Lock()
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        connection = self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True  # as SQLAlchemy's adapter: never block interpreter exit
+        return _OneTripConnection(self, await_(connection), self.write_lock)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -173,7 +345,11 @@ def create_engine(
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": 30},
+            module=_OneTripDBAPI(),
         )
         _configure_sqlite(engine)
         return engine
@@ -200,8 +376,10 @@ class Database:
     ``read_sessions`` serve GET/HEAD/OPTIONS requests (no ``BEGIN``/``ROLLBACK`` around a
     read-only request on either engine); ``write_sessions`` everything else (a
     transaction; ``BEGIN IMMEDIATE`` on SQLite, so the write lock is taken up front).
-    ``write_lock`` (SQLite only) queues the writing requests of one process in memory
-    (kit/middleware.py) instead of in SQLite's busy handler.
+    ``write_lock`` (SQLite only): the engine's writer queue (``_OneTripConnection``), which
+    every ``BEGIN IMMEDIATE`` of this process waits on, in memory instead of in SQLite's busy
+    handler. Sessions bound to a test's connection (``bind``) never begin one: their writes
+    are savepoints.
     """
 
     engine: AsyncEngine
@@ -219,8 +397,9 @@ class Database:
 
         ``bind``: run every session inside this connection's open transaction, each session's
         work in a savepoint (the test suite rolls the outer transaction back after each test).
-        Everything else (the factories, the SQLite write lock) is the same as in production;
-        the only difference is that reads join the outer transaction instead of autocommitting.
+        Everything else (the factories) is the same as in production; the differences are
+        that reads join the outer transaction instead of autocommitting, and that writes are
+        savepoints, which do not wait on the SQLite writer queue.
         """
         sqlite = engine.dialect.name == "sqlite"
         if bind is not None:
@@ -239,11 +418,16 @@ class Database:
             engine=engine,
             read_sessions=read_sessions,
             write_sessions=write_sessions,
-            write_lock=asyncio.Lock() if sqlite else None,
+            write_lock=_writer_queue(engine),
         )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
+    dbapi = engine.dialect.dbapi
+    return dbapi.write_lock if isinstance(dbapi, _OneTripDBAPI) else None
 
 
 def make_sessionmaker(bind: AsyncEngine | Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:

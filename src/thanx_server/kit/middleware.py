@@ -78,17 +78,8 @@ class TransactionMiddleware:
         holder = RequestSession(database.write_sessions if writes else database.read_sessions)
         scope.setdefault("state", {})["db"] = holder
         replaced = False
-        # SQLite: one writing request at a time per process, queued here instead of on the
-        # database lock (whose busy handler sleeps and retries: p99 over 1 s under load).
-        lock = database.write_lock if writes else None
-        if lock is not None:
-            await lock.acquire()
-
-        def release() -> None:
-            nonlocal lock
-            held, lock = lock, None
-            if held is not None:
-                held.release()
+        # SQLite: writers of one process queue in memory, from their BEGIN IMMEDIATE to their
+        # COMMIT or ROLLBACK (kit/db.py, _OneTripConnection), not for the whole request.
 
         async def send_after_commit(message: Message) -> None:
             nonlocal replaced
@@ -100,9 +91,7 @@ class TransactionMiddleware:
                     # more trip to the driver's thread): its session is closed, which sends
                     # nothing when no transaction is open.
                     await holder.finish(commit=writes and message["status"] < 400)
-                    release()
                 except Exception as exc:
-                    release()
                     replaced = True
                     log.warning("db.commit_failed", error=type(exc).__name__)
                     err = ServiceUnavailable() if is_db_unreachable(exc) else GenericError()
@@ -119,8 +108,6 @@ class TransactionMiddleware:
                 await holder.finish(commit=False)
             except Exception as exc:
                 log.warning("db.rollback_failed", error=type(exc).__name__)
-            finally:
-                release()
 
 
 class RequestContextMiddleware:

@@ -30,9 +30,10 @@ class TtlCache(Generic[K, V]):
             return None
         return entry[1]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, ttl: float | None = None) -> None:
+        """Remember ``value`` for ``ttl`` seconds (default: the cache's own)."""
         if self.ttl <= 0:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)

@@ -36,6 +36,8 @@ class Feedback(Base):
         CheckConstraint("rating IS NULL OR (rating >= 0 AND rating <= 10)", name="rating"),
         # The list's order (newest first) within a merchant.
         Index("ix_feedbacks_merchant_created", "merchant_id", "created_at", "id"),
+        # The same order across merchants (a wide credential's list).
+        Index("ix_feedbacks_created", "created_at", "id"),
     )
 
     id: Mapped[str] = id_column()

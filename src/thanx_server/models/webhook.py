@@ -100,8 +100,10 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        # The claim: due pending deliveries, oldest first.
-        Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+        # The claim: due pending deliveries in (next_attempt_at, id) order, read from the index
+        # in that order so a claim stops after its candidates (a job's deliveries share one
+        # due time: without ``id`` here every claim sorted the whole backlog).
+        Index("ix_webhook_deliveries_state_next_id", "state", "next_attempt_at", "id"),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
     )
 

@@ -2,10 +2,10 @@
 
 1. One statement reads the instance's clock and whether any fault rule exists; the clock is put
    in place for the request (``kit/clock.business_now()``) and its time answered in
-   ``X-Sandbox-Time``. On a reading request the statement runs on the request's own session
-   (the connection it uses anyway); on a writing one on a short read session, so the request
-   holds no SQLite write lock before it needs it and controls that commit on sessions of their
-   own (the clock's advance) are not blocked by it.
+   ``X-Sandbox-Time``. It runs on the request's own session, the connection the request uses
+   anyway (a writing request's transaction: no second connection checked out per write, issue
+   17). Controls that commit on sessions of their own (the clock's advance) close the request's
+   session first (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
 2. Only when rules exist: the request's operation (its route's operation id), caller (the
    ``X-ClientId`` sent) and merchant (``merchant_id`` in the query, or at the top of a JSON body,
    or one level down) are matched against them (``faults/service.decide``), and the fault
@@ -72,18 +72,14 @@ class SandboxMiddleware:
         # record it and no fault rule applies to it.
         console = scope["path"] == "/console" or scope["path"].startswith("/console/")
         database: Database = scope["app"].state.database
-        if scope["method"] in SAFE_METHODS:
-            request_session = scope["state"]["db"]
-            clock, any_rules = await load(request_session.get())
-            any_rules = any_rules and not console
-            if any_rules:
-                # The fault's hit is counted in a transaction of its own, which must not nest in
-                # (and be rolled back with) the request's session of a refused request.
-                await request_session.finish(commit=False)
-        else:
-            async with database.read_sessions() as session:
-                clock, any_rules = await load(session)
-            any_rules = any_rules and not console
+        request_session = scope["state"]["db"]
+        clock, any_rules = await load(request_session.get())
+        any_rules = any_rules and not console
+        if any_rules:
+            # The fault's hit is counted in a transaction of its own, which must not nest in
+            # (and be rolled back with) the request's session of a refused request, nor wait
+            # for the SQLite write lock that session took.
+            await request_session.finish(commit=False)
         holder = ClockHolder(clock)
         token = bind(holder)
         recorder: JournalRecorder | None = getattr(scope["app"].state, "journal", None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -53,6 +54,9 @@ class Pool:
     idle: dict[Origin, list[Connection]] = field(default_factory=lambda: defaultdict(list))
     # None: the system's trust store (``ssl.create_default_context``), made on first use.
     ssl_context: ssl.SSLContext | None = None
+    # (host, port) -> the addresses a new connection may go to, tried in turn (raising
+    # ``HttpError`` refuses the attempt); None: the name is resolved by the connect itself.
+    addresses: Callable[[str, int], Awaitable[list[str]]] | None = None
 
     def _context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -68,16 +72,23 @@ class Pool:
             if not writer.is_closing() and not reader.at_eof():
                 return (reader, writer), True
             writer.close()
-        try:
-            if scheme == "https":
-                connection = await asyncio.open_connection(
-                    host, port, ssl=self._context(), server_hostname=host
-                )
-            else:
-                connection = await asyncio.open_connection(host, port)
-        except (OSError, ssl.SSLError) as exc:
-            raise HttpError(f"connect: {type(exc).__name__}: {exc}") from None
-        return connection, False
+        # The checked addresses themselves are connected to (a second resolution could
+        # answer differently); TLS still verifies the certificate against the name.
+        targets = [host] if self.addresses is None else await self.addresses(host, port)
+        failure: BaseException | None = None
+        for target in targets:
+            try:
+                if scheme == "https":
+                    connection = await asyncio.open_connection(
+                        target, port, ssl=self._context(), server_hostname=host
+                    )
+                else:
+                    connection = await asyncio.open_connection(target, port)
+            except (OSError, ssl.SSLError) as exc:
+                failure = exc
+                continue
+            return connection, False
+        raise HttpError(f"connect: {type(failure).__name__}: {failure}")
 
     async def post(self, url: str, *, body: bytes, headers: dict[str, str], limit: int) -> Response:
         parts = urlsplit(url)

@@ -8,12 +8,26 @@ delivery takes its source states from ``DELIVERY_STATES`` (domain/states.py).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, false, func, insert, not_, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import DELIVERY_STATES, DeliveryState
@@ -189,9 +203,28 @@ async def any_undispatched(session: AsyncSession) -> bool:
 
 
 async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
-    """Up to ``limit`` undispatched events, locked (PostgreSQL: skipping those another worker
-    is dispatching)."""
-    return list(await session.execute(_lock_for_claim(session, _undispatched().limit(limit))))
+    """Mark up to ``limit`` undispatched events dispatched and return them: ONE UPDATE ...
+    RETURNING over the oldest, picked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another
+    worker dispatching takes the next ones). The caller queues their deliveries in the same
+    transaction, so a rollback undoes both."""
+    events = cast(Table, WebhookEvent.__table__)
+    oldest = _lock_for_claim(
+        session, _undispatched().with_only_columns(WebhookEvent.id).limit(limit)
+    )
+    rows = await session.execute(
+        update(events)
+        .where(events.c.id.in_(oldest), events.c.dispatched == false())
+        .values(dispatched=True)
+        .returning(
+            events.c.id,
+            events.c.merchant_id,
+            events.c.type,
+            events.c.deliver_after,
+            events.c.created_at,
+        )
+    )
+    # RETURNING has no order: deliveries are queued in the events' order.
+    return sorted(rows, key=lambda e: (e.created_at, e.id))
 
 
 async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:
@@ -203,15 +236,6 @@ async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> 
                 WebhookEndpoint.id, WebhookEndpoint.merchant_id, WebhookEndpoint.event_types
             ).where(scope.clause(WebhookEndpoint.merchant_id), WebhookEndpoint.enabled.is_(True))
         )
-    )
-
-
-async def mark_dispatched(session: AsyncSession, event_ids: Sequence[str]) -> None:
-    await session.execute(
-        update(WebhookEvent)
-        .where(in_list(WebhookEvent.id, list(event_ids)))
-        .values(dispatched=True)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -231,6 +255,14 @@ async def insert_deliveries(
         columns=DELIVERY_COLUMNS,
         rows=rows,
     )
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """PostgreSQL: ``ANALYZE webhook_deliveries`` (after a bulk fan-out; autovacuum would get
+    there within a minute, after the claims that needed it). SQLite: nothing (its planner uses
+    the due index without statistics)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("ANALYZE webhook_deliveries"))
 
 
 async def get_event(session: AsyncSession, scope: MerchantScope, event_id: str) -> Any:
@@ -340,10 +372,6 @@ async def any_due(
 
 
 CLAIM_COLUMNS = (
-    WebhookDelivery.id,
-    WebhookDelivery.event_id,
-    WebhookDelivery.endpoint_id,
-    WebhookDelivery.attempts,
     WebhookEvent.type,
     WebhookEvent.body,
     WebhookEventFrame.prefix,
@@ -360,6 +388,23 @@ CLAIM_COLUMNS = (
 )
 
 
+def _with_payload(claimed: Any) -> Select[Any]:
+    """The claimed deliveries (a CTE or a table filtered by id) with what sending them needs."""
+    return (
+        select(
+            claimed.c.id,
+            claimed.c.event_id,
+            claimed.c.endpoint_id,
+            claimed.c.attempts,
+            *CLAIM_COLUMNS,
+        )
+        .join(WebhookEvent, WebhookEvent.id == claimed.c.event_id)
+        .outerjoin(WebhookEventFrame, WebhookEventFrame.id == WebhookEvent.frame_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == claimed.c.endpoint_id)
+        .order_by(claimed.c.next_attempt_at, claimed.c.id)
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -368,71 +413,89 @@ async def claim_due(
     now: datetime,
     lease_until: datetime,
     limit: int,
-    in_flight: Counter[str],
-    per_endpoint: int,
-    saturated: list[bool],
+    room: Mapping[str, int],
+    cap: int,
 ) -> list[Any]:
-    """Lease up to ``limit`` due deliveries to ``owner``, at most ``per_endpoint`` in flight per
-    endpoint (``in_flight`` counts this worker's): a backlog of one endpoint never takes every
-    slot. Candidates are read in due order (a bounded index scan), picked here, then locked."""
-    busy = [e for e, n in in_flight.items() if n >= per_endpoint]
-    candidates = await session.execute(
-        _due(business_now, now, busy).add_columns(WebhookDelivery.endpoint_id).limit(limit * 4)
-    )
-    room = Counter(in_flight)
-    picked: list[str] = []
-    rows_seen = list(candidates)
-    # Every candidate read and some left for capped endpoints: other endpoints' work may lie
-    # beyond them, so the caller looks again (with the capped endpoints excluded).
-    saturated.append(len(rows_seen) == limit * 4)
-    for delivery_id, endpoint_id in rows_seen:
-        if room[endpoint_id] >= per_endpoint:
-            continue
-        room[endpoint_id] += 1
-        picked.append(delivery_id)
-        if len(picked) >= limit:
-            break
-    if not picked:
+    """Lease up to ``limit`` due deliveries to ``owner``, at most ``room[endpoint]`` of an
+    endpoint (``cap`` for one not in ``room``; an endpoint with no room is not even read), so a
+    backlog of one endpoint never takes every slot. One UPDATE:
+
+    * the candidates: the oldest ``limit`` due, unleased deliveries of endpoints with room (an
+      index scan in due order);
+    * each endpoint's share: ``row_number()`` over the candidates per endpoint, kept up to the
+      endpoint's room (the cap is applied here, in SQL, not by reading rows back);
+    * those picked rows locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers
+      never wait for each other nor lease a row twice (SQLite's ``BEGIN IMMEDIATE`` makes
+      claimers take turns);
+    * the lease, ``attempts + 1``, and the payload returned: PostgreSQL joins the UPDATE's
+      RETURNING (a CTE) to the event and the endpoint in the same statement; SQLite, whose
+      RETURNING may name only the updated table, reads the payload of the returned ids next
+      (in process, no round trip).
+    """
+    if limit <= 0:
         return []
-    # Lock what was picked, skipping rows another worker is claiming (PostgreSQL), and only if
-    # still due and unleased: the candidates were read without a lock.
-    ids = list(
-        await session.scalars(
-            _lock_for_claim(
-                session,
-                select(WebhookDelivery.id).where(
-                    in_list(WebhookDelivery.id, picked),
-                    WebhookDelivery.state == DeliveryState.PENDING,
-                    or_(
-                        WebhookDelivery.lease_expires_at.is_(None),
-                        WebhookDelivery.lease_expires_at < now,
-                    ),
-                ),
+    full = [endpoint for endpoint, n in room.items() if n <= 0]
+    candidates = (
+        _due(business_now, now, full)
+        .add_columns(WebhookDelivery.endpoint_id, WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .subquery("candidates")
+    )
+    rank = (
+        select(
+            candidates.c.id,
+            candidates.c.endpoint_id,
+            func.row_number()
+            .over(
+                partition_by=candidates.c.endpoint_id,
+                order_by=(candidates.c.next_attempt_at, candidates.c.id),
             )
+            .label("rank"),
         )
+    ).subquery("ranked")
+    by_room: dict[int, list[str]] = {}
+    for endpoint, n in room.items():
+        if 0 < n < cap:
+            by_room.setdefault(n, []).append(endpoint)
+    share: Any = literal(cap)
+    if by_room:
+        share = case(
+            *((in_list(rank.c.endpoint_id, ids), n) for n, ids in sorted(by_room.items())),
+            else_=cap,
+        )
+    picked = select(rank.c.id).where(rank.c.rank <= share)
+    table = cast(Table, WebhookDelivery.__table__)
+    free_now = (
+        table.c.state == DeliveryState.PENDING,
+        or_(table.c.lease_expires_at.is_(None), table.c.lease_expires_at < now),
     )
-    if not ids:
-        return []
-    await session.execute(
-        update(WebhookDelivery)
-        .where(in_list(WebhookDelivery.id, ids))
+    # Only the picked rows are locked, skipping any another worker holds; PostgreSQL
+    # re-evaluates the conditions on the row version it locks, so a row another worker leased
+    # meanwhile is left out, never leased twice.
+    locked = _lock_for_claim(session, select(table.c.id).where(table.c.id.in_(picked), *free_now))
+    claim = (
+        update(table)
+        .where(table.c.id.in_(locked), *free_now)
         .values(
             lease_owner=owner,
             lease_expires_at=lease_until,
-            attempts=WebhookDelivery.attempts + 1,
+            attempts=table.c.attempts + 1,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
+        .returning(
+            table.c.id,
+            table.c.event_id,
+            table.c.endpoint_id,
+            table.c.attempts,
+            table.c.next_attempt_at,
+        )
     )
-    rows = await session.execute(
-        select(*CLAIM_COLUMNS)
-        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-        .outerjoin(WebhookEventFrame, WebhookEventFrame.id == WebhookEvent.frame_id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(in_list(WebhookDelivery.id, ids))
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-    )
-    return list(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        return list(await session.execute(_with_payload(claim.cte("claimed"))))
+    ids = [row.id for row in await session.execute(claim)]
+    if not ids:
+        return []
+    return list(await session.execute(_with_payload(table).where(in_list(table.c.id, ids))))
 
 
 ATTEMPT_COLUMNS = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from thanx_server.webhook import http1
@@ -34,9 +35,13 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def new_client(max_connections: int = 64) -> http1.Pool:
+def new_client(
+    max_connections: int = 64, *, guard: Callable[[str, int], Awaitable[list[str]]] | None = None
+) -> http1.Pool:
+    """The sender's connection pool; ``guard`` (production: ``safety.ConnectGuard``) decides
+    where each new connection may go."""
     del max_connections  # connections are bounded by the worker's slots
-    return http1.Pool(user_agent=USER_AGENT)
+    return http1.Pool(user_agent=USER_AGENT, addresses=guard)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

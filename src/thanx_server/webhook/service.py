@@ -51,6 +51,8 @@ MAX_RECOVER = 100_000
 class UrlPolicy:
     production: bool
     allow_private: bool
+    # How a host name is resolved for the check (tests pass a resolver they control).
+    resolve: safety.Resolver = safety.system_resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,12 @@ async def create_endpoint(
 ) -> EndpointWithSecret:
     if merchant_id not in scope and not scope.everything:
         raise NotFound("webhook_endpoint.merchant_id: no such merchant")
-    await safety.check_url(url, production=policy.production, allow_private=policy.allow_private)
+    await safety.check_url(
+        url,
+        production=policy.production,
+        allow_private=policy.allow_private,
+        resolve=policy.resolve,
+    )
     now = clock.business_now()
     endpoint = WebhookEndpoint(
         merchant_id=merchant_id,
@@ -183,7 +190,10 @@ async def update_endpoint(
         raise ValidationFailed(f"webhook_endpoint.{sorted(unknown)[0]}: cannot be changed")
     if "url" in changes:
         await safety.check_url(
-            changes["url"], production=policy.production, allow_private=policy.allow_private
+            changes["url"],
+            production=policy.production,
+            allow_private=policy.allow_private,
+            resolve=policy.resolve,
         )
         endpoint.url = changes["url"]
     if "event_types" in changes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 
@@ -18,7 +17,7 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a sec
 
 
 def thanx_signature(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def verify_thanx_signature(secret: str, body: bytes, header: str) -> bool:
@@ -42,7 +41,7 @@ def _standard_key(secret: str) -> bytes:
 
 def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_standard_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.digest(_standard_key(secret), signed, "sha256")
     return "v1," + base64.b64encode(digest).decode()
 
 

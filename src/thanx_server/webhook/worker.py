@@ -14,7 +14,7 @@ from thanx_server.kit import clock
 from thanx_server.kit.db import Database
 from thanx_server.sandbox.clock.repository import load_state as load_sandbox_clock
 from thanx_server.settings import Settings
-from thanx_server.webhook import sender, tasks
+from thanx_server.webhook import tasks
 
 log = structlog.get_logger("thanx.webhooks")
 
@@ -33,7 +33,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         log.info("webhooks.worker_started", owner=self.config.owner, slots=self.config.slots)
-        async with sender.new_client(self.config.slots) as client:
+        async with self.config.new_client() as client:
             deliverer = tasks.Deliverer(self.database, self.config, client)
             try:
                 while not self.stop.is_set():
@@ -41,10 +41,9 @@ class DeliveryWorker:
                         # The round runs on the clock as it stood at its start; the sends it
                         # starts carry it too (tasks copy the context).
                         with clock.using(await self.current_clock()):
-                            claimed = await deliverer.claim()
+                            claimed = await deliverer.claim()  # records what finished, too
                             if claimed or deliverer.inflight:
                                 await deliverer.wait(self.config.poll_interval)
-                                await deliverer.flush()
                                 continue
                             await self._housekeeping()
                         with contextlib.suppress(TimeoutError):
