@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -1275,3 +1276,89 @@ async def test_a_delivery_due_later_goes_out_promptly_once_the_sandbox_clock_pas
         # delay would take without the sandbox clock: no timing is asserted beyond that.
         await wait_for(arrived, within=30, interval=0.02)
     assert [r.headers["x-thanx-event-id"] for r in receiver.received] == ["later00001"]
+
+
+async def test_listen_registers_over_the_api_verifies_forwards_and_removes_its_endpoints(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    receiver: Receiver,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``listen``'s own loop, in process: it registers its receiver over the sandbox API (here
+    the app in process instead of a ``serve`` process: tests/test_webhook_cli.py has that one),
+    the delivery worker sends to it, it verifies the signature with its stable secret, forwards
+    the exact body and signature headers to the app, and removes its endpoints on the way out."""
+    from thanx_server.cli import listen
+
+    class InProcessApi(listen.SandboxApi):
+        def client(self) -> Any:
+            return httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=self.base_url,
+                headers=partner.headers(),
+            )  # fmt: skip
+
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    # A partner's credential with the sandbox scope, as a partner developer runs it.
+    partner = await factory.partner([merchant], scopes=["sandbox"])
+    api = InProcessApi("http://sandbox", client_id=partner.client_id, access_token="unused")
+    secret = listen.stable_secret(tmp_path)
+    assert listen.stable_secret(tmp_path) == secret  # kept across starts
+    running = asyncio.create_task(
+        listen._listen(
+            api,
+            secret=secret,
+            secret_path=tmp_path / listen.SECRET_FILE,
+            forward_to=receiver.url,
+            merchants=[merchant.id],
+            host="127.0.0.1",
+            port=0,
+            public_url=None,
+            max_events=2,
+            print_json=True,
+        )  # fmt: skip
+    )
+    loop = asyncio.get_running_loop()
+    printed: list[str] = []
+
+    async def registered() -> list[dict[str, Any]]:
+        answer = await client.get("/sandbox/webhook_endpoints", headers=partner.headers())
+        assert answer.status_code == 200, answer.text
+        found = answer.json()["webhook_endpoints"]
+        return [e for e in found if e["description"] == listen.DESCRIPTION]
+
+    async def banner() -> bool:
+        # The test's one database connection is not shared between tasks: wait for the
+        # listener's banner (registration done) before the test calls the API itself.
+        printed.append(capsys.readouterr().out)
+        return "listening on http://127.0.0.1:" in "".join(printed)
+
+    try:
+        await wait_for(banner, within=20, interval=0.02)
+        assert [e["merchant_id"] for e in await registered()] == [merchant.id]
+        for _ in range(2):
+            response = await client.post(
+                "/sandbox/webhooks/trigger",
+                json={"event": "sms_subscription.created", "merchant_id": merchant.id},
+                headers=operator.headers(),
+            )
+            assert response.status_code in (200, 201, 202), response.text
+        assert await tasks.drain(database, config()) == 2
+        await asyncio.wait_for(running, 30)
+        assert await registered() == []  # removed on the way out
+    finally:
+        running.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    assert len(receiver.received) == 2
+    for got in receiver.received:
+        assert signing.verify_thanx_signature(secret, got.body, got.headers["x-thanx-signature"])
+        assert got.headers["x-thanx-event"] == "sms_subscription.created"
+    out = "".join(printed) + capsys.readouterr().out
+    assert out.count("signature ok") == 2, out
+    assert f"-> {receiver.url} 200" in out
+    assert "stopped after 2 event(s); endpoints removed" in out
