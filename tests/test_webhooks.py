@@ -1320,7 +1320,7 @@ async def test_listen_registers_over_the_api_verifies_forwards_and_removes_its_e
             public_url=None,
             max_events=2,
             print_json=True,
-        )  # fmt: skip
+        )
     )
     loop = asyncio.get_running_loop()
     printed: list[str] = []
