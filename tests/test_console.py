@@ -657,3 +657,20 @@ async def test_the_stylesheet_is_served_from_the_package(client: httpx.AsyncClie
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
     assert b"font" in response.content
+
+
+async def test_every_pages_title_is_plain_text_and_each_section_appears_once(
+    client: httpx.AsyncClient, ops: OperatorCredentialHeaders
+) -> None:
+    """A block left open in a template swallows what follows into the <title> (the overview's
+    budgets section once rendered there and again in the page)."""
+    await signed_in(client, ops.client_id, ops.access_token)
+    for path in ("/console", "/console/jobs", "/console/webhooks", "/console/requests",
+                 "/console/members", "/console/controls"):  # fmt: skip
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        title = re.search(r"<title>(.*?)</title>", page.text, re.S)
+        assert title is not None, path
+        assert "<" not in title.group(1), (path, title.group(1)[:80])
+        ids = re.findall(r'\bid="([^"]+)"', page.text)
+        assert len(ids) == len(set(ids)), (path, sorted({i for i in ids if ids.count(i) > 1}))
