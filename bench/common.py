@@ -49,6 +49,30 @@ def fresh_sqlite(name: str) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def fresh_database(engine: str, name: str) -> str:
+    """An empty database named ``name`` on ``engine`` ("postgresql" or "sqlite"), from sync
+    code; returns its SQLAlchemy URL (the caller migrates and loads it)."""
+    if engine == "postgresql":
+        import asyncio
+
+        return asyncio.run(fresh_postgres(name))
+    return fresh_sqlite(name)
+
+
+def server_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment every benchmark serves the project with: rate limits, the embedded
+    worker and console logs off (JSON access log on, as an operator runs it)."""
+    return {
+        **os.environ,
+        "THANX_DATABASE_URL": url,
+        "THANX_DATA_DIR": str(data_dir),
+        "THANX_RATE_LIMIT_ENABLED": "false",
+        "THANX_LOG_FORMAT": "json",
+        "THANX_EMBEDDED_WORKER": "false",
+        **extra,
+    }
+
+
 def machine_facts() -> str:
     cpu = "unknown"
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import OUT_DIR, fresh_postgres, fresh_sqlite, machine_facts, write_section
+from bench.common import OUT_DIR, fresh_database, machine_facts, server_env, write_section
 from bench.dataset import Loaded, Scale, load
 from bench.http import Endpoint, _headers, _wait_ready, _wrk, endpoints
 from thanx_server.kit import migrate
@@ -57,7 +56,7 @@ def compare_engine(
     engine: str, baseline: Path, scale: Scale, duration: int, rounds: int, connections: int
 ) -> list[str]:
     name = f"thanx_bench_compare_{engine}"
-    url = asyncio.run(fresh_postgres(name)) if engine == "postgresql" else fresh_sqlite(name)
+    url = fresh_database(engine, name)
     data = _prepare(url, scale)
     processes = 2 if engine == "postgresql" else 1
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
@@ -67,14 +66,7 @@ def compare_engine(
         data_dir = OUT_DIR / f"compare-{engine}-{side}"
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        env = {
-            **os.environ,
-            "THANX_DATABASE_URL": url,
-            "THANX_DATA_DIR": str(data_dir),
-            "THANX_RATE_LIMIT_ENABLED": "false",
-            "THANX_LOG_FORMAT": "json",
-            "THANX_EMBEDDED_WORKER": "false",
-        }
+        env = server_env(url, data_dir)
         port = 18100 + offset + (10 if engine == "postgresql" else 0)
         servers[side] = _serve(checkout, port, processes, env, data_dir / "server.log")
         bases[side] = f"http://127.0.0.1:{port}"

@@ -37,6 +37,7 @@ from bench.common import (
     fresh_sqlite,
     machine_facts,
     rss_kib,
+    server_env,
     write_section,
 )
 from bench.dataset import Loaded, Scale, load
@@ -318,14 +319,7 @@ def run_engine(
         loaded.append(data)
     rows = run_reference(url, data.merchant_ids[0], duration, connections) if reference else []
     port = 18000 + (1 if engine_name == "postgresql" else 2)
-    env = {
-        **os.environ,
-        "THANX_DATABASE_URL": url,
-        "THANX_DATA_DIR": str(data_dir),
-        "THANX_RATE_LIMIT_ENABLED": "false",
-        "THANX_LOG_FORMAT": "json",
-        "THANX_EMBEDDED_WORKER": "false",
-    }
+    env = server_env(url, data_dir)
     server = _start(
         ["serve", "--no-migrate", "--port", str(port), "--workers", str(processes)],
         env,

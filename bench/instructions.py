@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT_DIR, fresh_postgres, fresh_sqlite, machine_facts, write_section
+from bench.common import OUT_DIR, fresh_database, machine_facts, server_env, write_section
 from bench.compare import _prepare
 from bench.dataset import Scale
 from bench.http import _headers, endpoints, growth_endpoints
@@ -205,23 +205,11 @@ def profile_engine(
     moment of the machine lands on both. ``--concurrency``: that many callers at once (the
     wall time per request is then the inverse of the in-process throughput: with SQLite it
     shows the write lock and the driver's thread trips, which instruction counts do not)."""
-    url = (
-        __import__("asyncio").run(fresh_postgres(f"thanx_bench_profile_{engine}"))
-        if engine == "postgresql"
-        else fresh_sqlite(f"thanx_bench_profile_{engine}")
-    )
+    url = fresh_database(engine, f"thanx_bench_profile_{engine}")
     data = _prepare(url, scale)
     data_dir = OUT_DIR / f"profile-{engine}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "THANX_DATABASE_URL": url,
-        "THANX_DATA_DIR": str(data_dir),
-        "THANX_RATE_LIMIT_ENABLED": "false",
-        "THANX_LOG_FORMAT": "json",
-        "THANX_EMBEDDED_WORKER": "false",
-        **_NO_DB_BOUNDS,
-    }
+    env = server_env(url, data_dir, **_NO_DB_BOUNDS)
     calls = [
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
         for e in endpoints(data) if only in e.name
@@ -272,24 +260,11 @@ def compare_engine(
     engine: str, baseline: Path, scale: Scale, warm: int, requests: int, only: str = ""
 ) -> list[str]:
     name = f"thanx_bench_instr_{engine}"
-    url = (
-        __import__("asyncio").run(fresh_postgres(name))
-        if engine == "postgresql"
-        else fresh_sqlite(name)
-    )
+    url = fresh_database(engine, name)
     data = _prepare(url, scale)
     data_dir = OUT_DIR / f"instructions-{engine}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "THANX_DATABASE_URL": url,
-        "THANX_DATA_DIR": str(data_dir),
-        "THANX_RATE_LIMIT_ENABLED": "false",
-        "THANX_LOG_FORMAT": "json",
-        "THANX_EMBEDDED_WORKER": "false",
-        "PYTHONHASHSEED": "0",
-        **_NO_DB_BOUNDS,
-    }
+    env = server_env(url, data_dir, PYTHONHASHSEED="0", **_NO_DB_BOUNDS)
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
     calls = [
         {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
