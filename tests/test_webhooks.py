@@ -1293,9 +1293,21 @@ async def test_listen_registers_over_the_api_verifies_forwards_and_removes_its_e
     the exact body and signature headers to the app, and removes its endpoints on the way out."""
     from thanx_server.cli import listen
 
+    # The test's one database connection takes one task at a time: the listener's clean-up
+    # (its second API client) waits until the test's delivery worker has recorded its round.
+    drained = asyncio.Event()
+    opened: list[int] = []
+
+    class GatedClient(httpx.AsyncClient):
+        async def __aenter__(self) -> GatedClient:
+            opened.append(1)
+            if len(opened) > 1:
+                await drained.wait()
+            return await super().__aenter__()
+
     class InProcessApi(listen.SandboxApi):
         def client(self) -> Any:
-            return httpx.AsyncClient(
+            return GatedClient(
                 transport=httpx.ASGITransport(app=app), base_url=self.base_url,
                 headers=partner.headers(),
             )  # fmt: skip
@@ -1348,6 +1360,7 @@ async def test_listen_registers_over_the_api_verifies_forwards_and_removes_its_e
             )
             assert response.status_code in (200, 201, 202), response.text
         assert await tasks.drain(database, config()) == 2
+        drained.set()
         await asyncio.wait_for(running, 30)
         assert await registered() == []  # removed on the way out
     finally:
