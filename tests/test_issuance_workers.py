@@ -568,10 +568,34 @@ async def test_a_sigstopped_worker_process_loses_its_lock_and_the_job_finishes_e
             # the chunk's lease renewal.
             return (await live.job(job_id)).state == "processing" and await row_locked()
 
-        await wait_for(chunk_open, within=60, interval=0.002)
-        first.send_signal(signal.SIGSTOP)
-        try:
+        async def worker_transactions() -> list[str]:
+            """The states of the other sessions inside a transaction (the frozen worker's)."""
+            async with live.database.read_sessions() as session:
+                rows = await session.scalars(
+                    text(
+                        "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                    )
+                )
+                return list(rows)
+
+        # What the idle-in-transaction timeout promises to end is a session that waits for its
+        # frozen client. A worker frozen while its backend is still busy with it (running a
+        # statement, or blocked writing a result the frozen client does not read) is not idle
+        # and keeps its lock until the client resumes or its connection dies (DECISIONS,
+        # "Issuance workers"): freeze at an idle moment, and try again if the signal landed
+        # in a busy one.
+        for _attempt in range(20):
+            await wait_for(chunk_open, within=60, interval=0.002)
+            first.send_signal(signal.SIGSTOP)
             await asyncio.sleep(0.2)
+            states = await worker_transactions()
+            if states and all(state == "idle in transaction" for state in states):
+                break
+            first.send_signal(signal.SIGCONT)
+        else:
+            pytest.fail("never caught the worker idle inside its chunk")
+        try:
             assert await row_locked(), "froze outside the chunk: proves nothing"
             assert (await live.job(job_id)).processed_count == 0
             pool.start()
