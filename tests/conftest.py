@@ -258,6 +258,15 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture(params=["memory", "redis"])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """The rate limiter's storage, in memory and in Redis: a test using it runs on both."""
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
 @pytest.fixture(scope="session")
 def rate_limit_key_prefix() -> str:
     """Unique per test run, so parallel runs against one Redis never share counters."""

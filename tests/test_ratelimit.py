@@ -40,14 +40,6 @@ from thanx_server.settings import Environment, Settings
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def storage_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 @pytest.fixture
 def serve(
     database: Database, tmp_path: Path, storage_url: str, rate_limit_key_prefix: str
