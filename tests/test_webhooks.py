@@ -108,6 +108,24 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.close()
 
 
+async def issue(
+    client: httpx.AsyncClient, cred: Any, merchant: Any, campaign: Any, identifiers: list[Any]
+) -> str:
+    """An issuance job of ``campaign``'s first variant, accepted; returns its id."""
+    response = await client.post(
+        "/partner/campaigns/issue",
+        json={
+            "merchant_id": merchant.id,
+            "campaign_id": campaign.campaign.id,
+            "variant_id": campaign.variants[0].id,
+            "identifiers": identifiers,
+        },
+        headers=cred.headers(),
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["issuance_job"]["id"])
+
+
 def config(**kw: Any) -> tasks.DeliveryConfig:
     values: dict[str, Any] = {
         "owner": "test-deliverer",
@@ -176,18 +194,7 @@ async def test_a_job_sends_one_reward_issued_per_reward_and_one_batch_completed(
         {"type": "email", "value": "W2@example.com"},
         {"type": "email", "value": "w0@example.com"},
     ]
-    response = await client.post(
-        "/partner/campaigns/issue",
-        json={
-            "merchant_id": merchant.id,
-            "campaign_id": campaign.campaign.id,
-            "variant_id": campaign.variants[0].id,
-            "identifiers": identifiers,
-        },
-        headers=cred.headers(),
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["issuance_job"]["id"]
+    job_id = await issue(client, cred, merchant, campaign, identifiers)
     await issuance_tasks.drain(database, issuance_worker())  # three chunks of two
     assert await tasks.drain(database, config()) == 4
 
@@ -257,17 +264,7 @@ async def test_events_are_written_even_without_endpoints_and_queue_nothing(
     await factory.member(merchant, email="solo@example.com")
     cred = await factory.partner([merchant], scopes=["rewards.issue"])
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
-    response = await client.post(
-        "/partner/campaigns/issue",
-        json={
-            "merchant_id": merchant.id,
-            "campaign_id": campaign.campaign.id,
-            "variant_id": campaign.variants[0].id,
-            "identifiers": [{"type": "email", "value": "solo@example.com"}],
-        },
-        headers=cred.headers(),
-    )
-    assert response.status_code == 202
+    await issue(client, cred, merchant, campaign, [{"type": "email", "value": "solo@example.com"}])
     await issuance_tasks.drain(database, issuance_worker())
     types = list(
         await session.scalars(
@@ -959,17 +956,9 @@ async def test_the_trigger_builds_each_event_from_real_state(
     cred = await factory.partner([merchant], scopes=["rewards.issue", "sandbox"])
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
     await factory.purchase(merchant, user, amount="12.50")
-    accepted = await client.post(
-        "/partner/campaigns/issue",
-        json={
-            "merchant_id": merchant.id,
-            "campaign_id": campaign.campaign.id,
-            "variant_id": campaign.variants[0].id,
-            "identifiers": [{"type": "email", "value": "t@example.com"}],
-        },
-        headers=cred.headers(),
+    job_id = await issue(
+        client, cred, merchant, campaign, [{"type": "email", "value": "t@example.com"}]
     )
-    job_id = accepted.json()["issuance_job"]["id"]
     await issuance_tasks.drain(database, issuance_worker())
 
     async def trigger(event: str, **kw: Any) -> dict[str, Any]:
