@@ -14,7 +14,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import (
@@ -178,8 +189,15 @@ async def transition(
     return bool(result.rowcount == 1)
 
 
-def add(session: AsyncSession, feedback: Feedback) -> None:
-    session.add(feedback)
+_FEEDBACKS: Table = Feedback.__table__  # type: ignore[assignment]
+# Built once: a Core INSERT, no unit of work (a purchase's, a hot write: issue 17). The service
+# gives every column's value, so nothing is left for the ORM to compute or fetch back.
+_INSERT = insert(_FEEDBACKS)
+
+
+async def insert_one(session: AsyncSession, feedback: Feedback) -> None:
+    """Insert ``feedback`` (every column set); it stays a plain object outside the session."""
+    await session.execute(_INSERT, {c.key: getattr(feedback, c.key) for c in _FEEDBACKS.columns})
 
 
 async def with_purchase_times(

@@ -29,6 +29,7 @@ from thanx_server.feedback import repository
 from thanx_server.feedback.repository import FeedbackRow
 from thanx_server.kit.clock import business_now
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
+from thanx_server.kit.ids import new_id
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Feedback, Purchase
@@ -93,17 +94,30 @@ def _clean_text(value: str, field: str) -> str:
     return value
 
 
-def open_for_purchase(session: AsyncSession, purchase: Purchase, *, window: timedelta) -> Feedback:
-    """The feedback opportunity a purchase opens: ``unviewed`` until ``purchased_at + window``."""
+async def open_for_purchase(
+    session: AsyncSession, purchase: Purchase, *, window: timedelta
+) -> Feedback:
+    """The feedback opportunity a purchase opens: ``unviewed`` until ``purchased_at + window``
+    (written at once: one INSERT, every column given)."""
     feedback = Feedback(
+        id=new_id(),
         merchant_id=purchase.merchant_id,
         user_id=purchase.user_id,
         location_id=purchase.location_id,
         purchase_id=purchase.id,
         state=FEEDBACK_STATES.initial,
+        rating=None,
+        review=None,
+        response=None,
         expires_at=purchase.purchased_at + window,
+        viewed_at=None,
+        rated_at=None,
+        reviewed_at=None,
+        responded_at=None,
+        created_at=purchase.created_at,
+        updated_at=purchase.created_at,
     )
-    repository.add(session, feedback)
+    await repository.insert_one(session, feedback)
     return feedback
 
 

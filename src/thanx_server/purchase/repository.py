@@ -2,21 +2,122 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.loyalty import tier_after
 from thanx_server.kit.scoping import MerchantScope
-from thanx_server.models import Location, Membership, Merchant, PointsExperience, Purchase, User
+from thanx_server.models import (
+    Location,
+    Membership,
+    Merchant,
+    PointsExperience,
+    Purchase,
+    User,
+)
+from thanx_server.user.repository import member_of
 
 
-async def location_exists(session: AsyncSession, scope: MerchantScope, location_id: str) -> bool:
-    found = await session.scalar(
-        select(Location.id).where(Location.id == location_id, scope.clause(Location.merchant_id))
+@dataclass(frozen=True, slots=True)
+class EventUser:
+    id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventMerchant:
+    id: str
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventLocation:
+    id: str
+    name: str | None
+    street: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseContext:
+    """What a purchase reads before it writes: the member and merchant its webhook names, the
+    merchant's points per currency unit (None: no points experience) and the location (None:
+    none asked for, or not one of the merchant's)."""
+
+    user: EventUser
+    merchant: EventMerchant
+    conversion: Decimal | None
+    location: EventLocation | None
+
+
+async def context(
+    session: AsyncSession, scope: MerchantScope, *, user_id: str, location_id: str | None
+) -> PurchaseContext | None:
+    """The purchase's context at the scope's one merchant, in one statement; None when the user
+    is no member of it."""
+    row = (
+        await session.execute(
+            select(
+                User.id,
+                User.email,
+                User.first_name,
+                User.last_name,
+                Merchant.id,
+                Merchant.name,
+                Merchant.time_zone,
+                PointsExperience.conversion,
+                Location.id,
+                Location.name,
+                Location.street,
+                Location.city,
+                Location.state,
+                Location.zip,
+            )
+            .select_from(User)
+            .join(Merchant, scope.clause(Merchant.id))
+            .outerjoin(PointsExperience, PointsExperience.merchant_id == Merchant.id)
+            .outerjoin(
+                Location, and_(Location.id == location_id, Location.merchant_id == Merchant.id)
+            )
+            .where(User.id == user_id, member_of(scope))
+        )
+    ).first()
+    if row is None:
+        return None
+    (
+        user_id_,
+        email,
+        first_name,
+        last_name,
+        merchant_id,
+        merchant_name,
+        time_zone,
+        conversion,
+        location_id_,
+        location_name,
+        street,
+        city,
+        state,
+        zip_code,
+    ) = row
+    return PurchaseContext(
+        user=EventUser(user_id_, email, first_name, last_name),
+        merchant=EventMerchant(merchant_id, merchant_name, time_zone),
+        conversion=conversion,
+        location=(
+            EventLocation(location_id_, location_name, street, city, state, zip_code)
+            if location_id_ is not None
+            else None
+        ),
     )
-    return found is not None
 
 
 async def add_points(
@@ -50,13 +151,6 @@ async def add_points(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def conversion(session: AsyncSession, scope: MerchantScope) -> Decimal | None:
-    """Points per currency unit of the merchant's points experience (None: it has none)."""
-    return await session.scalar(
-        select(PointsExperience.conversion).where(scope.clause(PointsExperience.merchant_id))
-    )
-
-
 async def find_by_card(
     session: AsyncSession, scope: MerchantScope, card_id: str
 ) -> Purchase | None:
@@ -65,17 +159,12 @@ async def find_by_card(
     )
 
 
-def add(session: AsyncSession, purchase: Purchase) -> None:
-    session.add(purchase)
+_PURCHASES: Table = Purchase.__table__  # type: ignore[assignment]
+# Built once: a Core INSERT, no unit of work (a hot write, issue 17). The service gives every
+# column's value, so nothing is left for the ORM to compute or fetch back.
+_INSERT = insert(_PURCHASES)
 
 
-async def event_context(
-    session: AsyncSession, purchase: Purchase
-) -> tuple[User, Merchant, Location | None]:
-    """What the purchase webhook names: the member, the merchant and the location."""
-    user = await session.get(User, purchase.user_id)
-    merchant = await session.get(Merchant, purchase.merchant_id)
-    location = await session.get(Location, purchase.location_id) if purchase.location_id else None
-    assert user is not None
-    assert merchant is not None
-    return user, merchant, location
+async def insert_one(session: AsyncSession, purchase: Purchase) -> None:
+    """Insert ``purchase`` (every column set); it stays a plain object outside the session."""
+    await session.execute(_INSERT, {c.key: getattr(purchase, c.key) for c in _PURCHASES.columns})

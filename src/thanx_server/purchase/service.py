@@ -23,6 +23,7 @@ from thanx_server.idempotency import service as idempotency
 from thanx_server.idempotency.service import StoredResponse
 from thanx_server.kit import clock
 from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
+from thanx_server.kit.ids import new_id
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Feedback, Purchase
 from thanx_server.purchase import repository
@@ -61,28 +62,27 @@ async def record_purchase(
     feedback_window: timedelta,
     webhook_delay: timedelta = timedelta(minutes=10),
 ) -> RecordedPurchase:
-    """Record the purchase of a member of the scope's one merchant."""
+    """Record the purchase of a member of the scope's one merchant.
+
+    Six statements (issue 17): one read of everything the purchase needs, the three inserts
+    (purchase, feedback, webhook event), then the two updates of the member's rows. Those rows
+    are what concurrent purchases of one member contend for: written last, each transaction
+    holds their locks only for the two updates and the commit (PostgreSQL), not for the inserts
+    as well. A failed balance guard raises after the inserts; the caller's transaction (the
+    request's, or the idempotency key's savepoint) rolls them back with it.
+    """
     (merchant_id,) = scope.merchant_ids
-    if purchased_at > clock.business_now() + FUTURE_TOLERANCE:
-        raise ValidationFailed("purchase.purchased_at: is in the future")
-    if not await user_repository.members_among(session, scope, [user_id]):
-        raise NotFound("purchase.user_id: no such member of this merchant")
-    if location_id is not None and not await repository.location_exists(
-        session, scope, location_id
-    ):
-        raise NotFound("purchase.location_id: no such location of this merchant")
-    rate = await repository.conversion(session, scope)
-    points = points_for(amount, rate if rate is not None else POINTS_PER_UNIT)
-    # The first write, guarded: past the balance bound nothing is written (domain/amounts.py).
-    if not await repository.add_points(
-        session, scope, user_id=user_id, points=points, balance_max=BALANCE_MAX
-    ):
-        raise InvalidState(
-            f"purchase.amount: the member's points would pass the maximum {BALANCE_MAX}"
-        )
     now = clock.business_now()
-    await user_repository.touch_users(session, [user_id], at=now)
+    if purchased_at > now + FUTURE_TOLERANCE:
+        raise ValidationFailed("purchase.purchased_at: is in the future")
+    found = await repository.context(session, scope, user_id=user_id, location_id=location_id)
+    if found is None:
+        raise NotFound("purchase.user_id: no such member of this merchant")
+    if location_id is not None and found.location is None:
+        raise NotFound("purchase.location_id: no such location of this merchant")
+    points = points_for(amount, found.conversion or POINTS_PER_UNIT)
     purchase = Purchase(
+        id=new_id(),
         merchant_id=merchant_id,
         user_id=user_id,
         location_id=location_id,
@@ -91,12 +91,19 @@ async def record_purchase(
         points_earned=points,
         products=list(products),
         purchased_at=purchased_at,
+        created_at=now,
     )
-    repository.add(session, purchase)
-    await session.flush()
-    feedback = feedback_service.open_for_purchase(session, purchase, window=feedback_window)
-    await session.flush()
-    await _purchase_event(session, purchase, delay=webhook_delay)
+    await repository.insert_one(session, purchase)
+    feedback = await feedback_service.open_for_purchase(session, purchase, window=feedback_window)
+    await _purchase_event(session, purchase, found, now=now, delay=webhook_delay)
+    # The member's rows, last (see above); past the balance bound the guard changes nothing.
+    if not await repository.add_points(
+        session, scope, user_id=user_id, points=points, balance_max=BALANCE_MAX
+    ):
+        raise InvalidState(
+            f"purchase.amount: the member's points would pass the maximum {BALANCE_MAX}"
+        )
+    await user_repository.touch_users(session, [user_id], at=now)
     return RecordedPurchase(purchase=purchase, feedback=feedback)
 
 
@@ -146,27 +153,37 @@ async def create_purchase(
     )
 
 
-async def _purchase_event(session: AsyncSession, purchase: Purchase, *, delay: timedelta) -> None:
+async def _purchase_event(
+    session: AsyncSession,
+    purchase: Purchase,
+    found: repository.PurchaseContext,
+    *,
+    now: datetime,
+    delay: timedelta,
+) -> None:
     """The purchase webhook (D.6), in the purchase's transaction, due ``delay`` after it was
     recorded (Thanx: 10 minutes) on the business clock."""
-    user, merchant, location = await repository.event_context(session, purchase)
-    now = clock.business_now()
     await outbox.emit_one(
         session,
         merchant_id=purchase.merchant_id,
         type=EventType.PURCHASE,
         subject_id=purchase.id,
-        body=events.purchase(
-            purchase_id=purchase.id,
-            amount=purchase.amount,
-            purchased_at=purchase.purchased_at,
-            user=user,
-            merchant=merchant,
-            location=location,
-            products=list(purchase.products),
-        ),
+        body=event_body(purchase, found),
         now=now,
         deliver_after=now + delay,
+    )
+
+
+def event_body(purchase: Purchase, found: repository.PurchaseContext) -> str:
+    """The purchase webhook's body (also what the sandbox's trigger sends again)."""
+    return events.purchase(
+        purchase_id=purchase.id,
+        amount=purchase.amount,
+        purchased_at=purchase.purchased_at,
+        user=found.user,
+        merchant=found.merchant,
+        location=found.location,
+        products=list(purchase.products),
     )
 
 

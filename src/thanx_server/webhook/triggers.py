@@ -20,6 +20,7 @@ from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import CampaignVariant, IssuanceJob, Purchase, Reward
 from thanx_server.purchase import repository as purchase_repository
+from thanx_server.purchase import service as purchase_service
 from thanx_server.webhook import events, outbox, repository
 from thanx_server.webhook.events import EventType
 
@@ -102,16 +103,15 @@ async def _build(
         purchase = await repository.newest_or_one(session, scope, Purchase, subject_id)
         if purchase is None:
             raise _missing("purchase", subject_id)
-        user, merchant, location = await purchase_repository.event_context(session, purchase)
-        body = events.purchase(
-            purchase_id=purchase.id,
-            amount=purchase.amount,
-            purchased_at=purchase.purchased_at,
-            user=user,
-            merchant=merchant,
-            location=location,
-            products=list(purchase.products),
+        context = await purchase_repository.context(
+            session,
+            MerchantScope.one(purchase.merchant_id),
+            user_id=purchase.user_id,
+            location_id=purchase.location_id,
         )
+        if context is None:
+            raise _missing("purchase", subject_id)
+        body = purchase_service.event_body(purchase, context)
         return purchase.merchant_id, purchase.id, body
     found = await repository.member(session, scope, subject_id)
     if found is None:
