@@ -53,7 +53,13 @@ def _prepare(url: str, scale: Scale) -> Loaded:
 
 
 def compare_engine(
-    engine: str, baseline: Path, scale: Scale, duration: int, rounds: int, connections: int
+    engine: str,
+    baseline: Path,
+    scale: Scale,
+    duration: int,
+    rounds: int,
+    connections: int,
+    only: str = "",
 ) -> list[str]:
     name = f"thanx_bench_compare_{engine}"
     url = fresh_database(engine, name)
@@ -75,6 +81,8 @@ def compare_engine(
     try:
         time.sleep(1.0)
         for endpoint in endpoints(data):
+            if only not in endpoint.name:
+                continue
             rows.append(_compare_endpoint(engine, processes, endpoint, data, bases, duration,
                                           rounds, connections))  # fmt: skip
             print(rows[-1], flush=True)
@@ -131,6 +139,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="runs per side and endpoint")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default="", help="only the endpoints whose name has this")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
     baseline_commit = subprocess.run(
@@ -145,7 +154,7 @@ def main() -> None:
     rows = []
     for engine in engines:
         rows += compare_engine(
-            engine, args.baseline, scale, args.duration, args.rounds, args.connections
+            engine, args.baseline, scale, args.duration, args.rounds, args.connections, args.only
         )
     if args.no_write:
         return
