@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Table, and_, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.loyalty import tier_after
@@ -18,7 +18,7 @@ from thanx_server.models import (
     Purchase,
     User,
 )
-from thanx_server.user.repository import member_of
+from thanx_server.user.repository import MEMBER_OF_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,38 +58,43 @@ class PurchaseContext:
     location: EventLocation | None
 
 
+# Built once (a hot write, issue 17): no statement construction per purchase, the member, the
+# scope's one merchant and the location given at execution.
+_CONTEXT = (
+    select(
+        User.id,
+        User.email,
+        User.first_name,
+        User.last_name,
+        Merchant.id,
+        Merchant.name,
+        Merchant.time_zone,
+        PointsExperience.conversion,
+        Location.id,
+        Location.name,
+        Location.street,
+        Location.city,
+        Location.state,
+        Location.zip,
+    )
+    .select_from(User)
+    .join(Merchant, MerchantScope.bound(Merchant.id))
+    .outerjoin(PointsExperience, PointsExperience.merchant_id == Merchant.id)
+    .outerjoin(
+        Location,
+        and_(Location.id == bindparam("location_id"), Location.merchant_id == Merchant.id),
+    )
+    .where(User.id == bindparam("user_id"), MEMBER_OF_SCOPE)
+)
+
+
 async def context(
     session: AsyncSession, scope: MerchantScope, *, user_id: str, location_id: str | None
 ) -> PurchaseContext | None:
     """The purchase's context at the scope's one merchant, in one statement; None when the user
     is no member of it."""
-    row = (
-        await session.execute(
-            select(
-                User.id,
-                User.email,
-                User.first_name,
-                User.last_name,
-                Merchant.id,
-                Merchant.name,
-                Merchant.time_zone,
-                PointsExperience.conversion,
-                Location.id,
-                Location.name,
-                Location.street,
-                Location.city,
-                Location.state,
-                Location.zip,
-            )
-            .select_from(User)
-            .join(Merchant, scope.clause(Merchant.id))
-            .outerjoin(PointsExperience, PointsExperience.merchant_id == Merchant.id)
-            .outerjoin(
-                Location, and_(Location.id == location_id, Location.merchant_id == Merchant.id)
-            )
-            .where(User.id == user_id, member_of(scope))
-        )
-    ).first()
+    params = {"user_id": user_id, "location_id": location_id, **scope.params()}
+    row = (await session.execute(_CONTEXT, params)).first()
     if row is None:
         return None
     (
@@ -120,6 +125,28 @@ async def context(
     )
 
 
+_POINTS = bindparam("points", type_=Membership.__table__.c.points_balance.type)
+# Past this the new balance or lifetime total would pass the bound (both columns have the same
+# precision): the bound minus the points, computed by the caller.
+_LIMIT = bindparam("limit", type_=Membership.__table__.c.points_balance.type)
+_ADD_POINTS = (
+    update(Membership)
+    .where(
+        Membership.user_id == bindparam("member_id"),
+        MerchantScope.bound(Membership.merchant_id),
+        Membership.points_balance <= _LIMIT,
+        Membership.points_earned <= _LIMIT,
+    )
+    .values(
+        points_balance=Membership.points_balance + _POINTS,
+        points_earned=Membership.points_earned + _POINTS,
+        # SET expressions read the row as it was: the tier follows the new lifetime total.
+        tier=tier_after(Membership.points_earned + _POINTS, Membership.tier),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 async def add_points(
     session: AsyncSession,
     scope: MerchantScope,
@@ -131,23 +158,14 @@ async def add_points(
     """Add to the balance and the lifetime total in the database (``balance = balance +
     points``), and move the tier: concurrent purchases of one member never lose an increment.
     Guarded: nothing changes (False) when the new balance or lifetime total would pass
-    ``balance_max`` (both columns have the same precision) or the user is no member."""
-    result = await session.execute(
-        update(Membership)
-        .where(
-            Membership.user_id == user_id,
-            scope.clause(Membership.merchant_id),
-            Membership.points_balance <= balance_max - points,
-            Membership.points_earned <= balance_max - points,
-        )
-        .values(
-            points_balance=Membership.points_balance + points,
-            points_earned=Membership.points_earned + points,
-            # SET expressions read the row as it was: the tier follows the new lifetime total.
-            tier=tier_after(Membership.points_earned + points, Membership.tier),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    ``balance_max`` or the user is no member."""
+    params = {
+        "member_id": user_id,
+        "points": points,
+        "limit": balance_max - points,
+        **scope.params(),
+    }
+    result = await session.execute(_ADD_POINTS, params)
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -257,15 +257,19 @@ async def other_user_with(
     return found is not None
 
 
+# Built once: purchases touch their member on every call (a hot write, issue 17).
+_TOUCH = (
+    update(User)
+    .where(in_list_param(User.id, "user_ids"))
+    .values(updated_at=bindparam("at", type_=UTCDateTime()))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def touch_users(session: AsyncSession, user_ids: Sequence[str], *, at: datetime) -> None:
     """Move ``updated_at`` of these users: something their resource shows (points, settings)
     changed, and partners syncing with ``updated_after`` must see it."""
-    await session.execute(
-        update(User)
-        .where(in_list(User.id, list(user_ids)))
-        .values(updated_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_TOUCH, {"user_ids": list(user_ids), "at": at})
 
 
 def add_settings(session: AsyncSession, settings: CommunicationSetting) -> None:
