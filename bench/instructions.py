@@ -318,6 +318,7 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
             "THANX_LOG_FORMAT": "json",
             "THANX_EMBEDDED_WORKER": "false",
             "PYTHONHASHSEED": "0",
+            **_NO_DB_BOUNDS,
         }
         calls = [
             {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
