@@ -125,12 +125,41 @@ def asgi_call(spec):
 
     return call
 
+def backend_cpu():
+    # --growth on PostgreSQL: CPU seconds of the server processes serving the measured
+    # database (their process titles name it), from /proc: the database's side of a request,
+    # which callgrind does not see.
+    import glob, os
+    name = plan.get("pg_database")
+    if not name:
+        return 0.0
+    ticks = 0
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as f:
+                if f" {name} ".encode() not in f.read():
+                    continue
+            with open(path[: -len("cmdline")] + "stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
 async def main():
     async with app.router.lifespan_context(app):
         for spec in plan["calls"]:
             call = asgi_call(spec)
+            if plan.get("first"):
+                # The first call of a list at a scale pays its count (a kept total from then on).
+                cpu = backend_cpu()
+                client.bench_zero()
+                await call()
+                client.bench_dump((spec["name"] + " (first)").encode())
+                print(f"pgcpu|{spec['name']} (first)|{(backend_cpu() - cpu) * 1000:.3f}", flush=True)
             for _ in range(plan["warm"]):
                 await call()
+            cpu = backend_cpu()
             client.bench_zero()
             concurrency = plan.get("concurrency", 1)
 
@@ -142,6 +171,8 @@ async def main():
                 caller(plan["requests"] // concurrency) for _ in range(concurrency)
             ))
             client.bench_dump(spec["name"].encode())
+            spent = (backend_cpu() - cpu) * 1000 / plan["requests"]
+            print(f"pgcpu|{spec['name']}|{spent:.3f}", flush=True)
 
 asyncio.run(main())
 """
@@ -164,8 +195,15 @@ def _client_library() -> Path:
     return library
 
 
-def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> dict[str, int]:
-    """Instructions per request of each call in ``plan``, run in ``checkout``'s interpreter."""
+def per_request(
+    checkout: Path,
+    plan: dict[str, Any],
+    env: dict[str, str],
+    server_ms: dict[str, float] | None = None,
+) -> dict[str, int]:
+    """Instructions per request of each call in ``plan``, run in ``checkout``'s interpreter
+    (a ``(first)`` call is one request). ``server_ms``, if given, receives the PostgreSQL
+    server's CPU milliseconds per request (``plan["pg_database"]``)."""
     python = checkout / ".venv" / "bin" / "python"
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
@@ -183,7 +221,13 @@ def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> di
             label = re.search(r"^desc: Trigger: Client Request: (.*)$", text, re.M)
             total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
             if label and total:
-                counts[label.group(1)] = round(int(total.group(1)) / plan["requests"])
+                calls = 1 if label.group(1).endswith(" (first)") else plan["requests"]
+                counts[label.group(1)] = round(int(total.group(1)) / calls)
+    if server_ms is not None:
+        for line in out.stdout.splitlines():
+            if line.startswith("pgcpu|"):
+                _, name, ms = line.split("|")
+                server_ms[name] = float(ms)
     return counts
 
 
@@ -297,6 +341,7 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
     checkout = Path(__file__).resolve().parents[1]
     library = str(_client_library())
     counts: dict[str, dict[str, int]] = {}
+    server_ms: dict[str, dict[str, float]] = {}
     names: list[str] = []
     for scale in scales:
 
@@ -324,15 +369,28 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
             {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
             for e in growth_endpoints(data)
         ]  # fmt: skip
-        names = [str(call["name"]) for call in calls]
-        plan = {"library": library, "warm": warm, "requests": requests, "calls": calls}
-        counts[scale] = per_request(checkout, plan, env)
-        print(scale, counts[scale], flush=True)
+        names = [n for call in calls for n in (f"{call['name']} (first)", str(call["name"]))]
+        plan = {
+            "library": library,
+            "warm": warm,
+            "requests": requests,
+            "calls": calls,
+            "first": True,
+            "pg_database": explain._url(engine, scale).rsplit("/", 1)[1]
+            if engine == "postgresql"
+            else None,
+        }
+        server_ms[scale] = {}
+        counts[scale] = per_request(checkout, plan, env, server_ms[scale])
+        print(scale, counts[scale], server_ms[scale], flush=True)
     rows = []
     for name in names:
         cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
         ratio = counts[scales[-1]][name] / counts[scales[0]][name]
-        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} |")
+        server = " / ".join(f"{server_ms[s].get(name, 0):.2f}" for s in scales)
+        if engine != "postgresql":
+            server = "(counted in process)"
+        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} | {server} |")
     return rows
 
 
@@ -374,18 +432,22 @@ def main() -> None:
         ]
         table = (
             "| engine | endpoint | " + " | ".join(f"at {s}" for s in args.growth)
-            + f" | {args.growth[-1]} / {args.growth[0]} |\n|---|---|"
-            + "---|" * (len(args.growth) + 1) + "\n" + "\n".join(rows)
+            + f" | {args.growth[-1]} / {args.growth[0]} | PostgreSQL server CPU, ms per "
+            + f"request ({' / '.join(args.growth)}) |\n|---|---|"
+            + "---|" * (len(args.growth) + 2) + "\n" + "\n".join(rows)
         )  # fmt: skip
         print(table)
         if not args.no_write:
             load = os.getloadavg()
             write_section(
-                "instructions-growth",
+                "instructions-growth" + ("" if args.engine == "both" else f"-{args.engine}"),
                 "## Instructions per request as the tables grow (`python -m bench.instructions "
-                f"--growth {' '.join(args.growth)}`)\n\n{machine_facts()}; load average "
-                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it); "
-                f"{args.requests} requests counted after {args.warm} (in-process ASGI calls). "
+                f"--growth {' '.join(args.growth)} --engine {args.engine} --warm {args.warm} "
+                f"--requests {args.requests}`)\n\n{machine_facts()}; load average at the end "
+                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it; "
+                "the server CPU column it moves a little); a `(first)` row is the list's first "
+                f"call at that scale (its count), then {args.requests} requests counted after "
+                f"{args.warm} (in-process ASGI calls). "
                 "SQLite runs inside the counted process (its work is counted); PostgreSQL's "
                 "work is not (see the plans section).\n\n" + table + "\n",
             )
