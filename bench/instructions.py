@@ -354,10 +354,10 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
 
     checkout = Path(__file__).resolve().parents[1]
     library = str(_client_library())
-    counts: dict[str, dict[str, int]] = {}
     server_ms: dict[str, dict[str, float]] = {}
     names: list[str] = []
-    for scale in scales:
+    plans: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    for scale in scales:  # the databases one at a time (a load is memory- and CPU-heavy)
 
         async def prepare(scale: str = scale) -> Any:
             database = await explain._database(engine, scale, reuse=True)
@@ -367,7 +367,7 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
                 await database.dispose()
 
         data = asyncio.run(prepare())
-        data_dir = OUT_DIR / f"instructions-growth-{engine}"
+        data_dir = OUT_DIR / f"instructions-growth-{engine}-{scale}"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -394,9 +394,18 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
             if engine == "postgresql"
             else None,
         }
+        plans[scale] = (plan, env)
         server_ms[scale] = {}
-        counts[scale] = per_request(checkout, plan, env, server_ms[scale])
-        print(scale, counts[scale], server_ms[scale], flush=True)
+
+    def count(scale: str) -> dict[str, int]:
+        # The scales' probes at once, each in its own process (callgrind counts are per process).
+        plan, env = plans[scale]
+        found = per_request(checkout, plan, env, server_ms[scale])
+        print(scale, found, server_ms[scale], flush=True)
+        return found
+
+    with ThreadPoolExecutor(len(scales)) as pool:
+        counts = dict(zip(scales, pool.map(count, scales), strict=True))
     rows = []
     for name in names:
         cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
