@@ -69,8 +69,9 @@ if plan.get("profile"):
 
         def bench_dump(self, label):
             import time
-            wall = (time.perf_counter() - self.started[0]) * 1000 / plan["requests"]
-            cpu = (time.process_time() - self.started[1]) * 1000 / plan["requests"]
+            calls = 1 if label.endswith(b" (first)") else plan["requests"]
+            wall = (time.perf_counter() - self.started[0]) * 1000 / calls
+            cpu = (time.process_time() - self.started[1]) * 1000 / calls
             if plan["profile"] == "wall":
                 print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
                 if FAILED:
@@ -212,6 +213,20 @@ def per_request(
     (a ``(first)`` call is one request). ``server_ms``, if given, receives the PostgreSQL
     server's CPU milliseconds per request (``plan["pg_database"]``)."""
     python = checkout / ".venv" / "bin" / "python"
+    if plan.get("profile") == "wall":  # --growth --cpu: CPU microseconds per request instead
+        out = subprocess.run(
+            [str(python), "-c", _PROBE, json.dumps(plan)],
+            env=env, cwd=checkout, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
+        counts = {
+            found[1]: round(float(found[3]) * 1000)
+            for line in out.stdout.splitlines()
+            if (found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line))
+        }
+        _server_ms(out.stdout, server_ms)
+        return counts
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p",
@@ -230,12 +245,16 @@ def per_request(
             if label and total:
                 calls = 1 if label.group(1).endswith(" (first)") else plan["requests"]
                 counts[label.group(1)] = round(int(total.group(1)) / calls)
+    _server_ms(out.stdout, server_ms)
+    return counts
+
+
+def _server_ms(stdout: str, server_ms: dict[str, float] | None) -> None:
     if server_ms is not None:
-        for line in out.stdout.splitlines():
+        for line in stdout.splitlines():
             if line.startswith("pgcpu|"):
                 _, name, ms = line.split("|")
                 server_ms[name] = float(ms)
-    return counts
 
 
 def _calls(data: Any, only: str, run: int = 0, per_run: int = 0) -> list[dict[str, Any]]:
@@ -342,7 +361,9 @@ def compare_engine(
     return rows
 
 
-def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str]:
+def growth(
+    engine: str, scales: list[str], warm: int, requests: int, cpu: bool = False
+) -> list[str]:
     """Instructions per request of issue 17's reads (``growth_endpoints``) at each scale, this
     checkout only: the databases of ``bench.explain`` (loaded there if absent, kept), a fresh
     credential minted in each. On SQLite the engine runs inside the counted process, so its
@@ -390,6 +411,7 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
             "requests": requests,
             "calls": calls,
             "first": True,
+            "profile": "wall" if cpu else None,
             "pg_database": explain._url(engine, scale).rsplit("/", 1)[1]
             if engine == "postgresql"
             else None,
@@ -408,7 +430,8 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
         counts = dict(zip(scales, pool.map(count, scales), strict=True))
     rows = []
     for name in names:
-        cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
+        unit = " ms" if cpu else " M"  # CPU microseconds, or instructions
+        cells = " | ".join(f"{counts[s][name] / (1e3 if cpu else 1e6):.2f}{unit}" for s in scales)
         ratio = counts[scales[-1]][name] / counts[scales[0]][name]
         server = " / ".join(f"{server_ms[s].get(name, 0):.2f}" for s in scales)
         if engine != "postgresql":
@@ -432,6 +455,12 @@ def main() -> None:
     parser.add_argument(
         "--growth", nargs="+", metavar="SCALE", help="per-request cost at these scales instead"
     )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="with --growth: the probe's CPU time per request, without valgrind (a count at 1M "
+        "rows under valgrind takes ~50 times its 15-20 s)",
+    )
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--scale", choices=["full", "small"], default="small")
@@ -451,7 +480,7 @@ def main() -> None:
         rows = [
             row
             for engine in engines
-            for row in growth(engine, args.growth, args.warm, args.requests)
+            for row in growth(engine, args.growth, args.warm, args.requests, args.cpu)
         ]
         table = (
             "| engine | endpoint | " + " | ".join(f"at {s}" for s in args.growth)
@@ -462,17 +491,27 @@ def main() -> None:
         print(table)
         if not args.no_write:
             load = os.getloadavg()
+            measure = "CPU time" if args.cpu else "Instructions"
             write_section(
-                "instructions-growth" + ("" if args.engine == "both" else f"-{args.engine}"),
-                "## Instructions per request as the tables grow (`python -m bench.instructions "
+                f"instructions-growth{'-cpu' if args.cpu else ''}"
+                + ("" if args.engine == "both" else f"-{args.engine}"),
+                f"## {measure} per request as the tables grow (`python -m bench.instructions "
                 f"--growth {' '.join(args.growth)} --engine {args.engine} --warm {args.warm} "
-                f"--requests {args.requests}`)\n\n{machine_facts()}; load average at the end "
-                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it; "
-                "the server CPU column it moves a little); a `(first)` row is the list's first "
+                f"--requests {args.requests}{' --cpu' if args.cpu else ''}`)\n\n"
+                f"{machine_facts()}; load average at the end "
+                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} ("
+                + (
+                    "it inflates CPU time too, less than wall time"
+                    if args.cpu
+                    else "callgrind does not see it; the server CPU column it moves a little"
+                )
+                + "); a `(first)` row is the list's first "
                 f"call at that scale (its count), then {args.requests} requests counted after "
                 f"{args.warm} (in-process ASGI calls). "
-                "SQLite runs inside the counted process (its work is counted); PostgreSQL's "
-                "work is not (see the plans section).\n\n" + table + "\n",
+                "SQLite runs inside the measured process (its work is counted); PostgreSQL's "
+                "work is not: its server's CPU is the last column (from /proc, 10 ms ticks).\n\n"
+                + table
+                + "\n",
             )
         return
     if args.profile:
