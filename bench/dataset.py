@@ -114,8 +114,8 @@ async def _bulk(
 
 # The load's page cache on SQLite (KiB; the connection's default is 2 MB). A transaction whose
 # changed pages do not fit spills them to the WAL as it goes, and inserting random identifiers
-# into a million-row table's indexes touches pages all over them, so the same pages were
-# written again and again: the 1M-row load took 2,637 s (load average ~15).
+# into a large table's indexes touches pages all over them, so the same pages were written
+# again and again (100k rows: system time 11.0 -> 1.9 s with this, docs/PERFORMANCE.md).
 _SQLITE_LOAD_CACHE_KIB = 1_048_576
 
 
