@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Factory, assert_error
@@ -32,6 +33,7 @@ from tests.webhook_receiver import Receiver, Reply
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import (
     Merchant,
@@ -39,10 +41,11 @@ from thanx_server.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookOutbox,
 )
 from thanx_server.sandbox.clock import service as clock_service
 from thanx_server.settings import Environment, Settings
-from thanx_server.webhook import http1, outbox, sender, signing, tasks
+from thanx_server.webhook import http1, outbox, sender, service, signing, tasks
 from thanx_server.webhook.events import EventType
 from thanx_server.webhook.worker import DeliveryWorker
 
@@ -266,13 +269,79 @@ async def test_events_are_written_even_without_endpoints_and_queue_nothing(
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
     await issue(client, cred, merchant, campaign, [{"type": "email", "value": "solo@example.com"}])
     await issuance_tasks.drain(database, issuance_worker())
+    # The job wrote one outbox row per emit (its chunk's rewards, its completion), no events yet.
+    assert await count(session, WebhookOutbox) == 2
+    assert await count(session, WebhookEvent) == 0
+    assert await tasks.dispatch(database) == 2
     types = list(
         await session.scalars(
             select(WebhookEvent.type).where(WebhookEvent.merchant_id == merchant.id)
         )
     )
     assert sorted(types) == ["reward.issued", "reward_batch.completed"]
+    assert await count(session, WebhookOutbox) == 0
     assert await count(session, WebhookDelivery) == 0
+
+
+async def test_a_dispatch_that_fails_leaves_its_rows_for_the_next_with_the_same_ids(
+    factory: Factory, database: Database, session: AsyncSession, receiver: Receiver
+) -> None:
+    """Expansion into events and fan-out are one transaction with the outbox rows' removal: a
+    dispatch that fails half way (here an event id already taken, the insert of the second
+    row's events fails after the first row's were written) leaves every row in the outbox and
+    no event, and the next dispatch expands them with the ids chosen when they were written."""
+    merchant = await factory.merchant()
+    await service.create_endpoint(
+        session,
+        MerchantScope.one(merchant.id),
+        merchant_id=merchant.id,
+        url=receiver.url,
+        policy=service.UrlPolicy(production=False, allow_private=True),
+    )
+    now = clock.business_now()
+    for n, ids in enumerate((["first0", "first1"], ["second0", "second1", "second2"])):
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(i, None, f'{{"n":"{i}"}}') for i in ids],
+            now=now + timedelta(microseconds=n),
+        )
+    blocker = await factory.merchant()
+    session.add(WebhookEvent(id="second1", merchant_id=blocker.id, type="x", body="{}"))
+    await session.flush()
+    with pytest.raises(IntegrityError):
+        await tasks.dispatch(database)
+    assert await count(session, WebhookOutbox) == 2
+    assert await count(session, WebhookEvent, WebhookEvent.merchant_id == merchant.id) == 0
+    assert await count(session, WebhookDelivery) == 0
+    await session.execute(delete(WebhookEvent).where(WebhookEvent.id == "second1"))
+    assert await tasks.dispatch(database) == 5
+    assert await count(session, WebhookOutbox) == 0
+    assert await tasks.drain(database, config()) == 5
+    arrived = sorted(r.headers["x-thanx-event-id"] for r in receiver.received)
+    assert arrived == sorted(["first0", "first1", "second0", "second1", "second2"])
+
+
+async def test_a_dispatch_takes_whole_outbox_rows_oldest_first(
+    factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    now = clock.business_now()
+    for n in (2, 0, 1):  # written out of order: taken by creation time
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(f"row{n}ev{i}", None, "{}") for i in range(3)],
+            now=now + timedelta(seconds=n),
+        )
+    assert await count(session, WebhookOutbox) == 3
+    assert await tasks.dispatch(database, limit=4) == 6  # rows of 3 are not split
+    expanded = set(await session.scalars(select(WebhookEvent.id)))
+    assert expanded == {f"row{n}ev{i}" for n in (0, 1) for i in range(3)}
+    assert await tasks.dispatch(database, limit=4) == 3
+    assert await tasks.dispatch(database, limit=4) == 0
 
 
 # --- the outbox: same transaction -----------------------------------------------------------
@@ -308,9 +377,9 @@ async def test_a_rolled_back_change_sends_nothing(
         merchant_id=merchant.id,
         changes={"marketing_general_email": False},
     )
-    assert await count(session, WebhookEvent) == 1  # written inside the transaction...
+    assert await count(session, WebhookOutbox) == 1  # written inside the transaction...
     await nested.rollback()
-    assert await count(session, WebhookEvent) == 0  # ...and gone with the transaction
+    assert await count(session, WebhookOutbox) == 0  # ...and gone with the transaction
     assert await count(session, WebhookDelivery) == 0
     assert await tasks.drain(database, config()) == 0
     assert receiver.received == []
@@ -342,7 +411,7 @@ async def test_a_failed_request_sends_nothing_and_a_committed_one_sends_d4(
         headers=cred.headers(),
     )
     assert same.status_code == 200  # no change: no event
-    assert await count(session, WebhookEvent) == 0
+    assert await count(session, WebhookOutbox) == 0
     ok = await client.patch(
         path,
         params={"merchant_id": merchant.id},
@@ -675,8 +744,6 @@ async def test_url_rules_by_environment(
     factory: Factory, session: AsyncSession, url: str, production: bool, ok: bool
 ) -> None:
     from thanx_server.kit.errors import ValidationFailed
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     policy = service.UrlPolicy(production=production, allow_private=False)
@@ -698,8 +765,6 @@ async def test_url_rules_by_environment(
 async def test_an_operator_may_allow_private_addresses_in_production(
     factory: Factory, session: AsyncSession
 ) -> None:
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     await service.create_endpoint(
@@ -1042,8 +1107,6 @@ async def test_the_delay_fault_holds_each_delivery_back(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     monkeypatch.setattr(tasks, "FAULT_DELAY", timedelta(seconds=0.4))
     merchant = await factory.merchant()
@@ -1083,8 +1146,6 @@ async def test_the_reorder_fault_shuffles_what_is_otherwise_sent_in_due_order(
 ) -> None:
     """One send at a time to the endpoint, so arrival order is send order: in due order
     without the fault (the control), shuffled with it; every event arrives either way."""
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     await service.create_endpoint(

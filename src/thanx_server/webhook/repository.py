@@ -8,6 +8,7 @@ delivery takes its source states from ``DELIVERY_STATES`` (domain/states.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -18,7 +19,6 @@ from sqlalchemy import (
     and_,
     case,
     delete,
-    false,
     func,
     insert,
     literal,
@@ -45,7 +45,11 @@ from thanx_server.models import (
     WebhookEndpoint,
     WebhookEvent,
     WebhookEventFrame,
+    WebhookOutbox,
 )
+
+# Outbox rows read per take (a take stops at its event limit first unless rows are small).
+OUTBOX_ROWS_PER_TAKE = 100
 
 # --- endpoints ----------------------------------------------------------------------------
 
@@ -110,7 +114,7 @@ EVENT_COLUMNS = ("id", "subject_id", "body")
 DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id")
 
 
-async def insert_events(
+async def insert_outbox(
     session: AsyncSession,
     *,
     merchant_id: str,
@@ -120,19 +124,18 @@ async def insert_events(
     due: datetime,
     frame_id: str | None = None,
 ) -> None:
-    await insert_rows(
-        session,
-        WebhookEvent.__table__,  # type: ignore[arg-type]
-        shared={
-            "merchant_id": merchant_id,
-            "type": type,
-            "frame_id": frame_id,
-            "dispatched": False,
-            "created_at": created_at,
-            "deliver_after": due,
-        },
-        columns=EVENT_COLUMNS,
-        rows=rows,
+    """The events of one state change as ONE outbox row (``rows``: event id, subject id, body)."""
+    await session.execute(
+        insert(WebhookOutbox).values(
+            id=new_id(),
+            merchant_id=merchant_id,
+            type=type,
+            frame_id=frame_id,
+            events=json.dumps(rows, separators=(",", ":")),
+            event_count=len(rows),
+            created_at=created_at,
+            deliver_after=due,
+        )
     )
 
 
@@ -152,9 +155,7 @@ async def outbox_health(
         )
     ).one()
     undispatched = await session.scalar(
-        select(func.count())
-        .select_from(WebhookEvent)
-        .where(WebhookEvent.dispatched.is_(false()), scope.clause(WebhookEvent.merchant_id))
+        select(func.sum(WebhookOutbox.event_count)).where(scope.clause(WebhookOutbox.merchant_id))
     )
     return int(pending or 0), oldest, int(undispatched or 0)
 
@@ -182,49 +183,73 @@ async def insert_frame(session: AsyncSession, *, prefix: str, suffix: str, now: 
 # --- dispatch: committed events become deliveries of the endpoints subscribed to them ---------
 
 
-def _undispatched() -> Select[str, str, str, datetime]:
-    return (
-        select(
-            WebhookEvent.id,
-            WebhookEvent.merchant_id,
-            WebhookEvent.type,
-            WebhookEvent.deliver_after,
-        )
-        .where(WebhookEvent.dispatched == false())
-        .order_by(WebhookEvent.created_at)
-    )
+async def any_in_outbox(session: AsyncSession) -> bool:
+    return await session.scalar(select(WebhookOutbox.id).limit(1)) is not None
 
 
-async def any_undispatched(session: AsyncSession) -> bool:
-    return (
-        await session.scalar(_undispatched().with_only_columns(WebhookEvent.id).limit(1))
-        is not None
-    )
-
-
-async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
-    """Mark up to ``limit`` undispatched events dispatched and return them: ONE UPDATE ...
-    RETURNING over the oldest, picked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another
-    worker dispatching takes the next ones). The caller queues their deliveries in the same
-    transaction, so a rollback undoes both."""
-    events = cast(Table, WebhookEvent.__table__)
+async def take_outbox(session: AsyncSession, limit: int) -> list[Any]:
+    """Take the oldest outbox rows, whole, until they hold ``limit`` events or more (or the
+    outbox is empty), out of the outbox: their ids are picked in creation order (``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL: another worker dispatching takes the next ones), then ONE DELETE
+    ... RETURNING removes them and returns their events. The caller writes the events and their
+    deliveries in the same transaction, so a rollback (or a crash) puts them all back."""
     oldest = _lock_for_claim(
-        session, _undispatched().with_only_columns(WebhookEvent.id).limit(limit)
+        session,
+        select(WebhookOutbox.id, WebhookOutbox.event_count)
+        .order_by(WebhookOutbox.created_at, WebhookOutbox.id)
+        .limit(OUTBOX_ROWS_PER_TAKE),
     )
+    picked: list[str] = []
+    events = 0
+    for row_id, count in await session.execute(oldest):
+        picked.append(row_id)
+        events += count
+        if events >= limit:
+            break
+    if not picked:
+        return []
+    outbox = cast(Table, WebhookOutbox.__table__)
     rows = await session.execute(
-        update(events)
-        .where(events.c.id.in_(oldest), events.c.dispatched == false())
-        .values(dispatched=True)
+        delete(outbox)
+        .where(in_list(outbox.c.id, picked))
         .returning(
-            events.c.id,
-            events.c.merchant_id,
-            events.c.type,
-            events.c.deliver_after,
-            events.c.created_at,
+            outbox.c.id,
+            outbox.c.merchant_id,
+            outbox.c.type,
+            outbox.c.frame_id,
+            outbox.c.events,
+            outbox.c.created_at,
+            outbox.c.deliver_after,
         )
     )
-    # RETURNING has no order: deliveries are queued in the events' order.
-    return sorted(rows, key=lambda e: (e.created_at, e.id))
+    # RETURNING has no order: the rows are expanded in the order they were written.
+    return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+
+async def insert_events(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    type: str,
+    rows: Sequence[Sequence[Any]],
+    created_at: datetime,
+    due: datetime,
+    frame_id: str | None,
+) -> None:
+    """The events of one outbox row (``rows``: event id, subject id, body): one INSERT."""
+    await insert_rows(
+        session,
+        WebhookEvent.__table__,  # type: ignore[arg-type]
+        shared={
+            "merchant_id": merchant_id,
+            "type": type,
+            "frame_id": frame_id,
+            "created_at": created_at,
+            "deliver_after": due,
+        },
+        columns=EVENT_COLUMNS,
+        rows=rows,
+    )
 
 
 async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:

@@ -20,6 +20,7 @@ A round of the worker is ONE write transaction: record what finished, then claim
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,7 +59,8 @@ FAULT_DELAY = timedelta(seconds=5)
 LINGER = 0.2
 # An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
 QUEUE_FACTOR = 16
-# Events queued for their endpoints per dispatch transaction.
+# Events expanded and queued for their endpoints per dispatch transaction (whole outbox rows are
+# taken until they hold this many: a 2,000-identifier chunk's row is one).
 DISPATCH_BATCH = 5000
 # Deliveries queued by one dispatch from which the planner's statistics are refreshed.
 ANALYZE_AFTER = 1000
@@ -199,7 +201,7 @@ class Deliverer:
         if self._found_work and started - self._dispatched_at < self.config.poll_interval:
             return
         self._dispatched_at = started
-        while await dispatch(self.db) == DISPATCH_BATCH:
+        while await dispatch(self.db) >= DISPATCH_BATCH:
             pass
 
     async def _send(self, row: Any) -> _Outcome:
@@ -296,25 +298,46 @@ class Deliverer:
 
 
 async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
-    """Queue committed events for the endpoints subscribed to them (at the time of dispatch):
-    one transaction, set-based (one UPDATE ... RETURNING marks the events dispatched, one read
-    of the endpoints, one INSERT per due time). Returns the number of events dispatched."""
+    """Expand committed outbox rows into events and queue each for the endpoints subscribed to
+    it (at the time of dispatch): ONE transaction, set-based (one DELETE ... RETURNING takes
+    the oldest rows out of the outbox, one INSERT of events per row, one read of the endpoints,
+    one INSERT of deliveries per due time), so a crash or rollback leaves the rows in the
+    outbox, to be expanded again with the same event ids. About ``limit`` events per call (a
+    SQLite writer holds the lock that long; more when the last row taken is large). Returns
+    the number of events dispatched."""
     async with db.read_sessions() as session:
-        if not await repository.any_undispatched(session):
+        if not await repository.any_in_outbox(session):
             return 0
     async with db.write_sessions() as session, session.begin():
-        found = await repository.claim_undispatched(session, limit)
-        if not found:
+        taken = await repository.take_outbox(session, limit)
+        if not taken:
             return 0
-        endpoints = await repository.endpoints_of(session, {e.merchant_id for e in found})
+        endpoints = await repository.endpoints_of(session, {r.merchant_id for r in taken})
         by_merchant: dict[str, list[tuple[str, list[str]]]] = {}
         for endpoint_id, merchant_id, types in endpoints:
             by_merchant.setdefault(merchant_id, []).append((endpoint_id, list(types or ())))
         by_due: dict[Any, list[tuple[str, str]]] = {}
-        for event in found:
-            for endpoint_id, types in by_merchant.get(event.merchant_id, ()):
-                if not types or event.type in types:
-                    by_due.setdefault(event.deliver_after, []).append((event.id, endpoint_id))
+        found = 0
+        for row in taken:
+            events = json.loads(row.events)
+            found += len(events)
+            await repository.insert_events(
+                session,
+                merchant_id=row.merchant_id,
+                type=row.type,
+                rows=events,
+                created_at=row.created_at,
+                due=row.deliver_after,
+                frame_id=row.frame_id,
+            )
+            subscribed = [
+                endpoint_id
+                for endpoint_id, types in by_merchant.get(row.merchant_id, ())
+                if not types or row.type in types
+            ]
+            if subscribed:
+                pairs = by_due.setdefault(row.deliver_after, [])
+                pairs.extend((event[0], e) for event in events for e in subscribed)
         now = utcnow()
         for due, pairs in by_due.items():
             ids = new_ids(len(pairs))
@@ -332,7 +355,7 @@ async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
         # against 1 ms for 4,500 due rows).
         async with db.write_sessions() as session, session.begin():
             await repository.refresh_statistics(session)
-    return len(found)
+    return found
 
 
 def _reorder(rows: list[Any], rng: random.Random) -> list[Any]:
