@@ -675,6 +675,83 @@ async def test_a_dead_workers_deliveries_are_sent_again_with_the_same_event_id(
     assert len(set(ids)) == 3
 
 
+async def test_a_dead_workers_claims_are_free_again_within_two_minutes(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    """With the default settings (15 s timeout, 1,000 slots, 32 per endpoint) a worker holds up
+    to 500 deliveries of one endpoint; their leases no longer cover all 16 rounds of them (that
+    was 8 minutes for a killed worker's claims) but two timeouts and a margin, renewed while the
+    worker lives."""
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    await outbox.emit(
+        session,
+        merchant_id=merchant.id,
+        type=EventType.SMS_SUBSCRIPTION,
+        rows=[(f"held{i:03d}", None, "{}") for i in range(40)],
+        now=clock.business_now(),
+    )
+    defaults = Settings()
+    async with sender.new_client(4) as http:
+        dead = tasks.Deliverer(database, tasks.DeliveryConfig.from_settings(defaults, "dead"), http)
+        before = utcnow()
+        assert await dead.claim() == 40
+        while dead.inflight:  # sent, then the worker "dies" before recording anything
+            await dead.wait(0.05)
+    leases = list(await session.scalars(select(WebhookDelivery.lease_expires_at)))
+    assert len(leases) == 40
+    assert all(lease < before + timedelta(minutes=2) for lease in leases)
+
+
+async def test_a_live_worker_keeps_its_claims_past_one_lease_by_renewing_them(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+) -> None:
+    """A worker sending one at a time to a slow receiver holds its queued claims longer than one
+    lease (7 sends of 1.5 s against a 9 s lease): it renews them, so another worker claiming all
+    along gets none of them and each event is sent once."""
+    receiver = await Receiver(respond=lambda _r: Reply(delay=1.5)).start()
+    try:
+        merchant = await factory.merchant()
+        await factory.member(merchant)
+        operator = await factory.operator()
+        await add_endpoint(client, operator.headers(), merchant, receiver.url)
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(f"slow{i}", None, "{}") for i in range(7)],
+            now=clock.business_now(),
+        )
+        slow = config(owner="slow", timeout=2.0, per_endpoint=1)
+        assert slow.lease == timedelta(seconds=9)
+        async with sender.new_client(4) as http, sender.new_client(4) as other_http:
+            holder = tasks.Deliverer(database, slow, http)
+            other = tasks.Deliverer(database, config(owner="other", timeout=2.0), other_http)
+            assert await holder.claim() == 7
+            started = time.monotonic()
+            while holder.inflight or holder.done:
+                await holder.claim()
+                await holder.wait(0.2)
+                assert await other.claim() == 0
+            await holder.flush()
+            waited = time.monotonic() - started
+        assert waited > slow.lease.total_seconds()  # the test held the claims past one lease
+        arrived = [r.headers["x-thanx-event-id"] for r in receiver.received]
+        assert sorted(arrived) == [f"slow{i}" for i in range(7)]
+        assert await count(session, WebhookDelivery, WebhookDelivery.state == "delivered") == 7
+    finally:
+        await receiver.close()
+
+
 # --- endpoints over /sandbox -----------------------------------------------------------------
 
 

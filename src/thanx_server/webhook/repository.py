@@ -608,6 +608,23 @@ async def retry_later(
     )
 
 
+async def renew(
+    session: AsyncSession, *, ids: Sequence[str], owner: str, lease_until: datetime
+) -> None:
+    """Extend the leases ``owner`` still holds on these deliveries (one UPDATE by id): a row
+    whose lease expired and another worker took is no longer ``owner``'s and is left alone."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            in_list(WebhookDelivery.id, list(ids)),
+            WebhookDelivery.lease_owner == owner,
+            WebhookDelivery.state == DeliveryState.PENDING,
+        )
+        .values(lease_expires_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def release(session: AsyncSession, *, ids: Sequence[str], owner: str, now: datetime) -> None:
     """Hand leases back unsent (shutdown): the attempt is not counted."""
     if not ids:

@@ -13,8 +13,10 @@ A round of the worker is ONE write transaction: record what finished, then claim
 * **Record** (set-based, in the round's transaction): the attempts go to the log with one
   INSERT; delivered and failed deliveries move with one UPDATE per group; retries each get
   their ``next_attempt_at``. Every UPDATE is guarded by the lease owner.
-* **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires another
-  worker sends them again (at least once; the event id, and so ``webhook-id``, is the same).
+* **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires (two
+  send timeouts and a margin after the worker's last renewal: a live worker renews every lease
+  it holds every third of that) another worker sends them again (at least once; the event id,
+  and so ``webhook-id``, is the same).
 """
 
 from __future__ import annotations
@@ -102,10 +104,17 @@ class DeliveryConfig:
 
     @property
     def lease(self) -> timedelta:
-        """Long enough for every claimed delivery of one endpoint to be sent in turn, each
-        within the timeout, twice over."""
-        rounds = -(-self.claim_cap // self.per_endpoint)
-        return timedelta(seconds=2 * self.timeout * rounds) + LEASE_MARGIN
+        """Two send timeouts and a margin (35 s with the defaults): a dead worker's claims are
+        free again that long after its last renewal. A live worker renews the leases of
+        everything it holds every ``renew_every`` (``Deliverer._renew``), however many rounds
+        of an endpoint's concurrency it holds queued behind the endpoint's gate."""
+        return timedelta(seconds=2 * self.timeout) + LEASE_MARGIN
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between renewals: a third of the lease, so two renewals may be late (a busy
+        database, a slow round) before a live worker's claims could expire."""
+        return self.lease.total_seconds() / 3
 
 
 def retry_delay(attempt: int, retry_after: float | None, *, rng: random.Random) -> timedelta | None:
@@ -143,6 +152,7 @@ class Deliverer:
     gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _found_work: bool = False
     _dispatched_at: float = float("-inf")
+    _renewed_at: float = float("-inf")
 
     def _in_flight(self) -> Counter[str]:
         return Counter(endpoint for endpoint, _ in self.inflight.values())
@@ -154,6 +164,7 @@ class Deliverer:
         its share has come back, so each round covers many deliveries, not one; an endpoint
         still holding more than that is not read at all (the others' work is)."""
         await self._dispatch()
+        await self._renew()
         outcomes, self.done = self.done, []
         plan = _plan(outcomes, self.rng)
         free = self.config.slots - len(self.inflight)
@@ -192,6 +203,25 @@ class Deliverer:
             task = asyncio.create_task(self._send(row))
             self.inflight[task] = (row.endpoint_id, row.id)
         return len(rows)
+
+    async def _renew(self) -> None:
+        """Every ``renew_every`` seconds, push the lease of every delivery this worker holds
+        (sending, queued behind its endpoint's gate, or sent and not yet recorded) one lease
+        ahead: one UPDATE by id, guarded by the lease owner. A claim renews nothing else: the
+        leases of its own rows start fresh."""
+        started = asyncio.get_running_loop().time()
+        if started - self._renewed_at < self.config.renew_every:
+            return
+        held = [delivery_id for _, delivery_id in self.inflight.values()]
+        held += [outcome.row.id for outcome in self.done]
+        self._renewed_at = started
+        if not held:
+            return
+        async with self.db.write_sessions() as session, session.begin():
+            now = utcnow()
+            await repository.renew(
+                session, ids=held, owner=self.config.owner, lease_until=now + self.config.lease
+            )
 
     async def _dispatch(self) -> None:
         """Fan out new events: at once when the worker had nothing to do, otherwise at most
