@@ -20,6 +20,16 @@ depends_on: str | Sequence[str] | None = None
 EVENT_KEYS = ("merchant_id", "type", "frame_id", "created_at", "deliver_after")
 
 
+def _columns(*names: str) -> list[sa.sql.expression.ColumnClause[object]]:
+    """Columns for the rows moved below; the instants typed, so SQLite's stored text is read
+    back as an instant and written in the same form."""
+    instants = {"created_at", "deliver_after"}
+    return [
+        sa.column(name, sa.DateTime(timezone=True)) if name in instants else sa.column(name)
+        for name in names
+    ]
+
+
 def upgrade() -> None:
     outbox = op.create_table(
         "webhook_outbox",
@@ -39,8 +49,7 @@ def upgrade() -> None:
     # they came from), so the workers of the new version expand and deliver them.
     bind = op.get_bind()
     events = sa.table(
-        "webhook_events",
-        *(sa.column(name) for name in ("id", "subject_id", "body", "dispatched", *EVENT_KEYS)),
+        "webhook_events", *_columns("id", "subject_id", "body", "dispatched", *EVENT_KEYS)
     )
     waiting = bind.execute(
         sa.select(events).where(events.c.dispatched == sa.false()).order_by(events.c.created_at)
@@ -85,10 +94,9 @@ def downgrade() -> None:
             postgresql_where=sa.text("dispatched = false"),
         )
     bind = op.get_bind()
-    outbox = sa.table("webhook_outbox", *(sa.column(n) for n in ("events", *EVENT_KEYS)))
+    outbox = sa.table("webhook_outbox", *_columns("events", *EVENT_KEYS))
     events = sa.table(
-        "webhook_events",
-        *(sa.column(name) for name in ("id", "subject_id", "body", "dispatched", *EVENT_KEYS)),
+        "webhook_events", *_columns("id", "subject_id", "body", "dispatched", *EVENT_KEYS)
     )
     rows = [
         {
