@@ -342,6 +342,17 @@ async def test_a_dispatch_takes_whole_outbox_rows_oldest_first(
     assert expanded == {f"row{n}ev{i}" for n in (0, 1) for i in range(3)}
     assert await tasks.dispatch(database, limit=4) == 3
     assert await tasks.dispatch(database, limit=4) == 0
+    for n in range(7):  # one event a row (settings changes, purchases): ``limit`` rows a take
+        await outbox.emit_one(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            subject_id=None,
+            body="{}",
+            now=now + timedelta(seconds=10 + n),
+        )
+    assert await tasks.dispatch(database, limit=5) == 5
+    assert await tasks.dispatch(database, limit=5) == 2
 
 
 # --- the outbox: same transaction -----------------------------------------------------------

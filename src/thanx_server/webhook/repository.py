@@ -48,9 +48,6 @@ from thanx_server.models import (
     WebhookOutbox,
 )
 
-# Outbox rows read per take (a take stops at its event limit first unless rows are small).
-OUTBOX_ROWS_PER_TAKE = 100
-
 # --- endpoints ----------------------------------------------------------------------------
 
 
@@ -189,29 +186,34 @@ async def any_in_outbox(session: AsyncSession) -> bool:
 
 async def take_outbox(session: AsyncSession, limit: int) -> list[Any]:
     """Take the oldest outbox rows, whole, until they hold ``limit`` events or more (or the
-    outbox is empty), out of the outbox: their ids are picked in creation order (``FOR UPDATE SKIP
-    LOCKED`` on PostgreSQL: another worker dispatching takes the next ones), then ONE DELETE
-    ... RETURNING removes them and returns their events. The caller writes the events and their
-    deliveries in the same transaction, so a rollback (or a crash) puts them all back."""
-    oldest = _lock_for_claim(
-        session,
-        select(WebhookOutbox.id, WebhookOutbox.event_count)
+    outbox is empty), out of the outbox, in ONE DELETE ... RETURNING:
+
+    * the candidates: the oldest ``limit`` rows (no row holds fewer than one event);
+    * the picked: those with fewer than ``limit`` events ahead of them (a running sum);
+    * those locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another worker dispatching takes
+      the next ones, never the same), deleted, their events returned.
+
+    The caller writes the events and their deliveries in the same transaction, so a rollback
+    (or a crash) puts them all back."""
+    oldest = (
+        select(WebhookOutbox.id, WebhookOutbox.event_count, WebhookOutbox.created_at)
         .order_by(WebhookOutbox.created_at, WebhookOutbox.id)
-        .limit(OUTBOX_ROWS_PER_TAKE),
+        .limit(limit)
+        .subquery("oldest")
     )
-    picked: list[str] = []
-    events = 0
-    for row_id, count in await session.execute(oldest):
-        picked.append(row_id)
-        events += count
-        if events >= limit:
-            break
-    if not picked:
-        return []
+    running = select(
+        oldest.c.id,
+        (
+            func.sum(oldest.c.event_count).over(order_by=(oldest.c.created_at, oldest.c.id))
+            - oldest.c.event_count
+        ).label("ahead"),
+    ).subquery("running")
+    picked = select(running.c.id).where(running.c.ahead < limit)
     outbox = cast(Table, WebhookOutbox.__table__)
+    locked = _lock_for_claim(session, select(outbox.c.id).where(outbox.c.id.in_(picked)))
     rows = await session.execute(
         delete(outbox)
-        .where(in_list(outbox.c.id, picked))
+        .where(outbox.c.id.in_(locked))
         .returning(
             outbox.c.id,
             outbox.c.merchant_id,
