@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from thanx_server.kit import migrate
+from thanx_server.kit.db import create_engine
 from thanx_server.kit.migrate import alembic_config
 from thanx_server.models import Base, WebhookOutbox
 
@@ -68,7 +70,7 @@ async def test_a_database_without_a_history_is_not_current(engine: AsyncEngine) 
 
 
 async def test_the_outbox_migration_carries_undelivered_events_both_ways(
-    engine: AsyncEngine,
+    fresh_db_url: str,
 ) -> None:
     """``i14b_outbox_rows`` moves events not yet dispatched into outbox rows (and back on a
     downgrade), so a worker of either version still delivers what the other wrote."""
@@ -82,6 +84,14 @@ async def test_the_outbox_migration_carries_undelivered_events_both_ways(
             command.upgrade(cfg, "head")
 
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    engine = create_engine(fresh_db_url)  # a database of its own: it commits and migrates
+    try:
+        await _carry(engine, move, now)
+    finally:
+        await engine.dispose()
+
+
+async def _carry(engine: AsyncEngine, move: Any, now: datetime) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             insert(WebhookOutbox).values(

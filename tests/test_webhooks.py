@@ -33,6 +33,7 @@ from tests.webhook_receiver import Receiver, Reply
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
+from thanx_server.kit.errors import NotFound
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import (
@@ -321,6 +322,36 @@ async def test_a_dispatch_that_fails_leaves_its_rows_for_the_next_with_the_same_
     assert await tasks.drain(database, config()) == 5
     arrived = sorted(r.headers["x-thanx-event-id"] for r in receiver.received)
     assert arrived == sorted(["first0", "first1", "second0", "second1", "second2"])
+
+
+async def test_an_event_still_in_the_outbox_is_shown_but_not_yet_redelivered(
+    client: httpx.AsyncClient, factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    operator = await factory.operator()
+    scope = MerchantScope.one(merchant.id)
+    now = clock.business_now()
+    for n, ids in enumerate((["other0", "wanted", "other1"], ["wanted2"])):
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(i, f"subject-{i}", f'{{"n":"{i}"}}') for i in ids],
+            now=now + timedelta(seconds=n),
+        )
+    event, body = await service.event_as_sent(session, scope, "wanted")
+    assert (event.id, event.subject_id, body) == ("wanted", "subject-wanted", '{"n":"wanted"}')
+    with pytest.raises(NotFound):
+        await service.event_as_sent(session, scope, "wante")  # ids match whole, not a prefix
+    with pytest.raises(NotFound):
+        await service.event_as_sent(session, MerchantScope.one("elsewhere"), "wanted")
+    path = "/sandbox/webhook_events/wanted/redeliver"
+    early = await client.post(path, json={}, headers=operator.headers())
+    assert_error(early, 422, "INVALID_STATE", "id")
+    await tasks.dispatch(database)
+    event, body = await service.event_as_sent(session, scope, "wanted")
+    assert body == '{"n":"wanted"}'
+    assert await count(session, WebhookOutbox) == 0
 
 
 async def test_a_dispatch_takes_whole_outbox_rows_oldest_first(

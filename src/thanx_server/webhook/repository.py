@@ -300,6 +300,33 @@ async def get_event(session: AsyncSession, scope: MerchantScope, event_id: str) 
     )
 
 
+async def outbox_event(session: AsyncSession, scope: MerchantScope, event_id: str) -> Any:
+    """An event of the scope still in the outbox (committed, not yet expanded by a worker) as an
+    unsaved ``WebhookEvent``, or None. The outbox holds the last moments' events only; the
+    rows whose JSON names the id are read and the exact one picked out."""
+    needle = json.dumps([event_id])[:-1] + ","  # '["<id>",' starts that event's entry
+    rows = await session.scalars(
+        select(WebhookOutbox).where(
+            scope.clause(WebhookOutbox.merchant_id),
+            WebhookOutbox.events.contains(needle, autoescape=True),
+        )
+    )
+    for row in rows:
+        for found, subject_id, body in json.loads(row.events):
+            if found == event_id:
+                return WebhookEvent(
+                    id=found,
+                    merchant_id=row.merchant_id,
+                    type=row.type,
+                    subject_id=subject_id,
+                    frame_id=row.frame_id,
+                    body=body,
+                    created_at=row.created_at,
+                    deliver_after=row.deliver_after,
+                )
+    return None
+
+
 async def events_between(
     session: AsyncSession,
     scope: MerchantScope,
