@@ -1404,39 +1404,40 @@ async def test_the_delivery_worker_runs_each_round_on_the_sandbox_clock(
 
 
 async def test_a_delivery_due_later_goes_out_promptly_once_the_sandbox_clock_passes_it(
-    factory: Factory,
-    session: AsyncSession,
-    database: Database,
-    settings: Settings,
-    receiver: Receiver,
+    committed: Database, settings: Settings, receiver: Receiver
 ) -> None:
     """The running worker reads the sandbox clock every round (its idle wait is the poll
     interval, a quarter second): advancing the clock past a purchase's 10-minute delay sends it
-    within moments, not at the next long poll and not 10 real minutes later."""
+    within moments, not at the next long poll and not 10 real minutes later. On a committed
+    database: the worker's rounds and the advance each take a connection of their own."""
     from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.merchant import service as merchant_service
     from thanx_server.webhook import service, worker
 
-    merchant = await factory.merchant()
-    await service.create_endpoint(
-        session,
-        MerchantScope.one(merchant.id),
-        merchant_id=merchant.id,
-        url=receiver.url,
-        policy=service.UrlPolicy(production=False, allow_private=True),
-    )
-    now = clock.business_now()
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.PURCHASE,
-        rows=[("later00001", None, "{}")],
-        now=now,
-        deliver_after=now + timedelta(minutes=10),
-    )
-    async with worker.running(database, settings):
+    async with committed.write_sessions() as session, session.begin():
+        merchant = await merchant_service.create_merchant(
+            session, name="Later", handle="later", time_zone="UTC"
+        )
+        await service.create_endpoint(
+            session,
+            MerchantScope.one(merchant.id),
+            merchant_id=merchant.id,
+            url=receiver.url,
+            policy=service.UrlPolicy(production=False, allow_private=True),
+        )
+        now = clock.business_now()
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.PURCHASE,
+            rows=[("later00001", None, "{}")],
+            now=now,
+            deliver_after=now + timedelta(minutes=10),
+        )
+    async with worker.running(committed, settings):
         await asyncio.sleep(4 * settings.webhook_poll_interval)
         assert receiver.received == []  # not due on the clock yet
-        await clock_service.advance(database, settings, by=timedelta(minutes=11))
+        await clock_service.advance(committed, settings, by=timedelta(minutes=11))
 
         async def arrived() -> bool:
             return bool(receiver.received)
