@@ -1,7 +1,7 @@
 """list indexes: one merchant's feedback changed since a time, by its changes alone
 
 Revision ID: i17g_feedback_changes
-Revises: i17scale_lists
+Revises: i14b_outbox_rows
 Create Date: 2026-12-01 22:00:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "i17g_feedback_changes"
-down_revision: str | None = "i17scale_lists"
+down_revision: str | None = "i14b_outbox_rows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
