@@ -408,6 +408,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         )
         # An end-user token is minted by a credential (one without is refused).
         credential_id = await auth_repository.credential_id_of(session, issued.client_id)
+    assert credential_id is not None, "the partner made just above has a credential"
     out.client_id, out.access_token = issued.client_id, issued.access_token
     out.merchant_ids = merchant_ids
 
