@@ -87,3 +87,21 @@ def test_upgrading_a_database_already_at_head_loads_no_alembic(
     loaded = loaded_by(fresh_db_url, tmp_path, "db upgrade")
     assert "sqlalchemy" in loaded
     assert "alembic" not in loaded
+
+
+def test_the_app_loads_no_console_templating_or_phone_parsing_until_used() -> None:
+    """What ``serve`` imports before it answers: the console's Jinja2 and the phone parser come
+    with the first page and the first phone that needs parsing, not with every start."""
+    probe = (
+        "import sys, json; from thanx_server.app import create_app; create_app(); "
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "fastapi" in loaded  # the probe did build the app
+    assert loaded.isdisjoint({"jinja2", "phonenumbers"}), sorted(
+        loaded & {"jinja2", "phonenumbers"}
+    )
