@@ -79,7 +79,7 @@ def launch_to_ready(
         if callgrind_out is not None
         else []
     )
-    limit = 60 if callgrind_out is None else 600
+    limit = 60 if callgrind_out is None else 1800
     started = time.perf_counter()
     server = subprocess.Popen(
         [*prefix, str(VENV_BIN / "thanx-server"), "serve"],
