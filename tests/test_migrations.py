@@ -63,10 +63,14 @@ async def test_upgrade_if_needed_upgrades_only_a_database_behind_head(engine: As
     assert await migrate.current_revision(engine) == migrate.head_revision()
 
 
-async def test_a_database_without_a_history_is_not_current(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE alembic_version"))
-    assert not await migrate.is_current(engine)
+async def test_a_database_without_a_history_is_not_current(fresh_db_url: str) -> None:
+    engine = create_engine(fresh_db_url)  # of its own: the shared one must keep its history
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE alembic_version"))
+        assert not await migrate.is_current(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_the_outbox_migration_carries_undelivered_events_both_ways(
