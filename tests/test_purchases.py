@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +28,7 @@ from thanx_server.models import (
     Merchant,
     Purchase,
     User,
-    WebhookEvent,
+    WebhookOutbox,
 )
 from thanx_server.settings import Settings
 
@@ -396,15 +397,12 @@ async def test_concurrent_purchases_of_one_member_all_succeed_and_add_up(
             opened = await check.scalar(
                 select(func.count()).where(Feedback.purchase_id.in_(recorded))
             )
-            events = set(
-                (
-                    await check.scalars(
-                        select(WebhookEvent.subject_id).where(
-                            WebhookEvent.type == "purchase.created"
-                        )
-                    )
-                ).all()
-            )
+            outbox = (
+                await check.scalars(
+                    select(WebhookOutbox.events).where(WebhookOutbox.type == "purchase.created")
+                )
+            ).all()
+        events = {event[1] for row in outbox for event in json.loads(row)}
         assert balance == earned == Decimal("80")
         assert recorded == ids == events
         assert opened == 32
@@ -449,7 +447,7 @@ async def test_the_members_rows_are_written_last(fresh_db_url: str, tmp_path: Pa
         assert sorted(writes[:-2]) == [
             "INSERT INTO FEEDBACKS",
             "INSERT INTO PURCHASES",
-            "INSERT INTO WEBHOOK_EVENTS",
+            "INSERT INTO WEBHOOK_OUTBOX",
         ], statements
         # One read of the purchase's own (member, merchant, points experience and location at
         # once); the others are the sandbox clock and the credential's first lookup.
@@ -482,4 +480,4 @@ async def test_a_purchase_past_the_balance_bound_writes_nothing(
     assert_error(refused, 422, "INVALID_STATE", "purchase.amount")
     assert await count(session, Purchase) == 0
     assert await count(session, Feedback) == 0
-    assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+    assert await session.scalar(select(func.count()).select_from(WebhookOutbox)) == 0
