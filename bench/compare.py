@@ -25,7 +25,7 @@ import httpx
 
 from bench.common import OUT_DIR, fresh_database, machine_facts, server_env, write_section
 from bench.dataset import Loaded, Scale, load
-from bench.http import Endpoint, _headers, _wait_ready, _wrk, endpoints
+from bench.http import Endpoint, _headers, _wait_ready, _wrk, endpoints, take_path
 from thanx_server.kit import migrate
 from thanx_server.kit.db import Database, create_engine
 
@@ -99,7 +99,7 @@ def _compare_endpoint(
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in bases}
     for side, base in bases.items():
         warm = httpx.request(
-            endpoint.method, base + endpoint.path, headers=headers, content=endpoint.body
+            endpoint.method, base + take_path(endpoint), headers=headers, content=endpoint.body
         )
         if warm.status_code >= 300:
             return f"| {engine} | {endpoint.name} | HTTP {warm.status_code} on {side} | | | | |"

@@ -49,10 +49,15 @@ class Scale:
     rewards_per_user: int = 10
     feedback_per_user: int = 0  # each with the purchase that opened it
     tags_per_user: int = 0
+    # Rewards of one pool member kept for the one-way writes (activate, finalize): this many
+    # available and this many active, each moved once by one request (bench/http.py, paths).
+    one_way_rewards: int = 40_000
 
     @classmethod
     def named(cls, name: str) -> Scale:
-        grown = {name: cls(100, rows, 10, 1, 1, 1) for name, rows in GROWTH.items()}
+        grown = {
+            name: cls(100, rows, 10, 1, 1, 1, one_way_rewards=0) for name, rows in GROWTH.items()
+        }
         return {"full": cls(), "small": cls(10, 5_000, 5, 4), **grown}[name]
 
 
@@ -74,6 +79,10 @@ class Loaded:
     treatments: dict[str, tuple[str, str]] = field(default_factory=dict)
     tagged_user: tuple[str, str] = ("", "")  # (merchant_id, user_id) of a member with a tag
     counts: dict[str, int] = field(default_factory=dict)
+    # The pool member's token and rewards for activate (available ones) and finalize (active).
+    pool_token: str = ""
+    available_reward_ids: list[str] = field(default_factory=list)
+    active_reward_ids: list[str] = field(default_factory=list)
 
 
 async def _bulk(
@@ -162,6 +171,40 @@ async def _engagement(
         await _bulk(engine, Feedback, feedbacks)
     if tags:
         await _bulk(engine, Tag, tags)
+
+
+async def _one_way_pool(
+    engine: AsyncEngine,
+    scale: Scale,
+    out: Loaded,
+    user_id: str,
+    campaigns_of: dict[str, list[tuple[str, str, str]]],
+    credential_id: str,
+) -> None:
+    """The pool member (the last user) gets ``one_way_rewards`` available and as many active
+    rewards at its own merchant, and an end-user token: activate and finalize move each once.
+    No redemption window: an active reward stays finalizable however long the run takes."""
+    merchant = out.merchant_ids[(scale.users - 1) % scale.merchants]
+    campaign, variant, template = campaigns_of[merchant][0]
+    ids = new_ids(2 * scale.one_way_rewards)
+    out.available_reward_ids = ids[: scale.one_way_rewards]
+    out.active_reward_ids = ids[scale.one_way_rewards :]
+    active = set(out.active_reward_ids)
+    await _bulk(engine, Reward, [{
+        "id": rid, "user_id": user_id, "merchant_id": merchant, "campaign_id": campaign,
+        "variant_id": variant, "reward_template_id": template, "issuance_job_id": None,
+        "identifier_index": None, "state": "active" if rid in active else "available",
+        "earn_type": "campaign", "redeem": {"type": "manual", "text": "Free item", "detail": "Any size", "window": None, "venue": "all"},
+        "images": {}, "fine_print": "Limit one per customer", "instructions": "Ring up as free", "coupon_code": None, "available_at": NOW,
+        "activated_at": NOW if rid in active else None, "used_at": None,
+        "retire_at": NOW + timedelta(days=400), "revoked_at": None, "created_at": NOW, "updated_at": NOW,
+    } for rid in ids])  # fmt: skip
+    out.pool_token = new_secret()
+    await _bulk(engine, EndUserToken, [{
+        "id": new_ids(1)[0], "token_hash": hash_secret(out.pool_token), "user_id": user_id,
+        "merchant_id": merchant, "credential_id": credential_id, "scope": "passwordless",
+        "created_at": NOW, "expires_at": None, "revoked_at": None,
+    }])  # fmt: skip
 
 
 async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
@@ -310,6 +353,8 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         "created_at": NOW, "expires_at": None, "revoked_at": None,
     }])  # fmt: skip
     out.user_token = secret
+    if scale.one_way_rewards:
+        await _one_way_pool(engine, scale, out, user_ids[-1], campaigns_of, credential_id)
     if engine.dialect.name == "postgresql":
         # Planner statistics, as autovacuum would have gathered them on an operator's server
         # (it may be off on a test machine, and it runs a while after a bulk load).

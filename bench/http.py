@@ -50,8 +50,25 @@ class Endpoint:
     name: str
     method: str
     path: str
-    auth: str = "partner"  # or "user"
+    auth: str = "partner"  # or "user", or "pool" (the one-way pool member's token)
     body: str | None = None
+    # One-way writes: each request takes the next of these paths (an activate or a finalize
+    # moves its reward for good, so a repeated path would measure the 422 instead).
+    paths: tuple[str, ...] = ()
+
+
+# Where each one-way endpoint's next unused path is, across wrk runs and compared checkouts.
+_next_path: dict[str, int] = {}
+
+
+def take_path(endpoint: Endpoint) -> str:
+    """The path of one request to ``endpoint`` outside wrk (a check that it answers 2xx): for
+    a one-way write, the pool's next unused one."""
+    if not endpoint.paths:
+        return endpoint.path
+    taken = _next_path.get(endpoint.name, 0)
+    _next_path[endpoint.name] = taken + 1
+    return endpoint.paths[taken % len(endpoint.paths)]
 
 
 def endpoints(data: Loaded) -> list[Endpoint]:
@@ -70,13 +87,26 @@ def endpoints(data: Loaded) -> list[Endpoint]:
         Endpoint("GET /partner/users?email=", "GET", f"/partner/users?merchant_id={member_merchant}&email={email}"),
         Endpoint("POST /partner/campaigns", "POST", "/partner/campaigns", body=campaign_body),
         *hot_writes(data),
+        *one_way_writes(data),
     ]  # fmt: skip
+
+
+def one_way_writes(data: Loaded) -> list[Endpoint]:
+    """Activate and finalize, each request on a reward of its own (the data set's pool)."""
+    if not data.available_reward_ids:
+        return []
+    activate = tuple(f"/rewards/{r}/activate" for r in data.available_reward_ids)
+    finalize = tuple(f"/rewards/{r}/finalize" for r in data.active_reward_ids)
+    return [
+        Endpoint("PATCH /rewards/{id}/activate", "PATCH", activate[0], auth="pool", paths=activate),
+        Endpoint("PATCH /rewards/{id}/finalize", "PATCH", finalize[0], auth="pool", paths=finalize),
+    ]
 
 
 def hot_writes(data: Loaded) -> list[Endpoint]:
     """The other hot writes of issue 17 that can be repeated as they are (one body per wrk run):
-    a tag upsert, a purchase, a one-identifier issuance job. Activate/finalize move a reward
-    one way, so each needs a fresh reward per request: they are not repeatable here."""
+    a tag upsert, a purchase, a one-identifier issuance job (activate and finalize, which move
+    a reward one way, are ``one_way_writes``)."""
     merchant, user = data.sample_members[len(data.sample_members) // 2]
     _, email = next(e for e in data.sample_emails if e[0] == merchant)
     campaign, variant = data.treatments[merchant]
@@ -124,8 +154,9 @@ def growth_endpoints(data: Loaded) -> list[Endpoint]:
 
 
 def _headers(data: Loaded, endpoint: Endpoint) -> dict[str, str]:
-    if endpoint.auth == "user":
-        return {"Authorization": f"Bearer {data.user_token}", "Accept-Version": "v4.0"}
+    if endpoint.auth in ("user", "pool"):
+        token = data.user_token if endpoint.auth == "user" else data.pool_token
+        return {"Authorization": f"Bearer {token}", "Accept-Version": "v4.0"}
     return {
         "Authorization": f"Bearer {data.access_token}",
         "X-ClientId": data.client_id,
@@ -143,6 +174,18 @@ def _wrk(
             script.write(f"wrk.body = {json.dumps(endpoint.body)}\n")
         for key, value in headers.items():
             script.write(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n")
+        start = _next_path.get(endpoint.name, 0)
+        if endpoint.paths:
+            # One thread (-t1), so one Lua state hands out the paths in turn, read from a file
+            # (a literal table of 40,000 strings is past LuaJIT's constants per function); past
+            # the end of the pool it starts over, and the repeats show up as non-2xx answers.
+            listed = Path(script.name).with_suffix(".paths")
+            listed.write_text("\n".join(endpoint.paths[start:] or endpoint.paths) + "\n")
+            script.write(
+                f"local paths = {{}}\nfor line in io.lines({json.dumps(str(listed))}) do\n"
+                "  paths[#paths + 1] = line\nend\nlocal i = 0\nrequest = function()\n"
+                "  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+            )
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, base + endpoint.path],
@@ -150,6 +193,11 @@ def _wrk(
         ).stdout  # fmt: skip
     finally:
         os.unlink(script.name)
+        Path(script.name).with_suffix(".paths").unlink(missing_ok=True)
+    if endpoint.paths:
+        # Completed requests, plus those still in flight when wrk stopped (sent, so used).
+        done = re.search(r"(\d+) requests in", out)
+        _next_path[endpoint.name] = start + int(done.group(1) if done else 0) + connections
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
@@ -336,7 +384,7 @@ def run_engine(
                 headers = _headers(data, endpoint)
                 warm = httpx.request(
                     endpoint.method,
-                    base + endpoint.path,
+                    base + take_path(endpoint),
                     headers=headers,
                     content=endpoint.body,
                     timeout=120,  # a deep page of a large list, read cold

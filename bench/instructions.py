@@ -89,17 +89,24 @@ else:
 app = create_app(Settings())
 
 def asgi_call(spec):
-    path, _, query = spec["path"].partition("?")
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": spec["method"], "scheme": "http", "path": path, "raw_path": path.encode(),
-        "query_string": query.encode(), "root_path": "", "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000), "headers": [(b"host", b"bench")]
-        + [(k.lower().encode(), v.encode()) for k, v in spec["headers"].items()],
-    }
+    paths = spec.get("paths") or [spec["path"]]  # one-way writes: a path per request
+    taken = [0]
+
+    def scope_of(full):
+        path, _, query = full.partition("?")
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": spec["method"], "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": query.encode(), "root_path": "", "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8000), "headers": [(b"host", b"bench")]
+            + [(k.lower().encode(), v.encode()) for k, v in spec["headers"].items()],
+        }
+
     body = (spec["body"] or "").encode()
 
     async def call():
+        scope = scope_of(paths[taken[0] % len(paths)])
+        taken[0] += 1
         done = asyncio.Event()
         status = []
         first = [True]
@@ -187,6 +194,17 @@ def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> di
     return counts
 
 
+def _calls(data: Any, only: str, run: int = 0, per_run: int = 0) -> list[dict[str, Any]]:
+    """The probe's calls: ``endpoints`` whose name contains ``only``. A one-way write's paths
+    are cut into runs of ``per_run`` (each probe run, and each side running at the same time,
+    moves rewards of its own)."""
+    return [
+        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e),
+         "body": e.body, "paths": list(e.paths[run * per_run : (run + 1) * per_run])}
+        for e in endpoints(data) if only in e.name
+    ]  # fmt: skip
+
+
 def profile_engine(
     engine: str,
     scale: Scale,
@@ -210,10 +228,7 @@ def profile_engine(
     data_dir = OUT_DIR / f"profile-{engine}"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = server_env(url, data_dir, **_NO_DB_BOUNDS)
-    calls = [
-        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
-        for e in endpoints(data) if only in e.name
-    ]  # fmt: skip
+    calls = _calls(data, only)
     plan = {
         "profile": sort,
         "warm": warm,
@@ -225,9 +240,10 @@ def profile_engine(
     if baseline is not None and sort == "wall":
         sides = [*sides, ("before", baseline.resolve())] * rounds
     walls: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for side, checkout in sides:
+    for run, (side, checkout) in enumerate(sides):
         print(f"[{engine}] {side} ({checkout})", flush=True)
         python = checkout / ".venv" / "bin" / "python"
+        plan["calls"] = _calls(data, only, run, warm + requests)
         out = subprocess.run(
             [str(python), "-c", _PROBE, json.dumps(plan)], env=env, cwd=checkout, check=False,
             stderr=subprocess.PIPE, stdout=subprocess.PIPE if sort == "wall" else None,
@@ -266,13 +282,11 @@ def compare_engine(
     data_dir.mkdir(parents=True, exist_ok=True)
     env = server_env(url, data_dir, PYTHONHASHSEED="0", **_NO_DB_BOUNDS)
     sides = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
-    calls = [
-        {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
-        for e in endpoints(data) if only in e.name
-    ]  # fmt: skip
+    calls = _calls(data, only)
     plan = {"library": str(_client_library()), "warm": warm, "requests": requests, "calls": calls}
+    plans = [plan | {"calls": _calls(data, only, run, warm + requests)} for run in range(2)]
     with ThreadPoolExecutor(2) as pool:
-        before, after = pool.map(lambda side: per_request(side, plan, env), sides.values())
+        before, after = pool.map(per_request, sides.values(), plans, [env, env])
     rows = []
     for call in calls:
         name = str(call["name"])

@@ -11,9 +11,12 @@ import pytest
 
 from tests.cli import Cli
 from tests.factories import Factory, OperatorCredentialHeaders, assert_error
+from thanx_server.app import create_app
 from thanx_server.auth.scopes import Scope
+from thanx_server.kit.db import Database
 from thanx_server.models import Base
 from thanx_server.sandbox.state.tables import CONTROL, CREDENTIALS, DATA, FORMAT_VERSION
+from thanx_server.settings import Settings
 
 
 @pytest.fixture
@@ -256,3 +259,23 @@ async def test_the_cli_resets_exports_and_restores(
     restored = await cli.json("sandbox", "snapshot", "restore", str(target))
     assert restored["restored"]["merchant_ids"] is None
     assert [m["name"] for m in await cli.json("admin", "merchant", "list")] == ["Cafe"]
+
+
+async def test_a_reset_empties_the_serving_process_caches(
+    database: Database, tmp_path: Path, ops: OperatorCredentialHeaders, factory: Factory
+) -> None:
+    """With the credential cache on (THANX_AUTH_CACHE_SECONDS, 5 s by default), a credential the
+    reset removed stops working at once in the process that served the reset, not a cache
+    lifetime later."""
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, auth_cache_seconds=300)
+    app = create_app(settings, database=database)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        merchant = await factory.merchant()
+        await post(c, ops.headers(), "/sandbox/baseline")
+        partner = await factory.partner([merchant])
+        assert (await c.get("/partner/merchants", headers=partner.headers())).status_code == 200
+
+        await post(c, ops.headers(), "/sandbox/reset", {"credentials": True})
+
+        response = await c.get("/partner/merchants", headers=partner.headers())
+        assert_error(response, 401, "AUTHENTICATION_GENERIC")

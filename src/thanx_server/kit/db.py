@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -432,3 +433,9 @@ def _writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
 
 def make_sessionmaker(bind: AsyncEngine | Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False, **kwargs)
+
+
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` in this process once the session's current transaction commits (never if
+    it rolls back). It runs in the event loop's thread, inside the commit: keep it short."""
+    event.listen(session.sync_session, "after_commit", lambda _s: callback(), once=True)

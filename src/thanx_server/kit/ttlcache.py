@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+import weakref
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -20,6 +21,7 @@ class TtlCache(Generic[K, V]):
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
+        _every.add(self)
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
@@ -37,3 +39,18 @@ class TtlCache(Generic[K, V]):
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# Every cache of this process, for ``clear_every_cache``.
+_every: weakref.WeakSet[TtlCache[Any, Any]] = weakref.WeakSet()
+
+
+def clear_every_cache() -> None:
+    """Forget what every cache of this process remembers: after a change that makes all of it
+    untrue at once (a sandbox reset or snapshot restore replaces credentials, members and rows
+    wholesale). Other processes still forget within their caches' time to live."""
+    for cache in tuple(_every):
+        cache.clear()

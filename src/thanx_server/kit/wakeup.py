@@ -24,11 +24,11 @@ from collections import defaultdict
 from typing import Any
 
 import structlog
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
-from thanx_server.kit.db import Database
+from thanx_server.kit.db import Database, on_commit
 
 log = structlog.get_logger("thanx.wakeup")
 
@@ -47,8 +47,7 @@ async def after_commit(session: AsyncSession, channel: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_notify(channel, "")))
         return
-    # Outside any asyncio task switch: the commit runs this in the event loop's thread.
-    event.listen(session.sync_session, "after_commit", lambda _s: _wake_local(channel), once=True)
+    on_commit(session, lambda: _wake_local(channel))
 
 
 class Waiter:

@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import ControlPrincipal
 from thanx_server.kit.clock import REAL, business_now, replace_state
+from thanx_server.kit.db import on_commit
 from thanx_server.kit.errors import ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import isoformat_z, utcnow
+from thanx_server.kit.ttlcache import clear_every_cache
 from thanx_server.sandbox.faults import repository as faults_repository
 from thanx_server.sandbox.jobs import repository as jobs_repository
 from thanx_server.sandbox.state import repository
@@ -138,8 +140,12 @@ def within(rows: Rows, scope: MerchantScope) -> Rows:
 async def _put_back(
     session: AsyncSession, rows: Rows, scope: MerchantScope, *, credentials: bool
 ) -> int:
-    """Replace the scope's rows with ``rows`` (module docstring). Returns the rows written."""
+    """Replace the scope's rows with ``rows`` (module docstring). Returns the rows written.
+
+    Once committed, this process's caches (credentials, end-user tokens, kept list totals)
+    forget what they held: it may name rows that are gone or changed."""
     rows = within(rows, scope)
+    on_commit(session, clear_every_cache)
     written = 0
     # Rows kept in place and overwritten rather than deleted and inserted: a merchant's own row
     # and its users in a merchant's reset, the merchants whenever credentials (whose grants
