@@ -88,11 +88,12 @@ class Loaded:
 async def _bulk(
     engine: AsyncEngine, model: Any, rows: list[dict[str, Any]], batch: int = 20_000
 ) -> None:
-    """Insert rows: COPY on PostgreSQL, executemany elsewhere; one transaction per batch.
+    """Insert rows in one transaction: COPY on PostgreSQL, the driver's executemany on SQLite.
 
     On PostgreSQL the foreign-key triggers are off for the load's session (what ``pg_restore
     --disable-triggers`` does): the rows are consistent by construction, and checking each
-    one made a 1M-row load take ~15 minutes instead of a few."""
+    one made a 1M-row load take ~15 minutes instead of a few. SQLite's load is the same
+    (``_sqlite_bulk``)."""
     table = model.__table__
     if engine.dialect.name == "postgresql":
         columns = list(rows[0])
@@ -108,9 +109,73 @@ async def _bulk(
                 await driver.copy_records_to_table(table.name, records=records, columns=columns)
             await driver.execute("RESET session_replication_role")
         return
-    async with engine.begin() as conn:
+    await _sqlite_bulk(engine, table, rows, batch)
+
+
+# The load's page cache on SQLite (KiB; the connection's default is 2 MB). A transaction whose
+# changed pages do not fit spills them to the WAL as it goes, and inserting random identifiers
+# into a large table's indexes touches pages all over them, so the same pages were written
+# again and again (100k rows: system time 11.0 -> 1.9 s with this, docs/PERFORMANCE.md).
+_SQLITE_LOAD_CACHE_KIB = 1_048_576
+
+
+async def _sqlite_bulk(
+    engine: AsyncEngine, table: Any, rows: list[dict[str, Any]], batch: int
+) -> None:
+    """Rows to the driver's ``executemany`` in one transaction, each value converted by its
+    column type's own bind processor (what ``insert(table)`` does per row), once per distinct
+    value: the loader repeats timestamps, JSON objects and amounts across many rows, and the
+    per-value conversion was most of a load's CPU (cProfile, 10k: 3.9 of 5.9 s). Scalar
+    column defaults are filled in as ``insert`` would; foreign keys are not checked during
+    the load (as the COPY above), and the page cache is large for it."""
+    dialect = engine.dialect
+    given = list(rows[0])
+    defaults = {
+        c.name: c.default.arg
+        for c in table.columns
+        if c.name not in rows[0] and c.default is not None and c.default.is_scalar
+    }
+    compiled = insert(table).compile(dialect=dialect, column_keys=given + list(defaults))
+    names = list(compiled.positiontup or ())  # the table's order, not the rows'
+    assert set(names) == {*given, *defaults}, (table.name, names)
+    converters = [
+        _memoised(table.columns[name].type._cached_bind_processor(dialect)) for name in names
+    ]
+    sql = str(compiled)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.execute("PRAGMA foreign_keys=OFF")
+        await driver.execute(f"PRAGMA cache_size=-{_SQLITE_LOAD_CACHE_KIB}")
+        await driver.execute("BEGIN")
         for start in range(0, len(rows), batch):
-            await conn.execute(insert(table), rows[start : start + batch])
+            records = [
+                tuple(convert(r.get(c, defaults.get(c))) for convert, c in zip(converters, names, strict=True))
+                for r in rows[start : start + batch]
+            ]  # fmt: skip
+            await driver.executemany(sql, records)
+        await driver.execute("COMMIT")
+        await driver.execute("PRAGMA foreign_keys=ON")
+        await driver.execute("PRAGMA cache_size=-2000")  # SQLite's default, for the pool
+
+
+def _memoised(process: Any) -> Any:
+    """``process`` (a bind processor, or None) remembering what it made of each value; an
+    unhashable value (a JSON object) by its identity, which is stable while the rows hold it."""
+    if process is None:
+        return lambda value: value
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        key = (id(value),) if isinstance(value, dict | list) else value
+        try:
+            return seen[key]
+        except KeyError:
+            seen[key] = made = process(value)
+            return made
+
+    return convert
 
 
 def _pg_value(value: Any) -> Any:
@@ -343,6 +408,7 @@ async def load(database: Database, scale: Scale, seed: int = 7) -> Loaded:
         )
         # An end-user token is minted by a credential (one without is refused).
         credential_id = await auth_repository.credential_id_of(session, issued.client_id)
+    assert credential_id is not None, "the partner made just above has a credential"
     out.client_id, out.access_token = issued.client_id, issued.access_token
     out.merchant_ids = merchant_ids
 

@@ -69,8 +69,9 @@ if plan.get("profile"):
 
         def bench_dump(self, label):
             import time
-            wall = (time.perf_counter() - self.started[0]) * 1000 / plan["requests"]
-            cpu = (time.process_time() - self.started[1]) * 1000 / plan["requests"]
+            calls = 1 if label.endswith(b" (first)") else plan["requests"]
+            wall = (time.perf_counter() - self.started[0]) * 1000 / calls
+            cpu = (time.process_time() - self.started[1]) * 1000 / calls
             if plan["profile"] == "wall":
                 print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
                 if FAILED:
@@ -132,12 +133,41 @@ def asgi_call(spec):
 
     return call
 
+def backend_cpu():
+    # --growth on PostgreSQL: CPU seconds of the server processes serving the measured
+    # database (their process titles name it), from /proc: the database's side of a request,
+    # which callgrind does not see.
+    import glob, os
+    name = plan.get("pg_database")
+    if not name:
+        return 0.0
+    ticks = 0
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as f:
+                if f" {name} ".encode() not in f.read():
+                    continue
+            with open(path[: -len("cmdline")] + "stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
 async def main():
     async with app.router.lifespan_context(app):
         for spec in plan["calls"]:
             call = asgi_call(spec)
+            if plan.get("first"):
+                # The first call of a list at a scale pays its count (a kept total from then on).
+                cpu = backend_cpu()
+                client.bench_zero()
+                await call()
+                client.bench_dump((spec["name"] + " (first)").encode())
+                print(f"pgcpu|{spec['name']} (first)|{(backend_cpu() - cpu) * 1000:.3f}", flush=True)
             for _ in range(plan["warm"]):
                 await call()
+            cpu = backend_cpu()
             client.bench_zero()
             concurrency = plan.get("concurrency", 1)
 
@@ -149,6 +179,8 @@ async def main():
                 caller(plan["requests"] // concurrency) for _ in range(concurrency)
             ))
             client.bench_dump(spec["name"].encode())
+            spent = (backend_cpu() - cpu) * 1000 / plan["requests"]
+            print(f"pgcpu|{spec['name']}|{spent:.3f}", flush=True)
 
 asyncio.run(main())
 """
@@ -171,9 +203,30 @@ def _client_library() -> Path:
     return library
 
 
-def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> dict[str, int]:
-    """Instructions per request of each call in ``plan``, run in ``checkout``'s interpreter."""
+def per_request(
+    checkout: Path,
+    plan: dict[str, Any],
+    env: dict[str, str],
+    server_ms: dict[str, float] | None = None,
+) -> dict[str, int]:
+    """Instructions per request of each call in ``plan``, run in ``checkout``'s interpreter
+    (a ``(first)`` call is one request). ``server_ms``, if given, receives the PostgreSQL
+    server's CPU milliseconds per request (``plan["pg_database"]``)."""
     python = checkout / ".venv" / "bin" / "python"
+    if plan.get("profile") == "wall":  # --growth --cpu: CPU microseconds per request instead
+        out = subprocess.run(
+            [str(python), "-c", _PROBE, json.dumps(plan)],
+            env=env, cwd=checkout, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
+        counts = {
+            found[1]: round(float(found[3]) * 1000)
+            for line in out.stdout.splitlines()
+            if (found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line))
+        }
+        _server_ms(out.stdout, server_ms)
+        return counts
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p",
@@ -190,8 +243,18 @@ def per_request(checkout: Path, plan: dict[str, Any], env: dict[str, str]) -> di
             label = re.search(r"^desc: Trigger: Client Request: (.*)$", text, re.M)
             total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
             if label and total:
-                counts[label.group(1)] = round(int(total.group(1)) / plan["requests"])
+                calls = 1 if label.group(1).endswith(" (first)") else plan["requests"]
+                counts[label.group(1)] = round(int(total.group(1)) / calls)
+    _server_ms(out.stdout, server_ms)
     return counts
+
+
+def _server_ms(stdout: str, server_ms: dict[str, float] | None) -> None:
+    if server_ms is not None:
+        for line in stdout.splitlines():
+            if line.startswith("pgcpu|"):
+                _, name, ms = line.split("|")
+                server_ms[name] = float(ms)
 
 
 def _calls(data: Any, only: str, run: int = 0, per_run: int = 0) -> list[dict[str, Any]]:
@@ -298,7 +361,9 @@ def compare_engine(
     return rows
 
 
-def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str]:
+def growth(
+    engine: str, scales: list[str], warm: int, requests: int, cpu: bool = False
+) -> list[str]:
     """Instructions per request of issue 17's reads (``growth_endpoints``) at each scale, this
     checkout only: the databases of ``bench.explain`` (loaded there if absent, kept), a fresh
     credential minted in each. On SQLite the engine runs inside the counted process, so its
@@ -310,9 +375,10 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
 
     checkout = Path(__file__).resolve().parents[1]
     library = str(_client_library())
-    counts: dict[str, dict[str, int]] = {}
+    server_ms: dict[str, dict[str, float]] = {}
     names: list[str] = []
-    for scale in scales:
+    plans: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    for scale in scales:  # the databases one at a time (a load is memory- and CPU-heavy)
 
         async def prepare(scale: str = scale) -> Any:
             database = await explain._database(engine, scale, reuse=True)
@@ -322,7 +388,7 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
                 await database.dispose()
 
         data = asyncio.run(prepare())
-        data_dir = OUT_DIR / f"instructions-growth-{engine}"
+        data_dir = OUT_DIR / f"instructions-growth-{engine}-{scale}"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -332,20 +398,45 @@ def growth(engine: str, scales: list[str], warm: int, requests: int) -> list[str
             "THANX_LOG_FORMAT": "json",
             "THANX_EMBEDDED_WORKER": "false",
             "PYTHONHASHSEED": "0",
+            **_NO_DB_BOUNDS,
         }
         calls = [
             {"name": e.name, "method": e.method, "path": e.path, "headers": _headers(data, e), "body": e.body}
             for e in growth_endpoints(data)
         ]  # fmt: skip
-        names = [str(call["name"]) for call in calls]
-        plan = {"library": library, "warm": warm, "requests": requests, "calls": calls}
-        counts[scale] = per_request(checkout, plan, env)
-        print(scale, counts[scale], flush=True)
+        names = [n for call in calls for n in (f"{call['name']} (first)", str(call["name"]))]
+        plan = {
+            "library": library,
+            "warm": warm,
+            "requests": requests,
+            "calls": calls,
+            "first": True,
+            "profile": "wall" if cpu else None,
+            "pg_database": explain._url(engine, scale).rsplit("/", 1)[1]
+            if engine == "postgresql"
+            else None,
+        }
+        plans[scale] = (plan, env)
+        server_ms[scale] = {}
+
+    def count(scale: str) -> dict[str, int]:
+        # The scales' probes at once, each in its own process (callgrind counts are per process).
+        plan, env = plans[scale]
+        found = per_request(checkout, plan, env, server_ms[scale])
+        print(scale, found, server_ms[scale], flush=True)
+        return found
+
+    with ThreadPoolExecutor(len(scales)) as pool:
+        counts = dict(zip(scales, pool.map(count, scales), strict=True))
     rows = []
     for name in names:
-        cells = " | ".join(f"{counts[s][name] / 1e6:.2f} M" for s in scales)
+        unit = " ms" if cpu else " M"  # CPU microseconds, or instructions
+        cells = " | ".join(f"{counts[s][name] / (1e3 if cpu else 1e6):.2f}{unit}" for s in scales)
         ratio = counts[scales[-1]][name] / counts[scales[0]][name]
-        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} |")
+        server = " / ".join(f"{server_ms[s].get(name, 0):.2f}" for s in scales)
+        if engine != "postgresql":
+            server = "(counted in process)"
+        rows.append(f"| {engine} | {name} | {cells} | {ratio:.2f} | {server} |")
     return rows
 
 
@@ -363,6 +454,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only the endpoints whose name has this")
     parser.add_argument(
         "--growth", nargs="+", metavar="SCALE", help="per-request cost at these scales instead"
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="with --growth: the probe's CPU time per request, without valgrind (a count at 1M "
+        "rows under valgrind takes ~50 times its 15-20 s)",
     )
     parser.add_argument("--label", default="one-stack", help="RESULTS.md section name")
     parser.add_argument("--engine", choices=["postgresql", "sqlite", "both"], default="both")
@@ -383,24 +480,38 @@ def main() -> None:
         rows = [
             row
             for engine in engines
-            for row in growth(engine, args.growth, args.warm, args.requests)
+            for row in growth(engine, args.growth, args.warm, args.requests, args.cpu)
         ]
         table = (
             "| engine | endpoint | " + " | ".join(f"at {s}" for s in args.growth)
-            + f" | {args.growth[-1]} / {args.growth[0]} |\n|---|---|"
-            + "---|" * (len(args.growth) + 1) + "\n" + "\n".join(rows)
+            + f" | {args.growth[-1]} / {args.growth[0]} | PostgreSQL server CPU, ms per "
+            + f"request ({' / '.join(args.growth)}) |\n|---|---|"
+            + "---|" * (len(args.growth) + 2) + "\n" + "\n".join(rows)
         )  # fmt: skip
         print(table)
         if not args.no_write:
             load = os.getloadavg()
+            measure = "CPU time" if args.cpu else "Instructions"
             write_section(
-                "instructions-growth",
-                "## Instructions per request as the tables grow (`python -m bench.instructions "
-                f"--growth {' '.join(args.growth)}`)\n\n{machine_facts()}; load average "
-                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (callgrind does not see it); "
-                f"{args.requests} requests counted after {args.warm} (in-process ASGI calls). "
-                "SQLite runs inside the counted process (its work is counted); PostgreSQL's "
-                "work is not (see the plans section).\n\n" + table + "\n",
+                f"instructions-growth{'-cpu' if args.cpu else ''}"
+                + ("" if args.engine == "both" else f"-{args.engine}"),
+                f"## {measure} per request as the tables grow (`python -m bench.instructions "
+                f"--growth {' '.join(args.growth)} --engine {args.engine} --warm {args.warm} "
+                f"--requests {args.requests}{' --cpu' if args.cpu else ''}`)\n\n"
+                f"{machine_facts()}; load average at the end "
+                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} ("
+                + (
+                    "it inflates CPU time too, less than wall time"
+                    if args.cpu
+                    else "callgrind does not see it; the server CPU column it moves a little"
+                )
+                + "); a `(first)` row is the list's first "
+                f"call at that scale (its count), then {args.requests} requests counted after "
+                f"{args.warm} (in-process ASGI calls). "
+                "SQLite runs inside the measured process (its work is counted); PostgreSQL's "
+                "work is not: its server's CPU is the last column (from /proc, 10 ms ticks).\n\n"
+                + table
+                + "\n",
             )
         return
     if args.profile:

@@ -1,7 +1,7 @@
 """Benchmark: how long ``thanx-server serve`` takes from launch to answering ``/readyz`` (issue 17,
 target 5: within 1.5 s on the embedded database).
 
-    .venv/bin/python -m bench.startup [--runs 10] [--before REF] [--no-write]
+    .venv/bin/python -m bench.startup [--runs 10] [--before REF] [--instructions] [--no-write]
 
 Each run launches ``thanx-server serve`` as an operator does (embedded SQLite database, its
 default: migrations checked at start) on a free port and polls ``GET /readyz`` every 10 ms; the
@@ -45,6 +45,7 @@ class Variant:
     first: list[float] = field(default_factory=list)
     again: list[float] = field(default_factory=list)
     again_cpu: list[float] = field(default_factory=list)
+    instructions: int | None = None
 
 
 def _free_port() -> int:
@@ -60,9 +61,11 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def launch_to_ready(data_dir: Path, pythonpath: Path | None) -> tuple[float, float]:
+def launch_to_ready(
+    data_dir: Path, pythonpath: Path | None, *, callgrind_out: Path | None = None
+) -> tuple[float, float]:
     """Seconds from launching ``serve`` to its first ``/readyz`` 200, and the CPU seconds the
-    server used until then (then it is stopped)."""
+    server used until then (then it is stopped). With ``callgrind_out``, under callgrind."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("THANX_")}
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an operator's machine keeps its .pyc files
@@ -71,9 +74,15 @@ def launch_to_ready(data_dir: Path, pythonpath: Path | None) -> tuple[float, flo
     port = _free_port()
     env |= {"THANX_DATA_DIR": str(data_dir), "THANX_PORT": str(port)}
     url = f"http://127.0.0.1:{port}/readyz"
+    prefix = (
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={callgrind_out}"]
+        if callgrind_out is not None
+        else []
+    )
+    limit = 60 if callgrind_out is None else 1800
     started = time.perf_counter()
     server = subprocess.Popen(
-        [str(VENV_BIN / "thanx-server"), "serve"],
+        [*prefix, str(VENV_BIN / "thanx-server"), "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -88,22 +97,37 @@ def launch_to_ready(data_dir: Path, pythonpath: Path | None) -> tuple[float, flo
                     pass
                 if server.poll() is not None:
                     raise RuntimeError((server.stderr.read() if server.stderr else b"").decode())
-                if time.perf_counter() - started > 60:
-                    raise RuntimeError("serve did not answer /readyz within 60 s")
+                if time.perf_counter() - started > limit:
+                    raise RuntimeError(f"serve did not answer /readyz within {limit} s")
                 time.sleep(0.01)
     finally:
         server.terminate()
         try:
-            server.wait(timeout=20)
+            server.wait(timeout=20 if callgrind_out is None else 300)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
 
 
+def count_instructions(data_dir: Path, pythonpath: Path | None) -> int | None:
+    """Instructions of one relaunch (launch -> ready -> stop) under callgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        launch_to_ready(data_dir, pythonpath, callgrind_out=out)
+        for line in out.read_text().splitlines():
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1])
+    return None
+
+
 def render(variants: list[Variant], runs: int) -> str:
+    counted = any(v.instructions for v in variants)
     lines = [
-        "| variant | first launch (migrates) median s | best | relaunch median s | best | relaunch CPU s (median) | target 1.5 s (relaunch) |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | first launch (migrates) median s | best | relaunch median s | best | relaunch CPU s (median) | target 1.5 s (relaunch) |"
+        + (" relaunch instructions |" if counted else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if counted else ""),
     ]  # fmt: skip
     for v in variants:
         again = statistics.median(v.again)
@@ -111,6 +135,7 @@ def render(variants: list[Variant], runs: int) -> str:
             f"| {v.label} | {statistics.median(v.first):.2f} | {min(v.first):.2f} | "
             f"{again:.2f} | {min(v.again):.2f} | {statistics.median(v.again_cpu):.2f} | "
             f"{'met' if again <= TARGET_S else 'missed'} |"
+            + (f" {v.instructions / 1e9:.2f} G |" if v.instructions else (" |" if counted else ""))
         )
     load = os.getloadavg()
     return (
@@ -124,6 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--before", metavar="REF", help="Also measure this commit's server.")
+    parser.add_argument(
+        "--instructions", action="store_true", help="Count a relaunch's instructions (valgrind)."
+    )
     parser.add_argument("--no-write", action="store_true", help="Do not update bench/RESULTS.md.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +170,11 @@ def main() -> None:
                 wall, cpu = launch_to_ready(data_dir, variant.pythonpath)
                 variant.again.append(wall)
                 variant.again_cpu.append(cpu)
+        if args.instructions:
+            for index, variant in enumerate(variants):
+                variant.instructions = count_instructions(
+                    OUT_DIR / f"startup-{index}", variant.pythonpath
+                )
         for index in range(len(variants)):
             shutil.rmtree(OUT_DIR / f"startup-{index}", ignore_errors=True)
             shutil.rmtree(OUT_DIR / f"startup-warm-{index}", ignore_errors=True)

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.webhooks [--runs 3] [--no-write] [--only sqlite|postgresql]
     .venv/bin/python -m bench.webhooks --delivery-only [--runs 3] [--only ...]   # no write
+    .venv/bin/python -m bench.webhooks --instructions [--baseline DIR] [--runs 3]  # SQLite
 
 Per database (as ``bench.issuance``: a throwaway database, 9,000 members, a 10,000-identifier
 job giving 9,000 rewards), with one webhook endpoint registered at a local receiver
@@ -16,6 +17,13 @@ job giving 9,000 rewards), with one webhook endpoint registered at a local recei
    receiver's last POST (its clock), target <= 5 s, with the CPU time this process spent in the
    drain (user + system, all threads: less moved by the machine's load than the wall time).
 
+``--instructions [--baseline DIR]`` counts step 1 in CPU instructions instead, on SQLite, under
+``valgrind --tool=callgrind`` (a figure the machine's load does not move): one process per side
+(this checkout's bench with DIR's ``src`` first on the path for the baseline) seeds, warms up,
+then per run zeroes the counters, runs a job without events, dumps, runs one with events, dumps
+(the outbox dispatched between jobs, uncounted). PostgreSQL's server work is another process and
+is not counted, so this mode is SQLite's only.
+
 ``--delivery-only`` skips the jobs without events (step 1) and prints one line per drain. It
 uses nothing newer than the delivery worker's public functions, so it can measure an older
 checkout too, for a before/after in the same run (alternate the two)::
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -156,6 +165,99 @@ async def bench(kind: str, runs: int, port: int, *, delivery_only: bool = False)
     return result
 
 
+async def _instructions_probe(library: str, runs: int) -> None:
+    """Runs under callgrind (``--instructions``): see the module's docstring."""
+    import ctypes
+
+    client = ctypes.CDLL(library)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, _ = await _create_database("sqlite", Path(tmp))
+        seeded = await _seed(url)
+        settings = Settings(
+            data_dir=Path(tmp), embedded_worker=False, log_level="WARNING",
+            rate_limit_enabled=False,
+        )  # fmt: skip
+        app = create_app(settings, database=seeded.database)
+        worker = issuance_tasks.WorkerConfig.from_settings(settings, owner="bench")
+        real = issuance_tasks.outbox.rewards_issued, issuance_tasks.outbox.batch_completed
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+            async def job(events: bool) -> None:
+                issued, batch = real if events else (_noop, _noop)
+                issuance_tasks.outbox.rewards_issued = issued  # type: ignore[assignment]
+                issuance_tasks.outbox.batch_completed = batch  # type: ignore[assignment]
+                response = await http.post(
+                    "/partner/campaigns/issue", json=seeded.body, headers=seeded.headers
+                )
+                assert response.status_code == 202, response.text
+                await issuance_tasks.drain(seeded.database, worker)
+
+            async def dispatched() -> None:
+                while await tasks.dispatch(seeded.database):
+                    pass
+
+            await job(True)
+            await dispatched()
+            await job(False)
+            for _ in range(runs):
+                for events in (False, True):
+                    client.bench_zero()
+                    await job(events)
+                    client.bench_dump(b"with" if events else b"without")
+                    await dispatched()
+        await seeded.database.dispose()
+
+
+def instructions(runs: int, baseline: Path | None) -> str:
+    """``--instructions``: a job's instructions without and with its events, per side."""
+    from bench.instructions import _NO_DB_BOUNDS, _client_library
+
+    library = _client_library()
+    here = Path.cwd()
+    sides = [("after (this checkout)", here)]
+    if baseline is not None:
+        sides.insert(0, (f"before ({baseline})", baseline.resolve()))
+    lines = [
+        "| SQLite, instructions per job (callgrind, median) | without events | with events "
+        "| overhead |",
+        "|---|---|---|---|",
+    ]
+    for name, checkout in sides:
+        env = {**os.environ, **_NO_DB_BOUNDS, "PYTHONPATH": f"{checkout / 'src'}:{here}"}
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p",
+                 sys.executable, "-m", "bench.webhooks", "--instructions-probe", str(library),
+                 "--runs", str(runs)],
+                env=env, cwd=here, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if out.returncode != 0:
+                raise SystemExit(f"probe failed ({out.returncode}):\n{out.stderr[-3000:]}")
+            counts: dict[str, list[int]] = {"without": [], "with": []}
+            for dump in Path(tmp).iterdir():
+                text = dump.read_text(errors="replace")
+                label = re.search(r"^desc: Trigger: Client Request: (.*)$", text, re.M)
+                # ``totals`` (the sum of the dump's cost lines), not ``summary``: a dump taken
+                # after a zero inside a running coroutine's frames had a summary up to 2.5x its
+                # totals for the first job of a run.
+                total = re.search(r"^totals: (\d+)", text, re.M)
+                if label and total:
+                    counts[label.group(1)].append(int(total.group(1)))
+        without, with_ = (statistics.median(counts[k]) for k in ("without", "with"))
+        lines.append(
+            f"| {name} | {without / 1e6:,.0f} M | {with_ / 1e6:,.0f} M | {with_ / without - 1:+.1%} |"
+        )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append("")
+    lines.append(
+        f"- {runs} jobs of each kind per side after a warm-up; the benchmark process's "
+        "instructions, all threads (SQLite runs in its driver's thread)"
+    )
+    lines.append(f"- {machine_facts()}; load average at the end: {load}")
+    return "\n".join(lines) + "\n"
+
+
 def render(results: list[Result], runs: int) -> str:
     lines = [
         "| database | job without events (ms, median) | job with 9,001 events (ms, median) "
@@ -200,7 +302,23 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--delivery-only", action="store_true")
+    parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--baseline", type=Path)
+    parser.add_argument("--instructions-probe", metavar="LIBRARY", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions_probe:
+        asyncio.run(_instructions_probe(args.instructions_probe, args.runs))
+        return
+    if args.instructions:
+        table = instructions(args.runs, args.baseline)
+        print(table)
+        if not args.no_write:
+            write_section(
+                "webhooks-instructions",
+                "## Webhooks, job overhead in instructions "
+                "(`.venv/bin/python -m bench.webhooks --instructions --baseline DIR`)\n\n" + table,
+            )
+        return
     receiver = subprocess.Popen(
         [sys.executable, "-m", "bench.webhook_receiver"], stdout=subprocess.PIPE, text=True
     )

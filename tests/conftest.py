@@ -209,6 +209,15 @@ async def fresh_db_url(db_factory: DatabaseFactory) -> str:
 
 
 @pytest.fixture
+async def committed(fresh_db_url: str) -> AsyncIterator[Database]:
+    """The production factory over ``fresh_db_url``: every session its own connection, every
+    commit real (for workers running beside the test, which a shared connection cannot carry)."""
+    database = Database.from_engine(create_engine(fresh_db_url, pool_size=2))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 def cli(fresh_db_url: str, tmp_path: Path) -> Cli:
     """``thanx-server`` in this process, on a fresh database (module docstring: why a thread)."""
     return Cli(fresh_db_url, tmp_path)

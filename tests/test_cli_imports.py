@@ -87,3 +87,21 @@ def test_upgrading_a_database_already_at_head_loads_no_alembic(
     loaded = loaded_by(fresh_db_url, tmp_path, "db upgrade")
     assert "sqlalchemy" in loaded
     assert "alembic" not in loaded
+
+
+def test_the_app_loads_no_console_templating_phone_parsing_or_postgresql_until_used() -> None:
+    """What ``serve`` imports before it answers: the console's Jinja2, the phone parser and
+    SQLAlchemy's PostgreSQL dialect come with the first page, the first phone that needs
+    parsing and a PostgreSQL database, not with every start."""
+    probe = (
+        "import sys, json; from thanx_server.app import create_app; create_app(); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "fastapi" in modules  # the probe did build the app
+    deferred = {"jinja2", "phonenumbers", "sqlalchemy.dialects.postgresql"}
+    assert modules.isdisjoint(deferred), sorted(modules & deferred)

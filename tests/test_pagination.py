@@ -251,6 +251,32 @@ async def test_a_large_total_is_kept_briefly_while_its_pages_stay_fresh(
     assert (await users(large.id))["pagination"]["total_pages"] == 4
 
 
+class _CountedTotals(TtlCache[Any, int]):
+    """The kept totals, counting how many were counted (a total is put once per count)."""
+
+    counted = 0
+
+    def put(self, key: Any, value: int, ttl: float | None = None) -> None:
+        self.counted += 1
+        super().put(key, value, ttl)
+
+
+async def test_every_lists_large_total_is_counted_once_across_requests(
+    client: httpx.AsyncClient, listing: Listing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 target 4: a list's second request finds its large total kept. A list whose
+    statement carries the request's clock (feedback: its states read through ``now``) keyed its
+    total by it, so the total was never found again and every page counted every record."""
+    monkeypatch.setattr(pagination, "TOTAL_KEPT_FROM", 1)
+    totals = _CountedTotals(60.0)  # however slow this machine is
+    monkeypatch.setattr(pagination, "_kept_totals", totals)
+    for _ in range(3):
+        response = await listing.get(client, per_page=1)
+        assert response.status_code == 200, response.text
+    # A small list carries its total on its page (``count(*) OVER ()``): nothing to keep.
+    assert totals.counted <= 1
+
+
 async def test_deep_pages_walked_in_turn_or_reached_directly_are_the_same_slices(
     client: httpx.AsyncClient, listing: Listing, monkeypatch: pytest.MonkeyPatch
 ) -> None:

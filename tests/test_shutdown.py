@@ -1,8 +1,10 @@
-"""SIGTERM lets in-flight requests finish before the server exits."""
+"""The server's life: the collector back on once it has started; SIGTERM lets in-flight
+requests finish before it exits."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 from collections.abc import AsyncIterator
@@ -12,6 +14,30 @@ import httpx
 import pytest
 
 from tests.live import live_server
+from thanx_server.app import create_app
+from thanx_server.kit.db import Database, create_engine
+from thanx_server.settings import Settings
+
+
+async def test_the_lifespan_turns_on_the_collector_serve_starts_without(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """``serve`` builds the app with the cyclic collector off (cli/main.py); the lifespan
+    freezes what start-up built and turns it back on, or a serving process would never collect
+    a cycle again."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    app = create_app(
+        Settings(data_dir=tmp_path, embedded_worker=False, rate_limit_enabled=False),
+        database=database,
+    )
+    gc.disable()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.enable()
+        await database.dispose()
 
 
 @pytest.mark.live

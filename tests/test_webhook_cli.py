@@ -16,17 +16,10 @@ import pytest
 from tests.cli import Cli
 from tests.live import live_server
 from tests.webhook_receiver import Receiver
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.webhook import signing, tasks, triggers
 from thanx_server.webhook.events import EventType
-
-
-@pytest.fixture
-async def committed(fresh_db_url: str) -> AsyncIterator[Database]:
-    database = Database.from_engine(create_engine(fresh_db_url, pool_size=2))
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

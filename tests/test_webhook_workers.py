@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from tests.test_issuance_workers import wait_for, workers
 from tests.webhook_receiver import Receiver, Reply
 from thanx_server.kit import clock
-from thanx_server.kit.db import Database, create_engine
+from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import service as merchant_service
@@ -21,13 +20,6 @@ from thanx_server.webhook import outbox, service
 from thanx_server.webhook.events import EventType
 
 EVENTS = 120
-
-
-@pytest.fixture
-async def committed(fresh_db_url: str) -> AsyncIterator[Database]:
-    database = Database.from_engine(create_engine(fresh_db_url, pool_size=2))
-    yield database
-    await database.dispose()
 
 
 @pytest.mark.live

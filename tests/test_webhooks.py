@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Factory, assert_error
@@ -32,6 +33,8 @@ from tests.webhook_receiver import Receiver, Reply
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
+from thanx_server.kit.errors import NotFound
+from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import utcnow
 from thanx_server.models import (
     Merchant,
@@ -39,10 +42,11 @@ from thanx_server.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookOutbox,
 )
 from thanx_server.sandbox.clock import service as clock_service
 from thanx_server.settings import Environment, Settings
-from thanx_server.webhook import http1, outbox, sender, signing, tasks
+from thanx_server.webhook import http1, outbox, sender, service, signing, tasks
 from thanx_server.webhook.events import EventType
 from thanx_server.webhook.worker import DeliveryWorker
 
@@ -266,13 +270,120 @@ async def test_events_are_written_even_without_endpoints_and_queue_nothing(
     campaign = await factory.campaign(merchant, partner_id=cred.partner_id)
     await issue(client, cred, merchant, campaign, [{"type": "email", "value": "solo@example.com"}])
     await issuance_tasks.drain(database, issuance_worker())
+    # The job wrote one outbox row per emit (its chunk's rewards, its completion), no events yet.
+    assert await count(session, WebhookOutbox) == 2
+    assert await count(session, WebhookEvent) == 0
+    assert await tasks.dispatch(database) == 2
     types = list(
         await session.scalars(
             select(WebhookEvent.type).where(WebhookEvent.merchant_id == merchant.id)
         )
     )
     assert sorted(types) == ["reward.issued", "reward_batch.completed"]
+    assert await count(session, WebhookOutbox) == 0
     assert await count(session, WebhookDelivery) == 0
+
+
+async def test_a_dispatch_that_fails_leaves_its_rows_for_the_next_with_the_same_ids(
+    factory: Factory, database: Database, session: AsyncSession, receiver: Receiver
+) -> None:
+    """Expansion into events and fan-out are one transaction with the outbox rows' removal: a
+    dispatch that fails half way (here an event id already taken, the insert of the second
+    row's events fails after the first row's were written) leaves every row in the outbox and
+    no event, and the next dispatch expands them with the ids chosen when they were written."""
+    merchant = await factory.merchant()
+    await service.create_endpoint(
+        session,
+        MerchantScope.one(merchant.id),
+        merchant_id=merchant.id,
+        url=receiver.url,
+        policy=service.UrlPolicy(production=False, allow_private=True),
+    )
+    now = clock.business_now()
+    for n, ids in enumerate((["first0", "first1"], ["second0", "second1", "second2"])):
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(i, None, f'{{"n":"{i}"}}') for i in ids],
+            now=now + timedelta(microseconds=n),
+        )
+    blocker = await factory.merchant()
+    session.add(WebhookEvent(id="second1", merchant_id=blocker.id, type="x", body="{}"))
+    await session.flush()
+    with pytest.raises(IntegrityError):
+        await tasks.dispatch(database)
+    assert await count(session, WebhookOutbox) == 2
+    assert await count(session, WebhookEvent, WebhookEvent.merchant_id == merchant.id) == 0
+    assert await count(session, WebhookDelivery) == 0
+    await session.execute(delete(WebhookEvent).where(WebhookEvent.id == "second1"))
+    assert await tasks.dispatch(database) == 5
+    assert await count(session, WebhookOutbox) == 0
+    assert await tasks.drain(database, config()) == 5
+    arrived = sorted(r.headers["x-thanx-event-id"] for r in receiver.received)
+    assert arrived == sorted(["first0", "first1", "second0", "second1", "second2"])
+
+
+async def test_an_event_still_in_the_outbox_is_shown_but_not_yet_redelivered(
+    client: httpx.AsyncClient, factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    operator = await factory.operator()
+    scope = MerchantScope.one(merchant.id)
+    now = clock.business_now()
+    for n, ids in enumerate((["other0", "wanted", "other1"], ["wanted2"])):
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(i, f"subject-{i}", f'{{"n":"{i}"}}') for i in ids],
+            now=now + timedelta(seconds=n),
+        )
+    event, body = await service.event_as_sent(session, scope, "wanted")
+    assert (event.id, event.subject_id, body) == ("wanted", "subject-wanted", '{"n":"wanted"}')
+    with pytest.raises(NotFound):
+        await service.event_as_sent(session, scope, "wante")  # ids match whole, not a prefix
+    with pytest.raises(NotFound):
+        await service.event_as_sent(session, MerchantScope.one("elsewhere"), "wanted")
+    path = "/sandbox/webhook_events/wanted/redeliver"
+    early = await client.post(path, json={}, headers=operator.headers())
+    assert_error(early, 422, "INVALID_STATE", "id")
+    await tasks.dispatch(database)
+    event, body = await service.event_as_sent(session, scope, "wanted")
+    assert body == '{"n":"wanted"}'
+    assert await count(session, WebhookOutbox) == 0
+
+
+async def test_a_dispatch_takes_whole_outbox_rows_oldest_first(
+    factory: Factory, database: Database, session: AsyncSession
+) -> None:
+    merchant = await factory.merchant()
+    now = clock.business_now()
+    for n in (2, 0, 1):  # written out of order: taken by creation time
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(f"row{n}ev{i}", None, "{}") for i in range(3)],
+            now=now + timedelta(seconds=n),
+        )
+    assert await count(session, WebhookOutbox) == 3
+    assert await tasks.dispatch(database, limit=4) == 6  # rows of 3 are not split
+    expanded = set(await session.scalars(select(WebhookEvent.id)))
+    assert expanded == {f"row{n}ev{i}" for n in (0, 1) for i in range(3)}
+    assert await tasks.dispatch(database, limit=4) == 3
+    assert await tasks.dispatch(database, limit=4) == 0
+    for n in range(7):  # one event a row (settings changes, purchases): ``limit`` rows a take
+        await outbox.emit_one(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            subject_id=None,
+            body="{}",
+            now=now + timedelta(seconds=10 + n),
+        )
+    assert await tasks.dispatch(database, limit=5) == 5
+    assert await tasks.dispatch(database, limit=5) == 2
 
 
 # --- the outbox: same transaction -----------------------------------------------------------
@@ -308,9 +419,9 @@ async def test_a_rolled_back_change_sends_nothing(
         merchant_id=merchant.id,
         changes={"marketing_general_email": False},
     )
-    assert await count(session, WebhookEvent) == 1  # written inside the transaction...
+    assert await count(session, WebhookOutbox) == 1  # written inside the transaction...
     await nested.rollback()
-    assert await count(session, WebhookEvent) == 0  # ...and gone with the transaction
+    assert await count(session, WebhookOutbox) == 0  # ...and gone with the transaction
     assert await count(session, WebhookDelivery) == 0
     assert await tasks.drain(database, config()) == 0
     assert receiver.received == []
@@ -342,7 +453,7 @@ async def test_a_failed_request_sends_nothing_and_a_committed_one_sends_d4(
         headers=cred.headers(),
     )
     assert same.status_code == 200  # no change: no event
-    assert await count(session, WebhookEvent) == 0
+    assert await count(session, WebhookOutbox) == 0
     ok = await client.patch(
         path,
         params={"merchant_id": merchant.id},
@@ -606,6 +717,83 @@ async def test_a_dead_workers_deliveries_are_sent_again_with_the_same_event_id(
     assert len(set(ids)) == 3
 
 
+async def test_a_dead_workers_claims_are_free_again_within_two_minutes(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+    receiver: Receiver,
+) -> None:
+    """With the default settings (15 s timeout, 1,000 slots, 32 per endpoint) a worker holds up
+    to 500 deliveries of one endpoint; their leases no longer cover all 16 rounds of them (that
+    was 8 minutes for a killed worker's claims) but two timeouts and a margin, renewed while the
+    worker lives."""
+    merchant = await factory.merchant()
+    await factory.member(merchant)
+    operator = await factory.operator()
+    await add_endpoint(client, operator.headers(), merchant, receiver.url)
+    await outbox.emit(
+        session,
+        merchant_id=merchant.id,
+        type=EventType.SMS_SUBSCRIPTION,
+        rows=[(f"held{i:03d}", None, "{}") for i in range(40)],
+        now=clock.business_now(),
+    )
+    defaults = Settings()
+    async with sender.new_client(4) as http:
+        dead = tasks.Deliverer(database, tasks.DeliveryConfig.from_settings(defaults, "dead"), http)
+        before = utcnow()
+        assert await dead.claim() == 40
+        while dead.inflight:  # sent, then the worker "dies" before recording anything
+            await dead.wait(0.05)
+    leases = list(await session.scalars(select(WebhookDelivery.lease_expires_at)))
+    assert len(leases) == 40
+    assert all(lease < before + timedelta(minutes=2) for lease in leases)
+
+
+async def test_a_live_worker_keeps_its_claims_past_one_lease_by_renewing_them(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    session: AsyncSession,
+) -> None:
+    """A worker sending one at a time to a slow receiver holds its queued claims longer than one
+    lease (7 sends of 1.5 s against a 9 s lease): it renews them, so another worker claiming all
+    along gets none of them and each event is sent once."""
+    receiver = await Receiver(respond=lambda _r: Reply(delay=1.5)).start()
+    try:
+        merchant = await factory.merchant()
+        await factory.member(merchant)
+        operator = await factory.operator()
+        await add_endpoint(client, operator.headers(), merchant, receiver.url)
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.SMS_SUBSCRIPTION,
+            rows=[(f"slow{i}", None, "{}") for i in range(7)],
+            now=clock.business_now(),
+        )
+        slow = config(owner="slow", timeout=2.0, per_endpoint=1)
+        assert slow.lease == timedelta(seconds=9)
+        async with sender.new_client(4) as http, sender.new_client(4) as other_http:
+            holder = tasks.Deliverer(database, slow, http)
+            other = tasks.Deliverer(database, config(owner="other", timeout=2.0), other_http)
+            assert await holder.claim() == 7
+            started = time.monotonic()
+            while holder.inflight or holder.done:
+                await holder.claim()
+                await holder.wait(0.2)
+                assert await other.claim() == 0
+            await holder.flush()
+            waited = time.monotonic() - started
+        assert waited > slow.lease.total_seconds()  # the test held the claims past one lease
+        arrived = [r.headers["x-thanx-event-id"] for r in receiver.received]
+        assert sorted(arrived) == [f"slow{i}" for i in range(7)]
+        assert await count(session, WebhookDelivery, WebhookDelivery.state == "delivered") == 7
+    finally:
+        await receiver.close()
+
+
 # --- endpoints over /sandbox -----------------------------------------------------------------
 
 
@@ -675,8 +863,6 @@ async def test_url_rules_by_environment(
     factory: Factory, session: AsyncSession, url: str, production: bool, ok: bool
 ) -> None:
     from thanx_server.kit.errors import ValidationFailed
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     policy = service.UrlPolicy(production=production, allow_private=False)
@@ -698,8 +884,6 @@ async def test_url_rules_by_environment(
 async def test_an_operator_may_allow_private_addresses_in_production(
     factory: Factory, session: AsyncSession
 ) -> None:
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     await service.create_endpoint(
@@ -1042,8 +1226,6 @@ async def test_the_delay_fault_holds_each_delivery_back(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     monkeypatch.setattr(tasks, "FAULT_DELAY", timedelta(seconds=0.4))
     merchant = await factory.merchant()
@@ -1083,8 +1265,6 @@ async def test_the_reorder_fault_shuffles_what_is_otherwise_sent_in_due_order(
 ) -> None:
     """One send at a time to the endpoint, so arrival order is send order: in due order
     without the fault (the control), shuffled with it; every event arrives either way."""
-    from thanx_server.kit.scoping import MerchantScope
-    from thanx_server.webhook import service
 
     merchant = await factory.merchant()
     await service.create_endpoint(
@@ -1224,39 +1404,40 @@ async def test_the_delivery_worker_runs_each_round_on_the_sandbox_clock(
 
 
 async def test_a_delivery_due_later_goes_out_promptly_once_the_sandbox_clock_passes_it(
-    factory: Factory,
-    session: AsyncSession,
-    database: Database,
-    settings: Settings,
-    receiver: Receiver,
+    committed: Database, settings: Settings, receiver: Receiver
 ) -> None:
     """The running worker reads the sandbox clock every round (its idle wait is the poll
     interval, a quarter second): advancing the clock past a purchase's 10-minute delay sends it
-    within moments, not at the next long poll and not 10 real minutes later."""
+    within moments, not at the next long poll and not 10 real minutes later. On a committed
+    database: the worker's rounds and the advance each take a connection of their own."""
     from thanx_server.kit.scoping import MerchantScope
+    from thanx_server.merchant import service as merchant_service
     from thanx_server.webhook import service, worker
 
-    merchant = await factory.merchant()
-    await service.create_endpoint(
-        session,
-        MerchantScope.one(merchant.id),
-        merchant_id=merchant.id,
-        url=receiver.url,
-        policy=service.UrlPolicy(production=False, allow_private=True),
-    )
-    now = clock.business_now()
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.PURCHASE,
-        rows=[("later00001", None, "{}")],
-        now=now,
-        deliver_after=now + timedelta(minutes=10),
-    )
-    async with worker.running(database, settings):
+    async with committed.write_sessions() as session, session.begin():
+        merchant = await merchant_service.create_merchant(
+            session, name="Later", handle="later", time_zone="UTC"
+        )
+        await service.create_endpoint(
+            session,
+            MerchantScope.one(merchant.id),
+            merchant_id=merchant.id,
+            url=receiver.url,
+            policy=service.UrlPolicy(production=False, allow_private=True),
+        )
+        now = clock.business_now()
+        await outbox.emit(
+            session,
+            merchant_id=merchant.id,
+            type=EventType.PURCHASE,
+            rows=[("later00001", None, "{}")],
+            now=now,
+            deliver_after=now + timedelta(minutes=10),
+        )
+    async with worker.running(committed, settings):
         await asyncio.sleep(4 * settings.webhook_poll_interval)
         assert receiver.received == []  # not due on the clock yet
-        await clock_service.advance(database, settings, by=timedelta(minutes=11))
+        await clock_service.advance(committed, settings, by=timedelta(minutes=11))
 
         async def arrived() -> bool:
             return bool(receiver.received)

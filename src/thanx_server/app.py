@@ -123,7 +123,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
         # process. Frozen out of the collector, a full collection no longer walks it: measured
         # ~95 ms per full collection on the reference machine before, which was the p99 tail.
+        # `serve` builds all this with the collector off (cli/main.py): it is on from here.
         gc.freeze()
+        gc.enable()
         log.info("app.started", environment=settings.environment.value)
         if limiter is not None and not limiter.shared and settings.workers > 1:
             log.warning(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,17 +41,22 @@ def run_in_transaction(
     return asyncio.run(_in_transaction(settings, work, upgrade=upgrade))
 
 
-def upgrade_database(settings: Settings) -> str | None:
+class Upgraded(NamedTuple):
+    revision: str | None
+    applied: bool  # False: the database was at the newest revision already
+
+
+def upgrade_database(settings: Settings) -> Upgraded:
     """Bring the database to the newest revision and name it. Already there (every ``serve``
     after the first): one query and no Alembic, which is most of a start-up's migration cost."""
 
-    async def _run() -> str | None:
+    async def _run() -> Upgraded:
         db = database_for(settings)
         try:
             if await migrate.is_current(db.engine):
-                return migrate.head_revision()
+                return Upgraded(migrate.head_revision(), applied=False)
             await migrate.upgrade(db.engine)
-            return await migrate.current_revision(db.engine)
+            return Upgraded(await migrate.current_revision(db.engine), applied=True)
         finally:
             await db.dispose()
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from thanx_server.domain.errors import UserEmailInvalid, UserPhoneInvalid
@@ -39,6 +38,10 @@ def normalize_phone(value: str) -> str | None:
     value = value.strip()
     if not value.startswith("+") or len(value) > MAX_PHONE_LENGTH:
         return None
+    # Imported by the first phone parsed, not by every process that starts (~10-20 ms of a
+    # `serve` start-up); issuance skips parsing for numbers already in E.164.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:

@@ -14,7 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import (
@@ -23,7 +33,7 @@ from thanx_server.domain.states import (
     feedback_expired_clause,
 )
 from thanx_server.kit.db import UTCDateTime
-from thanx_server.kit.pagination import Page, PageResult, paginate
+from thanx_server.kit.pagination import CLOCK_PARAM, Page, PageResult, paginate
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.models import Feedback, Purchase
 
@@ -123,15 +133,18 @@ async def list_feedbacks(
     updated_after: datetime | None,
     page: Page,
 ) -> PageResult[FeedbackRow]:
-    stmt = _select(now).where(scope.clause(Feedback.merchant_id))
+    # The clock as one named parameter (not a value in the statement), so the list's kept
+    # total is found again on the next request (kit/pagination.CLOCK_PARAM).
+    clock: Any = bindparam(CLOCK_PARAM, now, type_=UTCDateTime())  # stands for a datetime
+    stmt = _select(clock).where(scope.clause(Feedback.merchant_id))
     if user_id is not None:
         stmt = stmt.where(Feedback.user_id == user_id)
     if location_id is not None:
         stmt = stmt.where(Feedback.location_id == location_id)
     if states:
-        stmt = stmt.where(in_states(states, now))
+        stmt = stmt.where(in_states(states, clock))
     if updated_after is not None:
-        stmt = stmt.where(changed_since(updated_after, now))
+        stmt = stmt.where(changed_since(updated_after, clock))
     stmt = stmt.order_by(Feedback.created_at.desc(), Feedback.id.desc())
     result = await paginate(session, stmt, page)
     return PageResult(items=[_row(r) for r in result.items], total=result.total, page=page)

@@ -31,6 +31,7 @@ from thanx_server.models.webhook import (
     WebhookEndpoint,
     WebhookEvent,
     WebhookEventFrame,
+    WebhookOutbox,
 )
 
 __all__ = [
@@ -74,4 +75,5 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEvent",
     "WebhookEventFrame",
+    "WebhookOutbox",
 ]

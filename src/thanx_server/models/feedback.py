@@ -38,6 +38,9 @@ class Feedback(Base):
         Index("ix_feedbacks_merchant_created", "merchant_id", "created_at", "id"),
         # The same order across merchants (a wide credential's list).
         Index("ix_feedbacks_created", "created_at", "id"),
+        # A merchant's records changed since a time: changed, or expired (``updated_after``).
+        Index("ix_feedbacks_merchant_updated", "merchant_id", "updated_at"),
+        Index("ix_feedbacks_merchant_expires", "merchant_id", "expires_at"),
     )
 
     id: Mapped[str] = id_column()

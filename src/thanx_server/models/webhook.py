@@ -1,8 +1,9 @@
 """Webhooks (issue 14): endpoints, the outbox of events, the delivery queue and the attempt log.
 
-An event row is written in the transaction of the state change that causes it (the outbox); a
-delivery row per (event, endpoint) is the queue entry a delivery worker claims with a lease; every
-HTTP attempt is one row of the log. ``body`` is the exact JSON bytes that are sent and signed.
+The events of a state change are written as one outbox row in its transaction and expanded into
+event rows by a delivery worker after commit; a delivery row per (event, endpoint) is the queue
+entry a delivery worker claims with a lease; every HTTP attempt is one row of the log.
+``body`` is the exact JSON bytes that are sent and signed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from thanx_server.domain.states import DeliveryState
@@ -62,25 +63,44 @@ class WebhookEventFrame(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class WebhookOutbox(Base):
+    """The outbox: the events of one state change, written in its transaction as ONE row.
+
+    An issuance chunk's ~2,000 ``reward.issued`` events, a finished job's
+    ``reward_batch.completed``, a settings change: each ``emit`` is one row whose ``events`` is
+    the JSON array of its events' ``[id, subject id, body]`` (ids are chosen here, so they are
+    final from the start). A delivery worker expands the row into ``webhook_events`` and their
+    deliveries and deletes it, all in one transaction (``tasks.dispatch``): the state change pays
+    for one row and one index entry, not for one row per event and its indexes.
+    """
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        # The dispatcher takes the oldest rows first.
+        Index("ix_webhook_outbox_created", "created_at", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    merchant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    type: Mapped[str] = mapped_column(String(40))
+    frame_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # JSON array of [event id, subject id, body]; Text, not JSON: nothing reads inside it in SQL.
+    events: Mapped[str] = mapped_column(Text)
+    event_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at_column()
+    deliver_after: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WebhookEvent(Base):
-    """One event, written in the transaction that caused it (the outbox).
+    """One event, as expanded from its outbox row by a delivery worker (``WebhookOutbox``), with
+    its deliveries queued in the same transaction.
 
     The exact body sent (and signed) is ``body``, or ``frame.prefix + body + frame.suffix`` when
-    the event has a frame. ``dispatched`` turns true once a delivery worker has queued the event
-    for the endpoints subscribed to it (``webhook_deliveries``).
+    the event has a frame.
     """
 
     __tablename__ = "webhook_events"
-    __table_args__ = (
-        Index("ix_webhook_events_merchant_created", "merchant_id", "created_at"),
-        # The dispatcher's queue: only undispatched events are in this index.
-        Index(
-            "ix_webhook_events_undispatched",
-            "created_at",
-            sqlite_where=text("dispatched = 0"),
-            postgresql_where=text("dispatched = false"),
-        ),
-    )
+    __table_args__ = (Index("ix_webhook_events_merchant_created", "merchant_id", "created_at"),)
 
     id: Mapped[str] = id_column()
     merchant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
@@ -89,7 +109,6 @@ class WebhookEvent(Base):
     subject_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     frame_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     body: Mapped[str] = mapped_column(Text)
-    dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = created_at_column()
     # Not sent before this instant (purchases: 10 minutes after the purchase).
     deliver_after: Mapped[datetime] = mapped_column(default=utcnow)

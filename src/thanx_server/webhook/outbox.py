@@ -1,9 +1,10 @@
 """``emit``: events written in the caller's transaction (the outbox), never after it.
 
 A rolled-back request or chunk therefore sends nothing, and a committed one is never lost.
-Writing an event is one INSERT, whatever the number of events; a delivery worker later queues
-each committed event for the endpoints subscribed to it (``tasks.dispatch``), so the state
-change that causes an event pays for the event row only, not for its fan-out.
+The events of one ``emit`` are ONE outbox row, whatever their number (an issuance chunk's ~2,000
+``reward.issued``); a delivery worker later expands committed rows into events and queues each
+for the endpoints subscribed to it (``tasks.dispatch``), so the state change that causes the
+events pays for one row, not for an event row each nor for their fan-out.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ async def emit(
     deliver_after: datetime | None = None,
     frame_id: str | None = None,
 ) -> None:
-    """Write ``rows`` as events of ``type`` (one INSERT). ``frame_id``: their bodies are the
-    parts of that frame's bodies."""
+    """Write ``rows`` as events of ``type`` (one outbox row). ``frame_id``: their bodies are
+    the parts of that frame's bodies."""
     if not rows:
         return
-    await repository.insert_events(
+    await repository.insert_outbox(
         session,
         merchant_id=merchant_id,
         type=type,
@@ -88,7 +89,7 @@ async def rewards_issued(
     now: datetime,
 ) -> None:
     """One ``reward.issued`` per reward of a chunk (``rewards``: reward id, user id, identifier
-    index, identifier type): one frame row and one INSERT of the events' parts."""
+    index, identifier type): one frame row and one outbox row of the events' parts."""
     if not rewards:
         return
     frame = events.RewardIssuedFrame(

@@ -8,6 +8,7 @@ delivery takes its source states from ``DELIVERY_STATES`` (domain/states.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -18,7 +19,6 @@ from sqlalchemy import (
     and_,
     case,
     delete,
-    false,
     func,
     insert,
     literal,
@@ -45,6 +45,7 @@ from thanx_server.models import (
     WebhookEndpoint,
     WebhookEvent,
     WebhookEventFrame,
+    WebhookOutbox,
 )
 
 # --- endpoints ----------------------------------------------------------------------------
@@ -110,7 +111,7 @@ EVENT_COLUMNS = ("id", "subject_id", "body")
 DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id")
 
 
-async def insert_events(
+async def insert_outbox(
     session: AsyncSession,
     *,
     merchant_id: str,
@@ -120,19 +121,18 @@ async def insert_events(
     due: datetime,
     frame_id: str | None = None,
 ) -> None:
-    await insert_rows(
-        session,
-        WebhookEvent.__table__,  # type: ignore[arg-type]
-        shared={
-            "merchant_id": merchant_id,
-            "type": type,
-            "frame_id": frame_id,
-            "dispatched": False,
-            "created_at": created_at,
-            "deliver_after": due,
-        },
-        columns=EVENT_COLUMNS,
-        rows=rows,
+    """The events of one state change as ONE outbox row (``rows``: event id, subject id, body)."""
+    await session.execute(
+        insert(WebhookOutbox).values(
+            id=new_id(),
+            merchant_id=merchant_id,
+            type=type,
+            frame_id=frame_id,
+            events=json.dumps(rows, separators=(",", ":")),
+            event_count=len(rows),
+            created_at=created_at,
+            deliver_after=due,
+        )
     )
 
 
@@ -152,9 +152,7 @@ async def outbox_health(
         )
     ).one()
     undispatched = await session.scalar(
-        select(func.count())
-        .select_from(WebhookEvent)
-        .where(WebhookEvent.dispatched.is_(false()), scope.clause(WebhookEvent.merchant_id))
+        select(func.sum(WebhookOutbox.event_count)).where(scope.clause(WebhookOutbox.merchant_id))
     )
     return int(pending or 0), oldest, int(undispatched or 0)
 
@@ -182,49 +180,78 @@ async def insert_frame(session: AsyncSession, *, prefix: str, suffix: str, now: 
 # --- dispatch: committed events become deliveries of the endpoints subscribed to them ---------
 
 
-def _undispatched() -> Select[str, str, str, datetime]:
-    return (
-        select(
-            WebhookEvent.id,
-            WebhookEvent.merchant_id,
-            WebhookEvent.type,
-            WebhookEvent.deliver_after,
-        )
-        .where(WebhookEvent.dispatched == false())
-        .order_by(WebhookEvent.created_at)
+async def any_in_outbox(session: AsyncSession) -> bool:
+    return await session.scalar(select(WebhookOutbox.id).limit(1)) is not None
+
+
+async def take_outbox(session: AsyncSession, limit: int) -> list[Any]:
+    """Take the oldest outbox rows, whole, until they hold ``limit`` events or more (or the
+    outbox is empty), out of the outbox, in ONE DELETE ... RETURNING:
+
+    * the candidates: the oldest ``limit`` rows (no row holds fewer than one event);
+    * the picked: those with fewer than ``limit`` events ahead of them (a running sum);
+    * those locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another worker dispatching takes
+      the next ones, never the same), deleted, their events returned.
+
+    The caller writes the events and their deliveries in the same transaction, so a rollback
+    (or a crash) puts them all back."""
+    oldest = (
+        select(WebhookOutbox.id, WebhookOutbox.event_count, WebhookOutbox.created_at)
+        .order_by(WebhookOutbox.created_at, WebhookOutbox.id)
+        .limit(limit)
+        .subquery("oldest")
     )
-
-
-async def any_undispatched(session: AsyncSession) -> bool:
-    return (
-        await session.scalar(_undispatched().with_only_columns(WebhookEvent.id).limit(1))
-        is not None
-    )
-
-
-async def claim_undispatched(session: AsyncSession, limit: int) -> list[Any]:
-    """Mark up to ``limit`` undispatched events dispatched and return them: ONE UPDATE ...
-    RETURNING over the oldest, picked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another
-    worker dispatching takes the next ones). The caller queues their deliveries in the same
-    transaction, so a rollback undoes both."""
-    events = cast(Table, WebhookEvent.__table__)
-    oldest = _lock_for_claim(
-        session, _undispatched().with_only_columns(WebhookEvent.id).limit(limit)
-    )
+    running = select(
+        oldest.c.id,
+        (
+            func.sum(oldest.c.event_count).over(order_by=(oldest.c.created_at, oldest.c.id))
+            - oldest.c.event_count
+        ).label("ahead"),
+    ).subquery("running")
+    picked = select(running.c.id).where(running.c.ahead < limit)
+    outbox = cast(Table, WebhookOutbox.__table__)
+    locked = _lock_for_claim(session, select(outbox.c.id).where(outbox.c.id.in_(picked)))
     rows = await session.execute(
-        update(events)
-        .where(events.c.id.in_(oldest), events.c.dispatched == false())
-        .values(dispatched=True)
+        delete(outbox)
+        .where(outbox.c.id.in_(locked))
         .returning(
-            events.c.id,
-            events.c.merchant_id,
-            events.c.type,
-            events.c.deliver_after,
-            events.c.created_at,
+            outbox.c.id,
+            outbox.c.merchant_id,
+            outbox.c.type,
+            outbox.c.frame_id,
+            outbox.c.events,
+            outbox.c.created_at,
+            outbox.c.deliver_after,
         )
     )
-    # RETURNING has no order: deliveries are queued in the events' order.
-    return sorted(rows, key=lambda e: (e.created_at, e.id))
+    # RETURNING has no order: the rows are expanded in the order they were written.
+    return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+
+async def insert_events(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    type: str,
+    rows: Sequence[Sequence[Any]],
+    created_at: datetime,
+    due: datetime,
+    frame_id: str | None,
+) -> None:
+    """The events of one outbox row (``rows``: event id, subject id, body): one INSERT."""
+    await insert_rows(
+        session,
+        WebhookEvent.__table__,  # type: ignore[arg-type]
+        shared={
+            "merchant_id": merchant_id,
+            "type": type,
+            "frame_id": frame_id,
+            "created_at": created_at,
+            "deliver_after": due,
+        },
+        columns=EVENT_COLUMNS,
+        rows=rows,
+    )
 
 
 async def endpoints_of(session: AsyncSession, merchant_ids: Collection[str]) -> list[Any]:
@@ -271,6 +298,33 @@ async def get_event(session: AsyncSession, scope: MerchantScope, event_id: str) 
             WebhookEvent.id == event_id, scope.clause(WebhookEvent.merchant_id)
         )
     )
+
+
+async def outbox_event(session: AsyncSession, scope: MerchantScope, event_id: str) -> Any:
+    """An event of the scope still in the outbox (committed, not yet expanded by a worker) as an
+    unsaved ``WebhookEvent``, or None. The outbox holds the last moments' events only; the
+    rows whose JSON names the id are read and the exact one picked out."""
+    needle = json.dumps([event_id])[:-1] + ","  # '["<id>",' starts that event's entry
+    rows = await session.scalars(
+        select(WebhookOutbox).where(
+            scope.clause(WebhookOutbox.merchant_id),
+            WebhookOutbox.events.contains(needle, autoescape=True),
+        )
+    )
+    for row in rows:
+        for found, subject_id, body in json.loads(row.events):
+            if found == event_id:
+                return WebhookEvent(
+                    id=found,
+                    merchant_id=row.merchant_id,
+                    type=row.type,
+                    subject_id=subject_id,
+                    frame_id=row.frame_id,
+                    body=body,
+                    created_at=row.created_at,
+                    deliver_after=row.deliver_after,
+                )
+    return None
 
 
 async def events_between(
@@ -579,6 +633,23 @@ async def retry_later(
             lease_expires_at=None,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def renew(
+    session: AsyncSession, *, ids: Sequence[str], owner: str, lease_until: datetime
+) -> None:
+    """Extend the leases ``owner`` still holds on these deliveries (one UPDATE by id): a row
+    whose lease expired and another worker took is no longer ``owner``'s and is left alone."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            in_list(WebhookDelivery.id, list(ids)),
+            WebhookDelivery.lease_owner == owner,
+            WebhookDelivery.state == DeliveryState.PENDING,
+        )
+        .values(lease_expires_at=lease_until)
         .execution_options(synchronize_session=False)
     )
 

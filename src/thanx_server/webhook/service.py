@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit import clock
-from thanx_server.kit.errors import NotFound, ValidationFailed
+from thanx_server.kit.errors import InvalidState, NotFound, ValidationFailed
 from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import Page, PageResult
 from thanx_server.kit.scoping import MerchantScope
@@ -282,8 +282,11 @@ async def event_as_sent(
     session: AsyncSession, scope: MerchantScope, event_id: str
 ) -> tuple[WebhookEvent, str]:
     """One event of the scope with the body its deliveries send (a framed event's part put
-    back between its frame's prefix and suffix, as the sender does): ``(event, body)``."""
-    event: WebhookEvent | None = await repository.get_event(session, scope, event_id)
+    back between its frame's prefix and suffix, as the sender does): ``(event, body)``. An
+    event still in the outbox (written, not yet expanded by a worker) is shown as well."""
+    event: WebhookEvent | None = await repository.get_event(
+        session, scope, event_id
+    ) or await repository.outbox_event(session, scope, event_id)
     if event is None:
         raise NotFound(f"id: no webhook event '{event_id}'")
     body = event.body
@@ -301,6 +304,11 @@ async def redeliver(
     endpoint of its merchant it was ever queued for (or, never queued, every subscribed one)."""
     event = await repository.get_event(session, scope, event_id)
     if event is None:
+        if await repository.outbox_event(session, scope, event_id) is not None:
+            raise InvalidState(
+                "id: the event is not dispatched yet (a delivery worker queues it for its "
+                "endpoints within moments); redeliver it once it has been sent"
+            )
         raise NotFound()
     if endpoint_id is not None:
         endpoint = await repository.get_endpoint(session, scope, endpoint_id)

@@ -13,13 +13,16 @@ A round of the worker is ONE write transaction: record what finished, then claim
 * **Record** (set-based, in the round's transaction): the attempts go to the log with one
   INSERT; delivered and failed deliveries move with one UPDATE per group; retries each get
   their ``next_attempt_at``. Every UPDATE is guarded by the lease owner.
-* **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires another
-  worker sends them again (at least once; the event id, and so ``webhook-id``, is the same).
+* **Crash**: a worker killed mid-batch leaves leased rows behind; once the lease expires (two
+  send timeouts and a margin after the worker's last renewal: a live worker renews every lease
+  it holds every third of that) another worker sends them again (at least once; the event id,
+  and so ``webhook-id``, is the same).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,7 +61,8 @@ FAULT_DELAY = timedelta(seconds=5)
 LINGER = 0.2
 # An endpoint may hold this many rounds of its concurrency claimed (``DeliveryConfig.claim_cap``).
 QUEUE_FACTOR = 16
-# Events queued for their endpoints per dispatch transaction.
+# Events expanded and queued for their endpoints per dispatch transaction (whole outbox rows are
+# taken until they hold this many: a 2,000-identifier chunk's row is one).
 DISPATCH_BATCH = 5000
 # Deliveries queued by one dispatch from which the planner's statistics are refreshed.
 ANALYZE_AFTER = 1000
@@ -100,10 +104,17 @@ class DeliveryConfig:
 
     @property
     def lease(self) -> timedelta:
-        """Long enough for every claimed delivery of one endpoint to be sent in turn, each
-        within the timeout, twice over."""
-        rounds = -(-self.claim_cap // self.per_endpoint)
-        return timedelta(seconds=2 * self.timeout * rounds) + LEASE_MARGIN
+        """Two send timeouts and a margin (35 s with the defaults): a dead worker's claims are
+        free again that long after its last renewal. A live worker renews the leases of
+        everything it holds every ``renew_every`` (``Deliverer._renew``), however many rounds
+        of an endpoint's concurrency it holds queued behind the endpoint's gate."""
+        return timedelta(seconds=2 * self.timeout) + LEASE_MARGIN
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between renewals: a third of the lease, so two renewals may be late (a busy
+        database, a slow round) before a live worker's claims could expire."""
+        return self.lease.total_seconds() / 3
 
 
 def retry_delay(attempt: int, retry_after: float | None, *, rng: random.Random) -> timedelta | None:
@@ -141,6 +152,7 @@ class Deliverer:
     gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _found_work: bool = False
     _dispatched_at: float = float("-inf")
+    _renewed_at: float = float("-inf")
 
     def _in_flight(self) -> Counter[str]:
         return Counter(endpoint for endpoint, _ in self.inflight.values())
@@ -152,6 +164,7 @@ class Deliverer:
         its share has come back, so each round covers many deliveries, not one; an endpoint
         still holding more than that is not read at all (the others' work is)."""
         await self._dispatch()
+        await self._renew()
         outcomes, self.done = self.done, []
         plan = _plan(outcomes, self.rng)
         free = self.config.slots - len(self.inflight)
@@ -191,6 +204,25 @@ class Deliverer:
             self.inflight[task] = (row.endpoint_id, row.id)
         return len(rows)
 
+    async def _renew(self) -> None:
+        """Every ``renew_every`` seconds, push the lease of every delivery this worker holds
+        (sending, queued behind its endpoint's gate, or sent and not yet recorded) one lease
+        ahead: one UPDATE by id, guarded by the lease owner. A claim renews nothing else: the
+        leases of its own rows start fresh."""
+        started = asyncio.get_running_loop().time()
+        if started - self._renewed_at < self.config.renew_every:
+            return
+        held = [delivery_id for _, delivery_id in self.inflight.values()]
+        held += [outcome.row.id for outcome in self.done]
+        self._renewed_at = started
+        if not held:
+            return
+        async with self.db.write_sessions() as session, session.begin():
+            now = utcnow()
+            await repository.renew(
+                session, ids=held, owner=self.config.owner, lease_until=now + self.config.lease
+            )
+
     async def _dispatch(self) -> None:
         """Fan out new events: at once when the worker had nothing to do, otherwise at most
         once per poll interval (each look is a read; a busy worker need not make it every
@@ -199,7 +231,7 @@ class Deliverer:
         if self._found_work and started - self._dispatched_at < self.config.poll_interval:
             return
         self._dispatched_at = started
-        while await dispatch(self.db) == DISPATCH_BATCH:
+        while await dispatch(self.db) >= DISPATCH_BATCH:
             pass
 
     async def _send(self, row: Any) -> _Outcome:
@@ -296,25 +328,46 @@ class Deliverer:
 
 
 async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
-    """Queue committed events for the endpoints subscribed to them (at the time of dispatch):
-    one transaction, set-based (one UPDATE ... RETURNING marks the events dispatched, one read
-    of the endpoints, one INSERT per due time). Returns the number of events dispatched."""
+    """Expand committed outbox rows into events and queue each for the endpoints subscribed to
+    it (at the time of dispatch): ONE transaction, set-based (one DELETE ... RETURNING takes
+    the oldest rows out of the outbox, one INSERT of events per row, one read of the endpoints,
+    one INSERT of deliveries per due time), so a crash or rollback leaves the rows in the
+    outbox, to be expanded again with the same event ids. About ``limit`` events per call (a
+    SQLite writer holds the lock that long; more when the last row taken is large). Returns
+    the number of events dispatched."""
     async with db.read_sessions() as session:
-        if not await repository.any_undispatched(session):
+        if not await repository.any_in_outbox(session):
             return 0
     async with db.write_sessions() as session, session.begin():
-        found = await repository.claim_undispatched(session, limit)
-        if not found:
+        taken = await repository.take_outbox(session, limit)
+        if not taken:
             return 0
-        endpoints = await repository.endpoints_of(session, {e.merchant_id for e in found})
+        endpoints = await repository.endpoints_of(session, {r.merchant_id for r in taken})
         by_merchant: dict[str, list[tuple[str, list[str]]]] = {}
         for endpoint_id, merchant_id, types in endpoints:
             by_merchant.setdefault(merchant_id, []).append((endpoint_id, list(types or ())))
         by_due: dict[Any, list[tuple[str, str]]] = {}
-        for event in found:
-            for endpoint_id, types in by_merchant.get(event.merchant_id, ()):
-                if not types or event.type in types:
-                    by_due.setdefault(event.deliver_after, []).append((event.id, endpoint_id))
+        found = 0
+        for row in taken:
+            events = json.loads(row.events)
+            found += len(events)
+            await repository.insert_events(
+                session,
+                merchant_id=row.merchant_id,
+                type=row.type,
+                rows=events,
+                created_at=row.created_at,
+                due=row.deliver_after,
+                frame_id=row.frame_id,
+            )
+            subscribed = [
+                endpoint_id
+                for endpoint_id, types in by_merchant.get(row.merchant_id, ())
+                if not types or row.type in types
+            ]
+            if subscribed:
+                pairs = by_due.setdefault(row.deliver_after, [])
+                pairs.extend((event[0], e) for event in events for e in subscribed)
         now = utcnow()
         for due, pairs in by_due.items():
             ids = new_ids(len(pairs))
@@ -332,7 +385,7 @@ async def dispatch(db: Database, limit: int = DISPATCH_BATCH) -> int:
         # against 1 ms for 4,500 due rows).
         async with db.write_sessions() as session, session.begin():
             await repository.refresh_statistics(session)
-    return len(found)
+    return found
 
 
 def _reorder(rows: list[Any], rng: random.Random) -> list[Any]:
