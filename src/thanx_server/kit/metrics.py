@@ -45,6 +45,25 @@ HTTP_DURATION = Histogram(
     ["operation"],
     buckets=_LATENCY,
 )
+# The labelled series of each (operation, method, status) seen, looked up once: prometheus-client's
+# ``labels()`` checks, stringifies and locks on every call, the half of what counting a request
+# cost (measured, docs/PERFORMANCE.md issue 17). Bounded by the routes, methods and statuses.
+_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(operation: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its duration."""
+    key = (operation, method, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (
+            HTTP_REQUESTS.labels(operation, method, str(status)),
+            HTTP_DURATION.labels(operation),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
+
+
 RATE_LIMIT_REFUSALS = Counter(
     "thanx_rate_limit_refusals",
     "Requests refused with 429, by the window that refused them.",

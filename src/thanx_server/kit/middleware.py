@@ -20,7 +20,7 @@ from thanx_server.kit.db import Database
 from thanx_server.kit.error_handlers import error_response, unexpected_error
 from thanx_server.kit.errors import GenericError, ServiceUnavailable, is_db_unreachable
 from thanx_server.kit.ids import new_id
-from thanx_server.kit.metrics import HTTP_DURATION, HTTP_REQUESTS
+from thanx_server.kit.metrics import observe_request
 
 log = structlog.get_logger("thanx.http")
 
@@ -56,11 +56,14 @@ class RequestSession:
             # Handed out (an auth dependency served from its cache, say) but never used: it
             # holds no connection, so there is nothing to commit or release.
             return
+        if not commit:
+            # close() rolls the transaction back and releases the connection; a rollback() first
+            # would also expire every loaded object, work for objects about to be dropped
+            # (every read request ends here: issue 17).
+            await session.close()
+            return
         try:
-            if commit:
-                await session.commit()
-            else:
-                await session.rollback()
+            await session.commit()
         finally:
             await session.close()
 
@@ -149,10 +152,11 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             # The router leaves the matched route in the scope; its operation id names the metric.
             route = scope.get("route")
-            operation = getattr(route, "operation_id", None) or getattr(route, "name", "unmatched")
+            operation: str = (
+                getattr(route, "operation_id", None) or getattr(route, "name", None) or "unmatched"
+            )
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            HTTP_REQUESTS.labels(operation, method, str(status)).inc()
-            HTTP_DURATION.labels(operation).observe(elapsed)
+            observe_request(operation, method, status, elapsed)
             if self.access_log or status >= 500:
                 log.info(
                     "http.request",

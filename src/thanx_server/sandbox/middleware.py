@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import structlog
-from sqlalchemy import exists, select
+from sqlalchemy import Table, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,11 +44,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CLOCK_HEADER = b"x-sandbox-time"
 FAULT_HEADER = b"x-sandbox-fault"
 
-_clock_row = SandboxClock.id == CLOCK_ROW_ID
+# Every sandbox request runs this, so it is a Core statement over the tables (not the mapped
+# classes): the session hands it to the connection without the ORM's per-execution work
+# (compile state, autoflush, ORM result setup), measured in docs/PERFORMANCE.md (issue 17).
+_CLOCKS = cast(Table, SandboxClock.__table__)
+_RULES = cast(Table, SandboxFaultRule.__table__)
+_clock_row = _CLOCKS.c.id == CLOCK_ROW_ID
 _STATE = select(
-    select(SandboxClock.frozen_at).where(_clock_row).scalar_subquery(),
-    select(SandboxClock.offset_us).where(_clock_row).scalar_subquery(),
-    exists().where(SandboxFaultRule.id.is_not(None)),
+    select(_CLOCKS.c.frozen_at).where(_clock_row).scalar_subquery(),
+    select(_CLOCKS.c.offset_us).where(_clock_row).scalar_subquery(),
+    exists().where(_RULES.c.id.is_not(None)),
 )
 
 

@@ -1,7 +1,8 @@
 """``JournalRecorder``: entries gathered in memory per process, written in batches.
 
 A request costs an append to a list. When the oldest gathered entry is ``journal_flush_seconds``
-old (or 200 gathered), the request that notices writes the batch with one multi-row INSERT (and
+old (or 200 gathered), the request that notices writes the batch with one multi-row INSERT (and,
+once a twentieth of ``journal_max_entries`` or a minute has gone by since the last time,
 prunes past the retention bounds) on a session of its own, after its own answer has gone out;
 an idle process's last entries are written by a periodic task of the server's lifespan, when
 the journal is read in that process, and at shutdown. So the journal's cost on a read is
@@ -77,6 +78,11 @@ class JournalRecorder:
         self.pending: list[dict[str, Any]] = []
         self.database: Database | None = None
         self._oldest = 0.0
+        # Pruning is three statements; a busy process flushes every 200 entries, so it prunes
+        # only once it wrote a twentieth of the bound since its last prune (or a minute passed):
+        # the table may exceed the bound by that much per process until then (issue 17).
+        self._unpruned = 0
+        self._pruned_at = time.monotonic()
 
     def add(self, database: Database, entry: dict[str, Any]) -> bool:
         """Gather an entry; True when a flush is due (the caller awaits ``flush``)."""
@@ -103,13 +109,22 @@ class JournalRecorder:
         try:
             async with self.database.write_sessions() as session, session.begin():
                 await repository.insert_rows(session, batch)
-                await repository.prune(
-                    session,
-                    older_than=utcnow() - self.settings.journal_max_age,
-                    keep=self.settings.journal_max_entries,
-                )
+                if self._prune_due(len(batch)):
+                    await repository.prune(
+                        session,
+                        older_than=utcnow() - self.settings.journal_max_age,
+                        keep=self.settings.journal_max_entries,
+                    )
         except Exception as exc:  # the journal must never break the API
             log.warning("journal.flush_failed", error=type(exc).__name__, lost=len(batch))
+
+    def _prune_due(self, written: int) -> bool:
+        self._unpruned += written
+        keep = self.settings.journal_max_entries
+        if self._unpruned < max(1, keep // 20) and time.monotonic() - self._pruned_at < 60:
+            return False
+        self._unpruned, self._pruned_at = 0, time.monotonic()
+        return True
 
     async def aclose(self) -> None:
         await self.flush()
