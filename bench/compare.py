@@ -110,7 +110,8 @@ def _compare_endpoint(
             endpoint.method, base + take_path(endpoint), headers=headers, content=endpoint.body
         )
         if warm.status_code >= 300:
-            return f"| {engine} | {endpoint.name} | HTTP {warm.status_code} on {side} | | | | |"
+            code = warm.text[:200].replace("|", "/")
+            return f"| {engine} | {endpoint.name} | HTTP {warm.status_code} on {side}: {code} | | | | |"
         _wrk(base, endpoint, headers, 2, connections)
     order = list(bases)
     for _ in range(rounds):
