@@ -42,11 +42,12 @@ from thanx_server.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookEventFrame,
     WebhookOutbox,
 )
 from thanx_server.sandbox.clock import service as clock_service
 from thanx_server.settings import Environment, Settings
-from thanx_server.webhook import http1, outbox, sender, service, signing, tasks
+from thanx_server.webhook import http1, outbox, repository, sender, service, signing, tasks
 from thanx_server.webhook.events import EventType
 from thanx_server.webhook.worker import DeliveryWorker
 
@@ -1319,12 +1320,40 @@ async def test_the_log_is_kept_for_its_retention_then_purged(
     )
     await tasks.drain(database, config())
     business.advance(timedelta(days=29))
-    assert await tasks.purge(database, timedelta(days=30)) == (0, 0)
+    assert await tasks.purge(database, timedelta(days=30)) == (0, 0, 0)
     assert await count(session, WebhookAttempt) == 1
     business.advance(timedelta(days=2))
-    assert await tasks.purge(database, timedelta(days=30)) == (1, 1)
+    assert await tasks.purge(database, timedelta(days=30)) == (1, 1, 0)
     assert await count(session, WebhookAttempt) == 0
     assert await count(session, WebhookEvent) == 0
+
+
+async def test_frames_no_event_uses_are_purged_after_the_retention(
+    factory: Factory, session: AsyncSession, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's frame goes once the retention has passed and nothing uses it; a frame that an
+    outbox row (or a kept event) still needs stays, and so does a recent one."""
+    business = Clock(monkeypatch)
+    merchant = await factory.merchant()
+    old = business.now
+    unused = await repository.insert_frame(session, prefix="[", suffix="]", now=old)
+    pending = await repository.insert_frame(session, prefix="[", suffix="]", now=old)
+    await outbox.emit(
+        session,
+        merchant_id=merchant.id,
+        type=EventType.REWARD_ISSUED,
+        rows=[("framed0001", None, "{}")],
+        now=old,
+        frame_id=pending,
+    )
+    business.advance(timedelta(days=31))
+    recent = await repository.insert_frame(session, prefix="[", suffix="]", now=business.now)
+    await session.flush()
+
+    assert await tasks.purge(database, timedelta(days=30)) == (0, 0, 1)
+
+    kept = set((await session.scalars(select(WebhookEventFrame.id))).all())
+    assert kept == {pending, recent}, unused
 
 
 async def test_an_sms_opt_in_sends_d5_once(

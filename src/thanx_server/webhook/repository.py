@@ -690,6 +690,24 @@ async def purge_events(session: AsyncSession, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def purge_frames(session: AsyncSession, before: datetime) -> int:
+    """Frames older than the retention that no event and no outbox row uses. A frame is written
+    with its chunk's events (same instant), so only events older than the retention can use an
+    old frame, and after ``purge_events`` those are the few with a pending delivery."""
+    used_by_events = select(WebhookEvent.frame_id).where(
+        WebhookEvent.created_at < before, WebhookEvent.frame_id.is_not(None)
+    )
+    used_by_outbox = select(WebhookOutbox.frame_id).where(WebhookOutbox.frame_id.is_not(None))
+    result = await session.execute(
+        delete(WebhookEventFrame).where(
+            WebhookEventFrame.created_at < before,
+            WebhookEventFrame.id.not_in(used_by_events),
+            WebhookEventFrame.id.not_in(used_by_outbox),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # --- trigger sources (real state the sandbox trigger builds events from) -------------------
 
 

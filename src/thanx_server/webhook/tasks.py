@@ -27,7 +27,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -510,10 +510,18 @@ async def drain(db: Database, config: DeliveryConfig, client: http1.Pool | None 
     return total
 
 
-async def purge(db: Database, retention: timedelta) -> tuple[int, int]:
-    """Drop log rows and finished events older than ``retention`` (business time)."""
+class Purged(NamedTuple):
+    attempts: int
+    events: int
+    frames: int
+
+
+async def purge(db: Database, retention: timedelta) -> Purged:
+    """Drop log rows, finished events and unused frames older than ``retention`` (business
+    time), in one transaction."""
     before = clock.business_now() - retention
     async with db.write_sessions() as session, session.begin():
         attempts = await repository.purge_attempts(session, before)
         events = await repository.purge_events(session, before)
-    return attempts, events
+        frames = await repository.purge_frames(session, before)
+    return Purged(attempts, events, frames)

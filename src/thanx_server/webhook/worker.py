@@ -76,9 +76,9 @@ class DeliveryWorker:
         if now - self._last_purge < PURGE_EVERY_SECONDS:
             return
         self._last_purge = now
-        attempts, events = await tasks.purge(self.database, self.settings.webhook_log_retention)
-        if attempts or events:
-            log.info("webhooks.log_purged", attempts=attempts, events=events)
+        purged = await tasks.purge(self.database, self.settings.webhook_log_retention)
+        if any(purged):
+            log.info("webhooks.log_purged", **purged._asdict())
 
 
 @contextlib.asynccontextmanager
