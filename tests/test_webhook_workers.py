@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.test_issuance_workers import wait_for, workers
-from tests.webhook_receiver import Receiver, Reply
+from tests.webhook_receiver import Receiver, Reply, subscribe
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
 from thanx_server.kit.ids import new_ids
-from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import service as merchant_service
 from thanx_server.models import WebhookDelivery
-from thanx_server.webhook import outbox, service
+from thanx_server.webhook import outbox
 from thanx_server.webhook.events import EventType
 
 EVENTS = 120
@@ -32,13 +31,7 @@ async def test_a_delivery_worker_killed_mid_batch_loses_no_event(
             merchant = await merchant_service.create_merchant(
                 session, name="Kill", handle="kill", time_zone="UTC"
             )
-            await service.create_endpoint(
-                session,
-                MerchantScope.one(merchant.id),
-                merchant_id=merchant.id,
-                url=receiver.url,
-                policy=service.UrlPolicy(production=False, allow_private=True),
-            )
+            await subscribe(session, merchant.id, receiver.url)
             ids = new_ids(EVENTS)
             await outbox.emit(
                 session,

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Factory, assert_error
 from tests.test_issuance_workers import wait_for
-from tests.webhook_receiver import Receiver, Reply
+from tests.webhook_receiver import Receiver, Reply, subscribe
 from thanx_server.issuance import tasks as issuance_tasks
 from thanx_server.kit import clock
 from thanx_server.kit.db import Database
@@ -293,13 +293,7 @@ async def test_a_dispatch_that_fails_leaves_its_rows_for_the_next_with_the_same_
     row's events fails after the first row's were written) leaves every row in the outbox and
     no event, and the next dispatch expands them with the ids chosen when they were written."""
     merchant = await factory.merchant()
-    await service.create_endpoint(
-        session,
-        MerchantScope.one(merchant.id),
-        merchant_id=merchant.id,
-        url=receiver.url,
-        policy=service.UrlPolicy(production=False, allow_private=True),
-    )
+    await subscribe(session, merchant.id, receiver.url)
     now = clock.business_now()
     for n, ids in enumerate((["first0", "first1"], ["second0", "second1", "second2"])):
         await outbox.emit(
@@ -1230,14 +1224,7 @@ async def test_the_delay_fault_holds_each_delivery_back(
 
     monkeypatch.setattr(tasks, "FAULT_DELAY", timedelta(seconds=0.4))
     merchant = await factory.merchant()
-    await service.create_endpoint(
-        session,
-        MerchantScope.one(merchant.id),
-        merchant_id=merchant.id,
-        url=receiver.url,
-        policy=service.UrlPolicy(production=False, allow_private=True),
-        fault="delay",
-    )
+    await subscribe(session, merchant.id, receiver.url, fault="delay")
     await outbox.emit(
         session,
         merchant_id=merchant.id,
@@ -1268,14 +1255,7 @@ async def test_the_reorder_fault_shuffles_what_is_otherwise_sent_in_due_order(
     without the fault (the control), shuffled with it; every event arrives either way."""
 
     merchant = await factory.merchant()
-    await service.create_endpoint(
-        session,
-        MerchantScope.one(merchant.id),
-        merchant_id=merchant.id,
-        url=receiver.url,
-        policy=service.UrlPolicy(production=False, allow_private=True),
-        fault=fault,
-    )
+    await subscribe(session, merchant.id, receiver.url, fault=fault)
     await outbox.emit(
         session,
         merchant_id=merchant.id,
@@ -1439,21 +1419,14 @@ async def test_a_delivery_due_later_goes_out_promptly_once_the_sandbox_clock_pas
     interval, a quarter second): advancing the clock past a purchase's 10-minute delay sends it
     within moments, not at the next long poll and not 10 real minutes later. On a committed
     database: the worker's rounds and the advance each take a connection of their own."""
-    from thanx_server.kit.scoping import MerchantScope
     from thanx_server.merchant import service as merchant_service
-    from thanx_server.webhook import service, worker
+    from thanx_server.webhook import worker
 
     async with committed.write_sessions() as session, session.begin():
         merchant = await merchant_service.create_merchant(
             session, name="Later", handle="later", time_zone="UTC"
         )
-        await service.create_endpoint(
-            session,
-            MerchantScope.one(merchant.id),
-            merchant_id=merchant.id,
-            url=receiver.url,
-            policy=service.UrlPolicy(production=False, allow_private=True),
-        )
+        await subscribe(session, merchant.id, receiver.url)
         now = clock.business_now()
         await outbox.emit(
             session,

@@ -10,6 +10,12 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.webhook import service
 
 
 @dataclass
@@ -87,3 +93,16 @@ class Receiver:
         finally:
             self.handlers.discard(task)
             writer.close()
+
+
+async def subscribe(session: AsyncSession, merchant_id: str, url: str, **options: Any) -> None:
+    """An endpoint of ``merchant_id`` for every event at ``url``, made by the service with the
+    sandbox's URL policy (a local receiver allowed); ``options``: its other settings."""
+    await service.create_endpoint(
+        session,
+        MerchantScope.one(merchant_id),
+        merchant_id=merchant_id,
+        url=url,
+        policy=service.UrlPolicy(production=False, allow_private=True),
+        **options,
+    )
