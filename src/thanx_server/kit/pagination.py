@@ -118,11 +118,15 @@ class Paged:
             # The leading column's own range is implied by the row comparison, but PostgreSQL
             # estimates a row comparison at a third of the table (and then hashed and sorted all
             # of it for the last page of a million members); a plain range it estimates from
-            # its histogram.
+            # its histogram. The row comparison comes FIRST: SQLite takes the first of two
+            # ranges on the index's leading column as the index's range, and the plain one
+            # covers every row sharing the page end's leading value (users imported at one
+            # instant): with it first, SQLite walked the index from the list's top to the page
+            # (issue 17: a 1M-member last page, 1.7 s a request).
             if desc_op in directions:
-                before = and_(columns[0] <= params[0], row < bound)
+                before = and_(row < bound, columns[0] <= params[0])
             else:
-                before = and_(columns[0] >= params[0], row > bound)
+                before = and_(row > bound, columns[0] >= params[0])
             self.keys = len(columns)
             self.keyed = self.window.add_columns(*columns)
             self.seek = stmt.where(before).limit(bindparam(LIMIT_PARAM)).add_columns(*columns)
