@@ -100,12 +100,18 @@ class Paged:
 
     __slots__ = ("count", "counted", "keyed", "keys", "scalars", "seek", "serial", "window")
 
-    def __init__(self, stmt: Select[Any], *, small: bool = False) -> None:
+    def __init__(
+        self, stmt: Select[Any], *, small: bool = False, count: Select[Any] | None = None
+    ) -> None:
         self.serial = next(_serials)  # names this statement among kept totals, never reused
         self.scalars = len(stmt.column_descriptions) == 1
         self.window = stmt.limit(bindparam(LIMIT_PARAM)).offset(bindparam(OFFSET_PARAM))
         self.counted = self.window.add_columns(func.count().over()) if small else None
-        self.count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        # ``count``: a statement counting the same rows with the same parameters, cheaper than
+        # counting ``stmt`` (one merchant's members: its memberships, not every user probed).
+        self.count = count if count is not None else (
+            select(func.count()).select_from(stmt.order_by(None).subquery())
+        )  # fmt: skip
         order = list(stmt._order_by_clauses)
         directions = {getattr(clause, "modifier", None) for clause in order}
         self.keys = 0
