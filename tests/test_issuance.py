@@ -28,6 +28,7 @@ from thanx_server.models import (
     Reward,
     User,
 )
+from thanx_server.settings import Settings
 
 
 def worker(owner: str = "test-worker", *, chunk_size: int = 1000, lease: float = 60) -> Any:
@@ -363,6 +364,24 @@ async def test_a_stopping_worker_releases_its_job_and_another_resumes_it(
     assert [f["error"] for f in job["summary"]["failures"]] == ["Duplicate identifier"] * 3 + [
         "User not found"
     ]
+
+
+async def test_an_unset_chunk_size_is_the_engines_a_whole_job_on_postgresql(
+    client: httpx.AsyncClient, world: World, database: Database, session: AsyncSession
+) -> None:
+    """SQLite: chunks of 2,000 (each holds the database's write lock); PostgreSQL: one chunk of
+    up to 10,000 (one commit)."""
+    identifiers = [email(f"stranger{i}@example.com") for i in range(2001)]
+    created = await issue(client, world, world.issue_body(identifiers))
+    config = tasks.WorkerConfig(
+        owner="default", lease=timedelta(seconds=60), chunk_size=None, max_attempts=5
+    )
+    assert config.chunk_size == tasks.WorkerConfig.from_settings(Settings()).chunk_size
+
+    assert await tasks.step(database, config, created["id"], chunks=1)
+
+    processed = await job_column(session, created["id"], IssuanceJob.processed_count)
+    assert processed == (2000 if database.is_sqlite else 2001)
 
 
 async def test_a_job_that_keeps_crashing_workers_is_failed(
