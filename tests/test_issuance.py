@@ -369,9 +369,9 @@ async def test_a_stopping_worker_releases_its_job_and_another_resumes_it(
 async def test_an_unset_chunk_size_is_the_engines_a_whole_job_on_postgresql(
     client: httpx.AsyncClient, world: World, database: Database, session: AsyncSession
 ) -> None:
-    """SQLite: chunks of 2,000 (each holds the database's write lock); PostgreSQL: one chunk of
-    up to 10,000 (one commit)."""
-    identifiers = [email(f"stranger{i}@example.com") for i in range(2001)]
+    """A worker's chunks: 2,000 on SQLite (each holds the database's write lock), one chunk of up
+    to 10,000 on PostgreSQL (one commit). A sandbox's step: 2,000 on both."""
+    identifiers = [email(f"stranger{i}@example.com") for i in range(4001)]
     created = await issue(client, world, world.issue_body(identifiers))
     config = tasks.WorkerConfig(
         owner="default", lease=timedelta(seconds=60), chunk_size=None, max_attempts=5
@@ -379,9 +379,12 @@ async def test_an_unset_chunk_size_is_the_engines_a_whole_job_on_postgresql(
     assert config.chunk_size == tasks.WorkerConfig.from_settings(Settings()).chunk_size
 
     assert await tasks.step(database, config, created["id"], chunks=1)
+    assert await job_column(session, created["id"], IssuanceJob.processed_count) == 2000
 
+    checks = iter([False, True])  # stop after the first chunk
+    assert await tasks.run_once(database, config, should_stop=lambda: next(checks, True))
     processed = await job_column(session, created["id"], IssuanceJob.processed_count)
-    assert processed == (2000 if database.is_sqlite else 2001)
+    assert processed == (4000 if database.is_sqlite else 4001)
 
 
 async def test_a_job_that_keeps_crashing_workers_is_failed(

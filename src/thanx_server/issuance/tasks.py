@@ -68,6 +68,8 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 # PostgreSQL locks rows, not the database: a whole job (at most 10,000) is one chunk, which saves
 # four commits and four rounds of statements per job (docs/PERFORMANCE.md, i17job).
 DEFAULT_CHUNK_SIZE = {"sqlite": 2000, "postgresql": 10_000}
+# A sandbox's step (``step``) counts chunks a partner asked for: the same size on both engines.
+STEP_CHUNK_SIZE = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +241,9 @@ async def process(
         await _fail(db, config, job, JOB_FAILURE_REASON)
         return
     chunk = _Chunker(job, campaign, variant, template, issued, sandbox=config.sandbox)
-    chunk_size = config.chunk_size or DEFAULT_CHUNK_SIZE[db.engine.dialect.name]
+    chunk_size = config.chunk_size or (
+        DEFAULT_CHUNK_SIZE[db.engine.dialect.name] if max_chunks is None else STEP_CHUNK_SIZE
+    )
     ran = 0
     while job.processed_count < job.total_count:
         if should_stop() or (max_chunks is not None and ran >= max_chunks):
