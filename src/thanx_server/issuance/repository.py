@@ -298,13 +298,16 @@ OUTCOME_COLUMNS = ("identifier_index", "identifier_type", "user_id", "reward_id"
 async def insert_rewards(
     session: AsyncSession, *, shared: dict[str, Any], rows: list[tuple[str, str, int]]
 ) -> None:
-    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has."""
+    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has.
+
+    Written in id order: the worker's ids ascend with the user (``tasks._with_ids``), so the
+    primary key and the user index both take their entries in key order."""
     await insert_rows(
         session,
         Reward.__table__,  # type: ignore[arg-type]
         shared=shared,
         columns=REWARD_COLUMNS,
-        rows=rows,
+        rows=sorted(rows),
     )
 
 
