@@ -163,3 +163,29 @@ async def test_sqlite_writers_queue_from_begin_to_commit_only(fresh_db_url: str)
         assert not lock.locked()
     finally:
         await database.dispose()
+
+
+async def test_sqlite_writer_queue_is_taken_by_the_first_statement_of_the_endpoint(
+    served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]],
+) -> None:
+    """SQLite: the sandbox clock every request reads is read before the writing transaction
+    begins, so the process's writer queue is not held through routing, authentication and
+    body validation (issue 17): a write refused by validation, which runs no statement of its
+    own, answers while another writer holds the queue, and still carries the sandbox time."""
+    client, database, cred, ids = served
+    if database.write_lock is None:
+        return  # PostgreSQL: no writer queue
+    headers = cred.headers()
+    # The credential is looked up once (then cached): on a read, so that lookup holds nothing.
+    assert (await client.get("/partner/merchants", headers=headers)).status_code == 200
+    refused = body(ids["merchant"], ids["template"], start_at="not a time")
+    await database.write_lock.acquire()
+    try:
+        # Before: the clock's statement began the write transaction and waited for the queue.
+        response = await asyncio.wait_for(
+            client.post("/partner/campaigns", json=refused, headers=headers), 10
+        )
+    finally:
+        database.write_lock.release()
+    assert response.status_code == 400
+    assert "x-sandbox-time" in response.headers

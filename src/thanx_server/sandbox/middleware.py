@@ -78,7 +78,16 @@ class SandboxMiddleware:
         console = scope["path"] == "/console" or scope["path"].startswith("/console/")
         database: Database = scope["app"].state.database
         request_session = scope["state"]["db"]
-        clock, any_rules = await load(request_session.get())
+        if database.write_lock is not None and scope["method"] not in SAFE_METHODS:
+            # SQLite: the writing session's first statement is its BEGIN IMMEDIATE, which takes
+            # the process's writer queue until COMMIT; read here, it would hold the queue
+            # through routing, authentication and validation too (issue 17, i17wr). The clock
+            # is read on a read connection instead, before the transaction: as a PostgreSQL
+            # write reads it (READ COMMITTED: a clock move may commit in between on either).
+            async with database.read_sessions() as session:
+                clock, any_rules = await load(session)
+        else:
+            clock, any_rules = await load(request_session.get())
         any_rules = any_rules and not console
         if any_rules:
             # The fault's hit is counted in a transaction of its own, which must not nest in
