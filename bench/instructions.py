@@ -137,7 +137,10 @@ if plan.get("profile") == "wall":
                 await _trip(self, operation, parameters, many)
             finally:
                 since = _since.get(id(self._adapt_connection))
-                if since is not None:  # a BEGIN IMMEDIATE's trip counts from its turn
+                # A BEGIN IMMEDIATE's trip counts from its turn; one that rides on the next
+                # statement's trip (``_begin_pending``) makes none of its own.
+                deferred = getattr(self._adapt_connection, "_begin_pending", False)
+                if since is not None and not deferred:
                     HOLD["trips"] += 1
                     HOLD["trip"] += _time.perf_counter() - max(started, since)
 

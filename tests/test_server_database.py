@@ -189,3 +189,44 @@ async def test_sqlite_writer_queue_is_taken_by_the_first_statement_of_the_endpoi
         database.write_lock.release()
     assert response.status_code == 400
     assert "x-sandbox-time" in response.headers
+
+
+async def test_sqlite_write_sends_its_begin_with_its_first_statement(fresh_db_url: str) -> None:
+    """SQLite: a writing transaction's ``BEGIN IMMEDIATE`` takes the writer queue's turn at
+    once but reaches the driver's thread with the transaction's first statement (kit/db.py):
+    two statements and a COMMIT are three trips to aiosqlite's thread, not four; a transaction
+    that ran nothing sends nothing; each ends its turn on the queue."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        lock = database.write_lock
+        if lock is None:
+            return  # PostgreSQL: no writer queue, no driver thread
+        async with database.engine.connect() as plain:
+            conn = await plain.execution_options(thanx_sqlite_begin="IMMEDIATE")
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            trips: list[Any] = []
+            execute = driver._execute
+
+            async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+                trips.append(fn)
+                return await execute(fn, *args, **kwargs)
+
+            driver._execute = counted
+            await conn.begin()
+            assert lock.locked()
+            await conn.execute(text("UPDATE merchants SET name = name"))
+            assert driver.in_transaction
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            await conn.commit()
+            assert len(trips) == 3
+            assert not lock.locked() and not driver.in_transaction
+
+            trips.clear()
+            for end in (conn.commit, conn.rollback):
+                await conn.begin()
+                assert lock.locked()
+                await end()
+                assert not lock.locked()
+            assert trips == []
+    finally:
+        await database.dispose()
