@@ -219,7 +219,8 @@ async def test_sqlite_write_sends_its_begin_with_its_first_statement(fresh_db_ur
             assert (await conn.execute(text("SELECT 1"))).scalar() == 1
             await conn.commit()
             assert len(trips) == 3
-            assert not lock.locked() and not driver.in_transaction
+            assert not lock.locked()
+            assert not driver.in_transaction
 
             trips.clear()
             for end in (conn.commit, conn.rollback):

@@ -68,13 +68,17 @@ def list_jobs(scope: MerchantScope, state: str | None) -> Select[Any]:
 
 
 # Built once (a hot write, issue 17): the campaign and the named variant of it in one round trip.
-_CAMPAIGN_AND_VARIANT = select(Campaign, CampaignVariant).outerjoin(
-    CampaignVariant,
-    and_(
-        CampaignVariant.id == bindparam("variant_id"),
-        CampaignVariant.campaign_id == Campaign.id,
-    ),
-).where(Campaign.id == bindparam("campaign_id"), MerchantScope.bound(Campaign.merchant_id))
+_CAMPAIGN_AND_VARIANT = (
+    select(Campaign, CampaignVariant)
+    .outerjoin(
+        CampaignVariant,
+        and_(
+            CampaignVariant.id == bindparam("variant_id"),
+            CampaignVariant.campaign_id == Campaign.id,
+        ),
+    )
+    .where(Campaign.id == bindparam("campaign_id"), MerchantScope.bound(Campaign.merchant_id))
+)
 
 
 async def get_campaign_variant(
