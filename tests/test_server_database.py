@@ -35,10 +35,12 @@ async def served(
         template = await factory.template(merchant)
         cred = await factory.partner([merchant])
         ids = {"merchant": merchant.id, "template": template.id}
-    app = create_app(
-        Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False),
-        database=database,
+    # No per-process copy of the sandbox state: every request reads the clock, the statement
+    # whose place on SQLite (outside the writing transaction) these tests hold to.
+    settings = Settings(
+        data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False, sandbox_state_cache_ms=0
     )
+    app = create_app(settings, database=database)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
