@@ -4,8 +4,9 @@
    (``sandbox/state_cache.py``: one statement at most every 50 ms); the clock is put
    in place for the request (``kit/clock.business_now()``) and its time answered in
    ``X-Sandbox-Time``. It runs on the request's own session, the connection the request uses
-   anyway (a writing request's transaction: no second connection checked out per write, issue
-   17). Controls that commit on sessions of their own (the clock's advance) close the request's
+   anyway (a writing request's transaction on PostgreSQL: no second connection checked out per
+   write, issue 17); a writing request on SQLite reads it on a read connection before its
+   transaction, which would otherwise take the writer queue here (kit/db.py). Controls that commit on sessions of their own (the clock's advance) close the request's
    session first (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
 2. Only when rules exist: the request's operation (its route's operation id), caller (the
    ``X-ClientId`` sent) and merchant (``merchant_id`` in the query, or at the top of a JSON body,
