@@ -6,8 +6,9 @@
    ``X-Sandbox-Time``. It runs on the request's own session, the connection the request uses
    anyway (a writing request's transaction on PostgreSQL: no second connection checked out per
    write, issue 17); a writing request on SQLite reads it on a read connection before its
-   transaction, which would otherwise take the writer queue here (kit/db.py). Controls that commit on sessions of their own (the clock's advance) close the request's
-   session first (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
+   transaction, which would otherwise take the writer queue here (kit/db.py). Controls that
+   commit on sessions of their own (the clock's advance) close the request's session first
+   (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
 2. Only when rules exist: the request's operation (its route's operation id), caller (the
    ``X-ClientId`` sent) and merchant (``merchant_id`` in the query, or at the top of a JSON body,
    or one level down) are matched against them (``faults/service.decide``), and the fault
