@@ -8,6 +8,8 @@ API process (uvicorn spawns them afresh) imports this at start-up and, with
 - **loop lag**: a thread posts a callback to the API process's event loop every 5 ms
   (``call_soon_threadsafe``) and records how long it waited to run: what a newly arrived
   request waits for before the loop turns to it (either loop, uvloop or asyncio's);
+- with ``THANX_BENCH_STALLS_GC=700,10,10`` (any three numbers): the collector's thresholds set
+  to those first, to measure a policy before changing the server;
 - with ``THANX_BENCH_STALLS_LOOP=asyncio`` (uvicorn on asyncio's own loop, whose callbacks are
   Python): each callback's duration, and for a callback running past 4 ms, its stack sampled
   every millisecond, so the long ones are named.
@@ -69,6 +71,9 @@ if os.environ.get("THANX_BENCH_STALLS"):
             _stats["gc_slow"].append((info["generation"], round(took * 1000, 2), info["collected"]))
 
     gc.callbacks.append(_on_gc)
+    if os.environ.get("THANX_BENCH_STALLS_GC"):
+        # A collector policy to try without changing the server: "gen0,gen1,gen2" thresholds.
+        gc.set_threshold(*(int(n) for n in os.environ["THANX_BENCH_STALLS_GC"].split(",")))
 
     _loop: list[Any] = [None]
     _main = threading.main_thread().ident
