@@ -8,6 +8,10 @@ there). Both servers serve the same freshly loaded database (bench/dataset.py, m
 checkout), each on its own port, with the same settings as ``bench.http``. For each endpoint the
 two are loaded with ``wrk`` in turn, round after round (A B, B A, A B, ...), so a slow moment of
 this shared machine lands on both sides; the table shows the median of each side and the ratio.
+
+``--env KEY=VALUE`` sets a server setting on both sides, ``--before-env KEY=VALUE`` on the before
+side only; with ``--baseline .`` that compares one checkout in two configurations, e.g. what a
+sandbox costs over production: ``--baseline . --before-env THANX_ENVIRONMENT=production``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def compare_engine(
     rounds: int,
     connections: int,
     only: str = "",
+    env: dict[str, str] | None = None,
+    before_env: dict[str, str] | None = None,
 ) -> list[str]:
     name = f"thanx_bench_compare_{engine}"
     url = fresh_database(engine, name)
@@ -72,9 +78,10 @@ def compare_engine(
         data_dir = OUT_DIR / f"compare-{engine}-{side}"
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        env = server_env(url, data_dir)
+        side_env = {**(env or {}), **((before_env or {}) if side == "before" else {})}
+        server = server_env(url, data_dir, **side_env)
         port = 18100 + offset + (10 if engine == "postgresql" else 0)
-        servers[side] = _serve(checkout, port, processes, env, data_dir / "server.log")
+        servers[side] = _serve(checkout, port, processes, server, data_dir / "server.log")
         bases[side] = f"http://127.0.0.1:{port}"
         _wait_ready(f"{bases[side]}/readyz", servers[side], data_dir / "server.log")
     rows = []
@@ -131,6 +138,14 @@ def _compare_endpoint(
     )
 
 
+def _settings_note(env: dict[str, str], before_env: dict[str, str]) -> str:
+    both = ", ".join(f"{key}={value}" for key, value in env.items())
+    before = ", ".join(f"{key}={value}" for key, value in before_env.items())
+    return (f"; both sides with {both}" if both else "") + (
+        f"; the before side with {before}" if before else ""
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the 'before' checkout")
@@ -142,7 +157,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="only the endpoints whose name has this")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="a server setting for both sides (e.g. THANX_ENVIRONMENT=production); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--before-env", action="append", default=[], metavar="KEY=VALUE",
+        help="a server setting for the 'before' side only (with --baseline pointing at this "
+        "checkout: the same code in two configurations); repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    before_env = dict(item.split("=", 1) for item in args.before_env)
     baseline_commit = subprocess.run(
         ["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"],
         capture_output=True, text=True, check=False,
@@ -155,15 +181,16 @@ def main() -> None:
     rows = []
     for engine in engines:
         rows += compare_engine(
-            engine, args.baseline, scale, args.duration, args.rounds, args.connections, args.only
-        )
+            engine, args.baseline, scale, args.duration, args.rounds, args.connections, args.only,
+            env, before_env,
+        )  # fmt: skip
     if args.no_write:
         return
     write_section(
         f"compare-{args.label}",
         f"## Before/after: {args.label} (`python -m bench.compare --baseline ...`)\n\n"
         f"{machine_facts()}; before = {baseline_commit}, after = {after_commit} "
-        f"(working tree); wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} "
+        f"(working tree){_settings_note(env, before_env)}; wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} "
         f"alternating runs per side, medians; data: {args.scale} data set.\n\n"
         "| engine | endpoint | before req/s | after req/s | after/before | p99 ms before / after "
         "| non-2xx |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows),

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import loyalty_factories as lf
@@ -308,3 +309,42 @@ async def test_the_cli_moves_the_same_clock(cli: Cli, cli_client: httpx.AsyncCli
     resumed = await cli.json("sandbox", "clock", "resume", "--real", "--allow-backwards")
     assert resumed["clock"]["frozen"] is False
     assert abs(resumed["clock"]["offset_seconds"]) < 2
+
+
+async def test_a_process_reads_the_clock_once_per_window_and_forgets_it_when_a_control_moves_it(
+    database: Database, tmp_path: Path, factory: Factory, ops: OperatorCredentialHeaders
+) -> None:
+    """Issue 17: the clock and the fault-rule check are this process's copy for the window
+    (sandbox/state_cache.py); a control that moves the clock replaces it at once here, and its
+    answer waits the window out for the other processes (tests/test_sandbox_processes.py)."""
+    merchant = await factory.merchant()
+    cred = await factory.partner([merchant])
+    settings = Settings(
+        data_dir=tmp_path,
+        embedded_worker=False,
+        journal_enabled=False,  # its flusher would write on the test's one connection
+        sandbox_state_cache_ms=1500,
+    )
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app)
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "sandbox_clock" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            for _ in range(4):
+                assert (await client.get("/partner/merchants", headers=cred.headers())).is_success
+            assert len(reads) == 1
+            moved = await control(client, ops, "advance", {"by": "3d"})
+            after = await client.get("/partner/merchants", headers=cred.headers())
+            assert after.headers["x-sandbox-time"] >= moved["now"]
+            assert instant(moved["now"]) - utcnow() > timedelta(days=2)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)

@@ -24,6 +24,7 @@ from thanx_server.feedback import endpoints as feedback_endpoints
 from thanx_server.health import endpoints as health_endpoints
 from thanx_server.issuance import endpoints as issuance_endpoints
 from thanx_server.issuance.worker import embedded_worker
+from thanx_server.kit import settle
 from thanx_server.kit.db import Database, DbTimeouts, create_engine
 from thanx_server.kit.error_handlers import install_error_handlers
 from thanx_server.kit.logging import configure_logging
@@ -42,6 +43,7 @@ from thanx_server.reward import endpoints as reward_endpoints
 from thanx_server.sandbox import endpoints as sandbox_endpoints
 from thanx_server.sandbox.journal.recorder import JournalRecorder
 from thanx_server.sandbox.middleware import SandboxMiddleware
+from thanx_server.sandbox.state_cache import SandboxStateCache
 from thanx_server.settings import Settings
 from thanx_server.subscriber import endpoints as subscriber_endpoints
 from thanx_server.tag import endpoints as tag_endpoints
@@ -172,6 +174,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         JournalRecorder(settings) if settings.is_sandbox and settings.journal_enabled else None
     )
     app.state.journal = journal
+    # Issue 17: the clock and the fault-rule check every sandbox request reads, kept per process
+    # for a few milliseconds (sandbox/state_cache.py).
+    app.state.sandbox_state = SandboxStateCache()
+    settle.configure(settings.sandbox_state_cache_ms / 1000)
     if database is not None:
         app.state.database = database
     install_error_handlers(app)

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     journal_max_age: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
     journal_body_chars: int = Field(default=4096, ge=0, le=1_000_000)
     journal_flush_seconds: float = Field(default=0.5, gt=0, le=60)
+    # How long a process keeps its copy of the sandbox clock and of whether fault rules exist
+    # (sandbox/state_cache.py), and so how long a control that changes them holds its answer:
+    # 0 reads them on every request. Give the API processes and the CLI the same value.
+    sandbox_state_cache_ms: int = Field(default=50, ge=0, le=5000)
 
     # Webhooks (issue 14). One attempt per delivery unless an endpoint turns retry mode on.
     webhook_timeout: float = Field(default=15.0, gt=0, le=60)

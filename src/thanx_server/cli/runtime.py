@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from thanx_server.kit import migrate
+from thanx_server.kit import migrate, settle
 from thanx_server.kit.db import Database, create_engine
 from thanx_server.settings import Settings
 
@@ -16,6 +17,16 @@ T = TypeVar("T")
 
 
 def database_for(settings: Settings) -> Database:
+    # A command that moves the sandbox clock or changes fault rules holds its exit as long as
+    # the API processes keep their copies (kit/settle.py).
+    settle.configure(settings.sandbox_state_cache_ms / 1000)
+    if "structlog" in sys.modules:
+        # A service this command runs logs (the sandbox clock's moves, say): to stderr, as the
+        # server's do, so that stdout carries only the command's output (``--json``). Commands
+        # whose services do not log never import structlog (start-up, docs/PERFORMANCE.md).
+        from thanx_server.kit.logging import configure_logging
+
+        configure_logging(settings)
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Database.from_engine(create_engine(settings.effective_database_url, pool_size=2))

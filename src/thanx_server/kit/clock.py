@@ -42,6 +42,11 @@ class ClockState:
             return self.frozen_at
         return utcnow() + self.offset if self.offset else utcnow()
 
+    @classmethod
+    def stored(cls, frozen_at: datetime | None, offset_us: int) -> ClockState:
+        """The state as the clock's row stores it (``models/sandbox.py``)."""
+        return cls(frozen_at=frozen_at, offset=timedelta(microseconds=offset_us))
+
     @property
     def is_real(self) -> bool:
         return self.frozen_at is None and not self.offset

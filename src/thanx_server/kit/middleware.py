@@ -21,6 +21,7 @@ from thanx_server.kit.error_handlers import error_response, unexpected_error
 from thanx_server.kit.errors import GenericError, ServiceUnavailable, is_db_unreachable
 from thanx_server.kit.ids import new_id
 from thanx_server.kit.metrics import observe_request
+from thanx_server.kit.settle import settled
 
 log = structlog.get_logger("thanx.http")
 
@@ -94,6 +95,7 @@ class TransactionMiddleware:
                     # more trip to the driver's thread): its session is closed, which sends
                     # nothing when no transaction is open.
                     await holder.finish(commit=writes and message["status"] < 400)
+                    await settled()
                 except Exception as exc:
                     replaced = True
                     log.warning("db.commit_failed", error=type(exc).__name__)

@@ -1,6 +1,7 @@
 """``SandboxMiddleware``: what a sandbox does around every request (installed only there).
 
-1. One statement reads the instance's clock and whether any fault rule exists; the clock is put
+1. The instance's clock and whether any fault rule exists, as this process's copy holds them
+   (``sandbox/state_cache.py``: one statement at most every 50 ms); the clock is put
    in place for the request (``kit/clock.business_now()``) and its time answered in
    ``X-Sandbox-Time``. It runs on the request's own session, the connection the request uses
    anyway (a writing request's transaction: no second connection checked out per write, issue
@@ -20,48 +21,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
-from sqlalchemy import Table, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from thanx_server.kit.clock import REAL, ClockHolder, ClockState, bind, unbind
+from thanx_server.kit.clock import ClockHolder, bind, unbind
 from thanx_server.kit.db import Database
 from thanx_server.kit.request_guard import replayed
 from thanx_server.kit.time import isoformat_z, utcnow
-from thanx_server.models.sandbox import CLOCK_ROW_ID, SandboxClock, SandboxFaultRule
-from thanx_server.sandbox.clock.repository import state_of
 from thanx_server.sandbox.faults import service as faults
 from thanx_server.sandbox.faults.service import Fault
 from thanx_server.sandbox.journal.recorder import JournalRecorder
 from thanx_server.sandbox.journal.recorder import entry as journal_entry
+from thanx_server.sandbox.state_cache import SandboxStateCache
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CLOCK_HEADER = b"x-sandbox-time"
 FAULT_HEADER = b"x-sandbox-fault"
-
-# Every sandbox request runs this, so it is a Core statement over the tables (not the mapped
-# classes): the session hands it to the connection without the ORM's per-execution work
-# (compile state, autoflush, ORM result setup), measured in docs/PERFORMANCE.md (issue 17).
-_CLOCKS = cast(Table, SandboxClock.__table__)
-_RULES = cast(Table, SandboxFaultRule.__table__)
-_clock_row = _CLOCKS.c.id == CLOCK_ROW_ID
-_STATE = select(
-    select(_CLOCKS.c.frozen_at).where(_clock_row).scalar_subquery(),
-    select(_CLOCKS.c.offset_us).where(_clock_row).scalar_subquery(),
-    exists().where(_RULES.c.id.is_not(None)),
-)
-
-
-async def load(session: AsyncSession) -> tuple[ClockState, bool]:
-    """The clock and whether any fault rule exists, in one statement."""
-    frozen_at, offset_us, any_rules = (await session.execute(_STATE)).one()
-    clock = REAL if frozen_at is None and offset_us is None else state_of(frozen_at, offset_us)
-    return clock, bool(any_rules)
 
 
 class SandboxMiddleware:
@@ -78,7 +57,8 @@ class SandboxMiddleware:
         console = scope["path"] == "/console" or scope["path"].startswith("/console/")
         database: Database = scope["app"].state.database
         request_session = scope["state"]["db"]
-        clock, any_rules = await load(request_session.get())
+        state: SandboxStateCache = scope["app"].state.sandbox_state
+        clock, any_rules = await state.load(request_session.get())
         any_rules = any_rules and not console
         if any_rules:
             # The fault's hit is counted in a transaction of its own, which must not nest in

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,20 +9,17 @@ from thanx_server.kit.clock import REAL, ClockState
 from thanx_server.kit.time import utcnow
 from thanx_server.kit.upsert import upsert_insert
 from thanx_server.models.sandbox import CLOCK_ROW_ID, SandboxClock
+from thanx_server.sandbox import state_cache
 
 _READ = select(SandboxClock.frozen_at, SandboxClock.offset_us, SandboxClock.version).where(
     SandboxClock.id == CLOCK_ROW_ID
 )
 
 
-def state_of(frozen_at: datetime | None, offset_us: int) -> ClockState:
-    return ClockState(frozen_at=frozen_at, offset=timedelta(microseconds=offset_us))
-
-
 async def load_state(session: AsyncSession) -> ClockState:
     """The instance's clock (the machine's while no control ever moved it)."""
     row = (await session.execute(_READ)).first()
-    return REAL if row is None else state_of(row.frozen_at, row.offset_us)
+    return REAL if row is None else ClockState.stored(row.frozen_at, row.offset_us)
 
 
 async def read(session: AsyncSession) -> tuple[ClockState, int]:
@@ -32,7 +27,7 @@ async def read(session: AsyncSession) -> tuple[ClockState, int]:
     row = (await session.execute(_READ)).first()
     if row is None:
         return REAL, 0
-    return state_of(row.frozen_at, row.offset_us), row.version
+    return ClockState.stored(row.frozen_at, row.offset_us), row.version
 
 
 def _offset_us(state: ClockState) -> int:
@@ -64,4 +59,7 @@ async def write(session: AsyncSession, state: ClockState, *, version: int) -> bo
             .values(**values)
         )
     result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    moved = bool(getattr(result, "rowcount", 0))
+    if moved:
+        state_cache.changed(session)
+    return moved

@@ -21,6 +21,7 @@ from thanx_server.kit.db import Database
 from thanx_server.kit.errors import NotFound, ValidationFailed
 from thanx_server.kit.time import utcnow
 from thanx_server.models.sandbox import SandboxFaultRule
+from thanx_server.sandbox import state_cache
 from thanx_server.sandbox.faults import repository
 from thanx_server.sandbox.faults.schemas import FaultIn
 
@@ -79,6 +80,7 @@ async def create_rule(
     )
     repository.add(session, rule)
     await session.flush()
+    state_cache.changed(session)
     return rule
 
 
@@ -91,10 +93,13 @@ async def list_rules(
 async def remove_rule(session: AsyncSession, principal: ControlPrincipal, rule_id: str) -> None:
     if not await repository.remove(session, _owner(principal), rule_id):
         raise NotFound(f"id: no fault rule '{rule_id}'")
+    state_cache.changed(session)
 
 
 async def clear_rules(session: AsyncSession, principal: ControlPrincipal) -> int:
-    return await repository.remove(session, _owner(principal), None)
+    removed = await repository.remove(session, _owner(principal), None)
+    state_cache.changed(session)
+    return removed
 
 
 @dataclass(frozen=True, slots=True)

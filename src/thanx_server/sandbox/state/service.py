@@ -27,6 +27,7 @@ from thanx_server.kit.errors import ValidationFailed
 from thanx_server.kit.scoping import MerchantScope
 from thanx_server.kit.time import isoformat_z, utcnow
 from thanx_server.kit.ttlcache import clear_every_cache
+from thanx_server.sandbox import state_cache
 from thanx_server.sandbox.faults import repository as faults_repository
 from thanx_server.sandbox.jobs import repository as jobs_repository
 from thanx_server.sandbox.state import repository
@@ -146,6 +147,7 @@ async def _put_back(
     forget what they held: it may name rows that are gone or changed."""
     rows = within(rows, scope)
     on_commit(session, clear_every_cache)
+    state_cache.changed(session)  # the clock and fault rules are among the rows replaced
     written = 0
     # Rows kept in place and overwritten rather than deleted and inserted: a merchant's own row
     # and its users in a merchant's reset, the merchants whenever credentials (whose grants
