@@ -76,3 +76,6 @@ class FairQueuePool(AsyncAdaptedQueuePool):
     """``AsyncAdaptedQueuePool`` with ``FairQueue``: connections go to waiters in order."""
 
     _queue_class = FairQueue
+    # Logs where SQLAlchemy's own pool logs (kept at WARNING by kit/logging, THANX_DB_ECHO aside),
+    # not under this module's name, which the root logger would print at INFO.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
