@@ -54,6 +54,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
 
+from thanx_server.kit.pool import FairQueuePool
+
 if TYPE_CHECKING:
     from thanx_server.settings import Settings
 
@@ -381,6 +383,9 @@ def create_engine(
             hide_parameters=True,
             connect_args={"timeout": 30},
             module=_OneTripDBAPI(),
+            # Waiters for a connection served in order (kit/pool.py); an in-memory database
+            # keeps SQLAlchemy's single shared connection.
+            **({} if ":memory:" in url else {"poolclass": FairQueuePool}),
         )
         _configure_sqlite(engine)
         return engine
@@ -394,6 +399,7 @@ def create_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
+        poolclass=FairQueuePool,  # waiters for a connection served in order (kit/pool.py)
         pool_timeout=timeouts.checkout if timeouts.checkout is not None else 30,
         hide_parameters=True,
         connect_args=_postgres_connect_args(timeouts),
