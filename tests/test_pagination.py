@@ -8,22 +8,30 @@ list also has its own filters. A property checked on one list says nothing about
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests import loyalty_factories as lf
 from tests.factories import Credential, Factory
 from thanx_server.kit import pagination
+from thanx_server.kit.ids import new_ids
 from thanx_server.kit.pagination import MAX_PER_PAGE, Page, PageResult
+from thanx_server.kit.scoping import MerchantScope
+from thanx_server.kit.time import utcnow
 from thanx_server.kit.ttlcache import TtlCache
+from thanx_server.models import Membership, User
+from thanx_server.user import repository as user_repository
 
 RECORDS = 23  # a prime: no per_page from 2 to 22 divides it, so last pages are partial
 
@@ -299,3 +307,180 @@ async def test_deep_pages_walked_in_turn_or_reached_directly_are_the_same_slices
     monkeypatch.setattr(pagination, "_page_starts", TtlCache(60.0))  # nothing kept: by OFFSET
     body = (await listing.get(client, page=pages - 1, per_page=per_page)).json()
     assert body[listing.key] == full[(pages - 2) * per_page : (pages - 1) * per_page]
+
+
+async def _members_at(
+    session: AsyncSession, merchant_id: str, created: list[datetime]
+) -> list[str]:
+    """Members of ``merchant_id`` created at ``created`` (repeated instants: an import), their
+    ids in the members list's order (newest first, id as tie-break)."""
+    ids = new_ids(len(created))
+    rows = zip(ids, created, strict=True)
+    users = [{"id": i, "created_at": at, "updated_at": at} for i, at in rows]
+    await session.execute(insert(User), users)
+    await session.execute(
+        insert(Membership), [{"user_id": i, "merchant_id": merchant_id} for i in ids]
+    )
+    return [i for _, i in sorted(zip(created, ids, strict=True), reverse=True)]
+
+
+async def _walk_members(session: AsyncSession, merchant_id: str, per_page: int) -> list[str]:
+    """Every page of the merchant's members list in turn, each page after the second read by
+    seek from where the page before it ended."""
+    scope, walked, page, total = MerchantScope.one(merchant_id), [], 1, None
+    while total is None or (page - 1) * per_page < total:
+        result = await user_repository.list_users(
+            session, scope, email=None, phone=None, updated_after=None, updated_before=None,
+            page=Page(page, per_page),
+        )  # fmt: skip
+        assert total in (None, result.total)
+        total = result.total
+        walked += [user.id for user in result.items]
+        page += 1
+    return walked
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    instants=st.lists(st.integers(0, 3), min_size=1, max_size=25),
+    per_page=st.integers(1, 7),
+)
+async def test_deep_pages_seek_the_same_slices_when_rows_share_their_time(
+    factory: Factory,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    instants: list[int],
+    per_page: int,
+) -> None:
+    """A seek from a kept page end orders ties on the leading column (members created at one
+    instant: an import) by id, as the OFFSET read does: walked in turn, the pages are the
+    slices of the one order, with the same total, however many rows share the page ends'
+    time."""
+    monkeypatch.setattr(pagination, "DEEP_FROM", 2)  # every page after the first is deep
+    monkeypatch.setattr(pagination, "_page_starts", TtlCache(60.0))
+    merchant = await factory.merchant()
+    base = utcnow().replace(microsecond=0)
+    order = await _members_at(session, merchant.id, [base - timedelta(minutes=i) for i in instants])
+    assert await _walk_members(session, merchant.id, per_page) == order
+
+
+async def test_a_deep_page_seeks_an_index_range_when_rows_share_the_page_ends_time(
+    factory: Factory,
+    session: AsyncSession,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17 target 4: the seek from a kept page end is a range of ``ix_users_created`` that
+    starts at that end, also when every row shares the page end's ``created_at`` (an import
+    at one instant). Its plain leading range (``created_at <= :end``, for PostgreSQL's
+    estimate) covers every such row; taken as the index's range (SQLite took the first of
+    the two), the last page of 1M members walked the index from the top: 1.7 s a request."""
+    monkeypatch.setattr(pagination, "DEEP_FROM", 2)
+    monkeypatch.setattr(pagination, "_page_starts", TtlCache(60.0))
+    merchant = await factory.merchant()
+    await _members_at(session, merchant.id, [utcnow()] * 300)
+    await session.execute(text("ANALYZE"))  # as autovacuum / an operator's ANALYZE would
+    scope = MerchantScope.one(merchant.id)
+    list_page = functools.partial(
+        user_repository.list_users, session, scope, email=None, phone=None,
+        updated_after=None, updated_before=None,
+    )  # fmt: skip
+    await list_page(page=Page(2, 10))  # by OFFSET: keeps where page 3 starts
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        statements.append((sql, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        result = await list_page(page=Page(3, 10))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert len(result.items) == 10
+    seek_sql, params = statements[-1]  # after the count (a total too small to keep)
+    assert "(users.created_at, users.id) <" in seek_sql, seek_sql
+    connection = await session.connection()
+    if engine.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a large table's
+        explained = await connection.exec_driver_sql(f"EXPLAIN {seek_sql}", params)
+        plan = "\n".join(str(row[-1]) for row in explained)
+        assert "ix_users_created" in plan, plan
+        assert "ROW(" in plan, plan  # the row comparison bounds the scan
+        assert "Sort" not in plan, plan
+    else:
+        explained = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {seek_sql}", params)
+        plan = "\n".join(str(row[-1]) for row in explained)
+        assert "ix_users_created ((created_at,id)<(?,?))" in plan, plan
+
+
+async def test_one_merchants_members_are_counted_from_its_memberships_without_reading_users(
+    factory: Factory, session: AsyncSession, engine: AsyncEngine
+) -> None:
+    """Issue 17 target 4: one merchant's members list (under the kept-total threshold, so
+    counted on every request) counts the merchant's memberships through their merchant index,
+    not every user probed for a membership (SQLite at 100k users: 48 ms a request, growing
+    with all users); the total is the same (test below)."""
+    merchant, other = await factory.merchant(), await factory.merchant()
+    for owner in (merchant, other, other):
+        await _members_at(session, owner.id, [utcnow()] * 100)
+    await session.execute(text("ANALYZE"))
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        statements.append((sql, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        result = await user_repository.list_users(
+            session, MerchantScope.one(merchant.id), email=None, phone=None,
+            updated_after=None, updated_before=None, page=Page(),
+        )  # fmt: skip
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert result.total == 100
+    count_sql, params = statements[0]
+    assert "count(" in count_sql, count_sql
+    connection = await session.connection()
+    if engine.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a large table's
+        explained = await connection.exec_driver_sql(f"EXPLAIN {count_sql}", params)
+    else:
+        explained = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {count_sql}", params)
+    plan = "\n".join(str(row[-1]) for row in explained)
+    assert "ix_memberships_merchant_id" in plan, plan
+    assert " users" not in plan, plan
+
+
+async def test_members_totals_count_each_member_once_in_any_scope(
+    factory: Factory, session: AsyncSession
+) -> None:
+    """The members list's total is the number of members it lists, whether counted from one
+    merchant's memberships or by the membership rule over several merchants (a user in two
+    of them counted once), and with a filter."""
+    first, second = await factory.merchant(), await factory.merchant()
+    only_first = await _members_at(session, first.id, [utcnow()] * 3)
+    only_second = await _members_at(session, second.id, [utcnow()] * 2)
+    both = await _members_at(session, first.id, [utcnow()] * 4)
+    await session.execute(
+        insert(Membership), [{"user_id": u, "merchant_id": second.id} for u in both]
+    )
+    await _members_at(session, (await factory.merchant()).id, [utcnow()] * 5)  # out of scope
+    for scope, expected in (
+        (MerchantScope.one(first.id), only_first + both),
+        (MerchantScope.one(second.id), only_second + both),
+        (MerchantScope((first.id, second.id)), only_first + only_second + both),
+    ):
+        result = await user_repository.list_users(
+            session, scope, email=None, phone=None, updated_after=None, updated_before=None,
+            page=Page(1, 100),
+        )  # fmt: skip
+        assert sorted(user.id for user in result.items) == sorted(expected)
+        assert result.total == len(expected)
+        small = await user_repository.list_users(
+            session, scope, email=None, phone=None, updated_after=None, updated_before=None,
+            page=Page(2, 2),
+        )  # fmt: skip
+        assert small.total == len(expected)
+        assert [user.id for user in small.items] == [user.id for user in result.items][2:4]

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any, TypeVarTuple
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -79,6 +92,16 @@ def member_of(scope: MerchantScope) -> ColumnElement[bool]:
 # The same rule for statements built once, the scope given at execution (``scope.params()``).
 MEMBER_OF_SCOPE = _member_where(MerchantScope.bound(Membership.merchant_id))
 
+# How many users ``MEMBER_OF_SCOPE`` admits, for a scope of ONE merchant and no other filter:
+# its memberships (one per user and merchant, each with its user: the primary key and the
+# cascading foreign key). Counting the rule itself probes every user (issue 17: one merchant's
+# members list, under the kept-total threshold so counted on every request, read all 100k
+# users: 48 ms on SQLite). Over several merchants a user may hold several memberships: those
+# lists count the rule.
+MEMBERS_OF_ONE_MERCHANT = (
+    select(func.count()).select_from(Membership).where(MerchantScope.bound(Membership.merchant_id))
+)
+
 
 async def members_among(
     session: AsyncSession, scope: MerchantScope, user_ids: Iterable[str]
@@ -140,7 +163,8 @@ async def list_users(
         "updated_before": updated_before,
     }
     params = {name: value for name, value in given.items() if value is not None}
-    query = _members_query(*(name in params for name in given))
+    one_merchant = not params and len(scope.merchant_ids) == 1
+    query = _members_query(*(name in params for name in given), one_merchant=one_merchant)
     return await paginate(session, query, page, {**params, **scope.params()})
 
 
@@ -162,22 +186,116 @@ def _filtered(
 
 
 @functools.cache
-def _members_query(email: bool, phone: bool, after: bool, before: bool) -> Paged:
-    """One statement per combination of filters (16 at most), each built once."""
+def _members_query(
+    email: bool, phone: bool, after: bool, before: bool, *, one_merchant: bool = False
+) -> Paged:
+    """One statement per combination of filters (16 at most), each built once; an unfiltered
+    list of one merchant is counted by its memberships (``MEMBERS_OF_ONE_MERCHANT``)."""
     stmt = _filtered(select(User).where(MEMBER_OF_SCOPE), email, phone, after, before)
-    return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()))
+    count = MEMBERS_OF_ONE_MERCHANT if one_merchant else None
+    return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()), count=count)
+
+
+class UserFields(Protocol):
+    """What a user's answer reads: a mapped ``User`` or a ``UserRow``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def zip_code(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class MembershipFields(Protocol):
+    """What a member's loyalty reads: a mapped ``Membership`` or a ``MembershipRow``."""
+
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def points_balance(self) -> Decimal: ...
+    @property
+    def joined_at(self) -> datetime: ...
+
+
+class SettingsFields(Protocol):
+    """What a member's communication settings show (the API and the console's member page):
+    a mapped row or a ``SettingsRow``."""
+
+    @property
+    def reward_progress_email(self) -> bool: ...
+    @property
+    def reward_offer_notification(self) -> bool: ...
+    @property
+    def reward_offer_email(self) -> bool: ...
+    @property
+    def marketing_general_email(self) -> bool: ...
+
+
+class UserRow(NamedTuple):
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    zip_code: str | None
+    updated_at: datetime
+
+
+class MembershipRow(NamedTuple):
+    merchant_id: str
+    tier: str
+    points_balance: Decimal
+    joined_at: datetime
+
+
+class SettingsRow(NamedTuple):
+    reward_progress_email: bool
+    reward_offer_notification: bool
+    reward_offer_email: bool
+    marketing_general_email: bool
+
+
+_USERS = cast(Table, User.__table__)
+_MEMBERSHIP_TABLE = cast(Table, Membership.__table__)
+_SETTINGS = cast(Table, CommunicationSetting.__table__)
+_AT_MEMBERSHIP = len(UserRow._fields)
+_AT_SETTINGS = _AT_MEMBERSHIP + len(MembershipRow._fields)
 
 
 @functools.cache
 def _member_lookup(
     email: bool, phone: bool, after: bool, before: bool, everything: bool = False
-) -> Select[User, Membership, CommunicationSetting]:
+) -> Select[Any]:
     """The user with an email or a phone (both unique: at most one), each of their memberships
     in scope with its settings, first joined first: the user and what the response shows of
-    them in one round trip. ``everything``: an operator's scope (the console), every merchant."""
+    them in one round trip. ``everything``: an operator's scope (the console), every merchant.
+
+    Over the tables (Core), the columns the answer shows and the settings row's id (NULL when
+    the member has none): a hot read, executed without the ORM's per-execution work and entity
+    loading (docs/PERFORMANCE.md, issue 17)."""
     in_scope = true() if everything else MerchantScope.bound(Membership.merchant_id)
     stmt = (
-        select(User, Membership, CommunicationSetting)
+        select(
+            *(_USERS.c[name] for name in UserRow._fields),
+            *(_MEMBERSHIP_TABLE.c[name] for name in MembershipRow._fields),
+            *(_SETTINGS.c[name] for name in SettingsRow._fields),
+            _SETTINGS.c.id,
+        )
+        .select_from(_USERS)
         .join(Membership, and_(Membership.user_id == User.id, in_scope))
         .outerjoin(
             CommunicationSetting,
@@ -199,7 +317,7 @@ async def find_member(
     phone: str | None,
     updated_after: datetime | None,
     updated_before: datetime | None,
-) -> tuple[User, Membership, CommunicationSetting | None] | None:
+) -> tuple[UserRow, MembershipRow, SettingsRow | None] | None:
     """The member with this email or phone and their first membership in ``scope``."""
     given = {
         "email": email,
@@ -211,7 +329,14 @@ async def find_member(
     stmt = _member_lookup(*(name in params for name in given), everything=scope.everything)
     scoped = {} if scope.everything else scope.params()
     row = (await session.execute(stmt, {**params, **scoped})).first()
-    return (row[0], row[1], row[2]) if row else None
+    if row is None:
+        return None
+    settings = SettingsRow._make(row[_AT_SETTINGS:-1]) if row[-1] is not None else None
+    return (
+        UserRow._make(row[:_AT_MEMBERSHIP]),
+        MembershipRow._make(row[_AT_MEMBERSHIP:_AT_SETTINGS]),
+        settings,
+    )
 
 
 _MEMBER_BY_ID = select(User).where(User.id == bindparam("user_id"), MEMBER_OF_SCOPE)
