@@ -384,7 +384,7 @@ def render(results: list[Result], runs: int) -> str:
         f"PostgreSQL {_pg_version()}, thanx-server {__version__}",
         f"- {runs} timed runs per database after one warm-up; job: 10,000 identifiers "
         "(8,000 member emails, 1,000 member phones, 500 repeats, 500 unknown) -> 9,000 rewards; "
-        f"chunk size {Settings().issuance_chunk_size or 'per engine (i17job on: SQLite 2,000, PostgreSQL 10,000)'}",
+        f"chunk size {Settings().issuance_chunk_size}",
         f"- peak RSS of the whole benchmark process: {rss_mb:.0f} MiB",
         "- load average when written (1/5/15 min): "
         + " / ".join(f"{x:.1f}" for x in os.getloadavg()),

@@ -28,7 +28,6 @@ from thanx_server.models import (
     Reward,
     User,
 )
-from thanx_server.settings import Settings
 
 
 def worker(owner: str = "test-worker", *, chunk_size: int = 1000, lease: float = 60) -> Any:
@@ -364,27 +363,6 @@ async def test_a_stopping_worker_releases_its_job_and_another_resumes_it(
     assert [f["error"] for f in job["summary"]["failures"]] == ["Duplicate identifier"] * 3 + [
         "User not found"
     ]
-
-
-async def test_an_unset_chunk_size_is_the_engines_a_whole_job_on_postgresql(
-    client: httpx.AsyncClient, world: World, database: Database, session: AsyncSession
-) -> None:
-    """A worker's chunks: 2,000 on SQLite (each holds the database's write lock), one chunk of up
-    to 10,000 on PostgreSQL (one commit). A sandbox's step: 2,000 on both."""
-    identifiers = [email(f"stranger{i}@example.com") for i in range(4001)]
-    created = await issue(client, world, world.issue_body(identifiers))
-    config = tasks.WorkerConfig(
-        owner="default", lease=timedelta(seconds=60), chunk_size=None, max_attempts=5
-    )
-    assert config.chunk_size == tasks.WorkerConfig.from_settings(Settings()).chunk_size
-
-    assert await tasks.step(database, config, created["id"], chunks=1)
-    assert await job_column(session, created["id"], IssuanceJob.processed_count) == 2000
-
-    checks = iter([False, True])  # stop after the first chunk
-    assert await tasks.run_once(database, config, should_stop=lambda: next(checks, True))
-    processed = await job_column(session, created["id"], IssuanceJob.processed_count)
-    assert processed == (4000 if database.is_sqlite else 4001)
 
 
 async def test_a_chunks_reward_ids_ascend_with_their_users(

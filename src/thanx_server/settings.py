@@ -96,11 +96,8 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     # A job that was claimed this many times without finishing is failed (a poison job).
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
-    # Identifiers per chunk: each chunk is one transaction. Unset: per engine
-    # (issuance.tasks.DEFAULT_CHUNK_SIZE): 2,000 on SQLite, whose write lock a chunk holds (every
-    # API write waits for it), a whole 10,000-identifier job on PostgreSQL (one commit); a
-    # sandbox's step: 2,000 on both.
-    issuance_chunk_size: int | None = Field(default=None, ge=1, le=10_000)
+    # Identifiers per chunk: each chunk is one transaction.
+    issuance_chunk_size: int = Field(default=2000, ge=1, le=10_000)
     # X-Idempotency-Key records are kept this long; the contract promises at least 24 hours.
     idempotency_ttl: timedelta = Field(default=timedelta(hours=24), ge=timedelta(hours=24))
 

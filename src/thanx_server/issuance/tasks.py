@@ -63,21 +63,11 @@ DUPLICATE = "Duplicate identifier"
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-# Identifiers per chunk (one transaction each) when THANX_ISSUANCE_CHUNK_SIZE is unset. SQLite:
-# a chunk holds the database's write lock, which every API write waits for, so chunks stay short.
-# PostgreSQL locks rows, not the database: a whole job (at most 10,000) is one chunk, which saves
-# four commits and four rounds of statements per job (docs/PERFORMANCE.md, i17job).
-DEFAULT_CHUNK_SIZE = {"sqlite": 2000, "postgresql": 10_000}
-# A sandbox's step (``step``) counts chunks a partner asked for: the same size on both engines.
-STEP_CHUNK_SIZE = 2000
-
-
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     owner: str
     lease: timedelta
-    # None: DEFAULT_CHUNK_SIZE of the database's engine.
-    chunk_size: int | None
+    chunk_size: int
     max_attempts: int
     # In a sandbox, magic identifiers (issuance/magic.py) force failures.
     sandbox: bool = False
@@ -241,16 +231,13 @@ async def process(
         await _fail(db, config, job, JOB_FAILURE_REASON)
         return
     chunk = _Chunker(job, campaign, variant, template, issued, sandbox=config.sandbox)
-    chunk_size = config.chunk_size or (
-        DEFAULT_CHUNK_SIZE[db.engine.dialect.name] if max_chunks is None else STEP_CHUNK_SIZE
-    )
     ran = 0
     while job.processed_count < job.total_count:
         if should_stop() or (max_chunks is not None and ran >= max_chunks):
             await _release(db, config, job)
             return
         ran += 1
-        end = min(job.processed_count + chunk_size, job.total_count)
+        end = min(job.processed_count + config.chunk_size, job.total_count)
         chunk_started = time.perf_counter()
         try:
             held = await chunk.run(db, config, start=job.processed_count, end=end)
