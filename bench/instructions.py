@@ -62,6 +62,7 @@ if plan.get("profile"):
 
         def bench_zero(self):
             import time
+            HOLD.update(wait=[], hold=[], trips=0, trip=0.0, commit=0.0)
             self.started = (time.perf_counter(), time.process_time())
             if plan["profile"] != "wall":
                 self.profiler = cProfile.Profile()
@@ -74,6 +75,7 @@ if plan.get("profile"):
             cpu = (time.process_time() - self.started[1]) * 1000 / calls
             if plan["profile"] == "wall":
                 print(f"| {label.decode()} | {wall:.2f} ms | {cpu:.2f} ms |", flush=True)
+                hold_report(label.decode())
                 if FAILED:
                     print(f"{label.decode()}: {len(FAILED)} answers >= 300: {sorted(set(FAILED))}")
                     FAILED.clear()
@@ -88,6 +90,79 @@ if plan.get("profile"):
 else:
     client = ctypes.CDLL(plan["library"])
 app = create_app(Settings())
+
+# --profile wall on SQLite: how long each writer holds the process's writer queue (from its
+# BEGIN IMMEDIATE's turn to COMMIT/ROLLBACK) and what the hold is made of: the trips to the
+# driver's thread inside it (statements, and the COMMIT) and the rest (event-loop turns: other
+# requests' work, and the request's own Python between its statements). SQLite serialises
+# writers, so 1 / hold is the in-process ceiling of writes per second.
+HOLD = {"wait": [], "hold": [], "trips": 0, "trip": 0.0, "commit": 0.0}
+if plan.get("profile") == "wall":
+    try:
+        from thanx_server.kit import db as _db
+    except ImportError:
+        _db = None
+    if _db is not None and hasattr(_db, "_OneTripConnection"):
+        import time as _time
+        _since = {}
+        _Conn, _Cursor = _db._OneTripConnection, _db._OneTripCursor
+        _begin, _end, _commit, _trip = (
+            _Conn._begin_write, _Conn._end_write, _Conn.commit, _Cursor._trip
+        )
+
+        async def _begin_write(self):
+            started = _time.perf_counter()
+            await _begin(self)
+            _since[id(self)] = now = _time.perf_counter()
+            HOLD["wait"].append(now - started)
+
+        def _end_write(self):
+            since = _since.pop(id(self), None)
+            if since is not None and self._holds_write_lock:
+                HOLD["hold"].append(_time.perf_counter() - since)
+            _end(self)
+
+        def _commit_timed(self):
+            held = id(self) in _since  # the commit ends the hold (``_end_write``)
+            started = _time.perf_counter()
+            try:
+                _commit(self)
+            finally:
+                if held:
+                    HOLD["commit"] += _time.perf_counter() - started
+
+        async def _trip_timed(self, operation, parameters, many):
+            started = _time.perf_counter()
+            try:
+                await _trip(self, operation, parameters, many)
+            finally:
+                since = _since.get(id(self._adapt_connection))
+                # A BEGIN IMMEDIATE's trip counts from its turn; one that rides on the next
+                # statement's trip (``_begin_pending``) makes none of its own.
+                deferred = getattr(self._adapt_connection, "_begin_pending", False)
+                if since is not None and not deferred:
+                    HOLD["trips"] += 1
+                    HOLD["trip"] += _time.perf_counter() - max(started, since)
+
+        _Conn._begin_write, _Conn._end_write, _Conn.commit = _begin_write, _end_write, _commit_timed
+        _Cursor._trip = _trip_timed
+
+
+def hold_report(label):
+    holds = HOLD["hold"]
+    if holds:
+        n = len(holds)
+        mean = sum(holds) * 1000 / n
+        trips, commit = HOLD["trip"] * 1000 / n, HOLD["commit"] * 1000 / n
+        print(
+            f"hold|{label}|writes {n}, queue held {mean:.2f} ms per write (median "
+            f"{sorted(holds)[n // 2] * 1000:.2f}): statement trips {HOLD['trips'] / n:.1f} = "
+            f"{trips:.2f} ms, COMMIT {commit:.2f} ms, the rest {mean - trips - commit:.2f} ms; "
+            f"waited for the queue {sum(HOLD['wait']) * 1000 / n:.2f} ms; ceiling "
+            f"{1000 / mean:.0f} writes/s",
+            flush=True,
+        )
+    HOLD.update(wait=[], hold=[], trips=0, trip=0.0, commit=0.0)
 
 def asgi_call(spec):
     paths = spec.get("paths") or [spec["path"]]  # one-way writes: a path per request
@@ -315,6 +390,8 @@ def profile_engine(
         if out.returncode != 0:
             raise SystemExit(f"probe failed in {checkout}:\n{out.stderr[-3000:]}")
         for line in (out.stdout or "").splitlines():
+            if line.startswith("hold|"):
+                print(f"  {side}: {line}", flush=True)
             if ">= 300" in line or '"level": "warning"' in line or '"status": 503' in line:
                 print(line, flush=True)
             if found := re.match(r"^\| (.+) \| ([\d.]+) ms \| ([\d.]+) ms \|$", line):

@@ -365,6 +365,30 @@ async def test_a_stopping_worker_releases_its_job_and_another_resumes_it(
     ]
 
 
+async def test_a_chunks_reward_ids_ascend_with_their_users(
+    client: httpx.AsyncClient, world: World, factory: Factory, database: Database
+) -> None:
+    """The rows are written in key order of the reward table's indexes (id, user): a chunk's new
+    ids are handed out in user order, while events and outcomes keep identifier order."""
+    for i in range(3, 12):
+        await factory.member(world.merchant, email=f"member{i}@example.com")
+    identifiers = [email(f"member{i}@example.com") for i in range(12)]
+    created = await issue(client, world, world.issue_body(identifiers))
+    await tasks.drain(database, worker())
+
+    async with database.read_sessions() as session:
+        rows = (
+            await session.execute(
+                select(Reward.user_id, Reward.id, Reward.identifier_index)
+                .where(Reward.issuance_job_id == created["id"])
+                .order_by(Reward.user_id)
+            )
+        ).all()
+    assert len(rows) == 12
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert sorted(r.identifier_index for r in rows) == list(range(12))
+
+
 async def test_a_job_that_keeps_crashing_workers_is_failed(
     client: httpx.AsyncClient, world: World, database: Database
 ) -> None:

@@ -35,10 +35,12 @@ async def served(
         template = await factory.template(merchant)
         cred = await factory.partner([merchant])
         ids = {"merchant": merchant.id, "template": template.id}
-    app = create_app(
-        Settings(data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False),
-        database=database,
+    # No per-process copy of the sandbox state: every request reads the clock, the statement
+    # whose place on SQLite (outside the writing transaction) these tests hold to.
+    settings = Settings(
+        data_dir=tmp_path, rate_limit_enabled=False, embedded_worker=False, sandbox_state_cache_ms=0
     )
+    app = create_app(settings, database=database)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -161,5 +163,73 @@ async def test_sqlite_writers_queue_from_begin_to_commit_only(fresh_db_url: str)
             await first.commit()
             await asyncio.wait_for(second, 5)
         assert not lock.locked()
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_writer_queue_is_taken_by_the_first_statement_of_the_endpoint(
+    served: tuple[httpx.AsyncClient, Database, Credential, dict[str, str]],
+) -> None:
+    """SQLite: the sandbox clock every request reads is read before the writing transaction
+    begins, so the process's writer queue is not held through routing, authentication and
+    body validation (issue 17): a write refused by validation, which runs no statement of its
+    own, answers while another writer holds the queue, and still carries the sandbox time."""
+    client, database, cred, ids = served
+    if database.write_lock is None:
+        return  # PostgreSQL: no writer queue
+    headers = cred.headers()
+    # The credential is looked up once (then cached): on a read, so that lookup holds nothing.
+    assert (await client.get("/partner/merchants", headers=headers)).status_code == 200
+    refused = body(ids["merchant"], ids["template"], start_at="not a time")
+    await database.write_lock.acquire()
+    try:
+        # Before: the clock's statement began the write transaction and waited for the queue.
+        response = await asyncio.wait_for(
+            client.post("/partner/campaigns", json=refused, headers=headers), 10
+        )
+    finally:
+        database.write_lock.release()
+    assert response.status_code == 400
+    assert "x-sandbox-time" in response.headers
+
+
+async def test_sqlite_write_sends_its_begin_with_its_first_statement(fresh_db_url: str) -> None:
+    """SQLite: a writing transaction's ``BEGIN IMMEDIATE`` takes the writer queue's turn at
+    once but reaches the driver's thread with the transaction's first statement (kit/db.py):
+    two statements and a COMMIT are three trips to aiosqlite's thread, not four; a transaction
+    that ran nothing sends nothing; each ends its turn on the queue."""
+    database = Database.from_engine(create_engine(fresh_db_url))
+    try:
+        lock = database.write_lock
+        if lock is None:
+            return  # PostgreSQL: no writer queue, no driver thread
+        async with database.engine.connect() as plain:
+            conn = await plain.execution_options(thanx_sqlite_begin="IMMEDIATE")
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            trips: list[Any] = []
+            execute = driver._execute
+
+            async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+                trips.append(fn)
+                return await execute(fn, *args, **kwargs)
+
+            driver._execute = counted
+            await conn.begin()
+            assert lock.locked()
+            await conn.execute(text("UPDATE merchants SET name = name"))
+            assert driver.in_transaction
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            await conn.commit()
+            assert len(trips) == 3
+            assert not lock.locked()
+            assert not driver.in_transaction
+
+            trips.clear()
+            for end in (conn.commit, conn.rollback):
+                await conn.begin()
+                assert lock.locked()
+                await end()
+                assert not lock.locked()
+            assert trips == []
     finally:
         await database.dispose()

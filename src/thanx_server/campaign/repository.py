@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, false, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,24 +37,95 @@ async def list_partner_campaigns(
     return await paginate(session, stmt, page)
 
 
-# Built once (a hot read): the campaign and its variants in one round trip.
+class CampaignFields(Protocol):
+    """What a campaign's answer reads: a mapped ``Campaign`` or a ``CampaignRow``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def objective(self) -> str | None: ...
+    @property
+    def fine_print(self) -> str | None: ...
+    @property
+    def start_at(self) -> datetime: ...
+    @property
+    def end_at(self) -> datetime: ...
+    @property
+    def redeemable_from(self) -> datetime: ...
+    @property
+    def redeemable_to(self) -> datetime: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class VariantFields(Protocol):
+    """What a variant's answer reads: a mapped ``CampaignVariant`` or a ``VariantRow``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def reward_template_id(self) -> str | None: ...
+
+
+class CampaignRow(NamedTuple):
+    id: str
+    merchant_id: str
+    name: str
+    objective: str | None
+    fine_print: str | None
+    start_at: datetime
+    end_at: datetime
+    redeemable_from: datetime
+    redeemable_to: datetime
+    time_zone: str
+    created_at: datetime
+
+
+class VariantRow(NamedTuple):
+    id: str
+    name: str
+    reward_template_id: str | None
+
+
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+_VARIANTS = cast(Table, CampaignVariant.__table__)
+_CAMPAIGN_COLUMNS = len(CampaignRow._fields)
+# Built once (a hot read): the campaign and its variants in one round trip, over the tables
+# (Core): the session hands it to the connection without the ORM's per-execution work and
+# entity loading (identity map, instance state), measured in docs/PERFORMANCE.md (issue 17).
 _CAMPAIGN_WITH_VARIANTS = (
-    select(Campaign, CampaignVariant)
-    .outerjoin(CampaignVariant, CampaignVariant.campaign_id == Campaign.id)
-    .where(Campaign.id == bindparam("campaign_id"), MerchantScope.bound(Campaign.merchant_id))
-    .order_by(CampaignVariant.position)
+    select(
+        *(_CAMPAIGNS.c[name] for name in CampaignRow._fields),
+        *(_VARIANTS.c[name] for name in VariantRow._fields),
+    )
+    .select_from(_CAMPAIGNS.outerjoin(_VARIANTS, _VARIANTS.c.campaign_id == _CAMPAIGNS.c.id))
+    .where(
+        _CAMPAIGNS.c.id == bindparam("campaign_id"),
+        MerchantScope.bound(_CAMPAIGNS.c.merchant_id),
+    )
+    .order_by(_VARIANTS.c.position)
 )
 
 
 async def get_campaign(
     session: AsyncSession, scope: MerchantScope, campaign_id: str
-) -> tuple[Campaign, list[CampaignVariant]] | None:
+) -> tuple[CampaignRow, list[VariantRow]] | None:
     """The campaign and its variants (position order)."""
     params = {"campaign_id": campaign_id, **scope.params()}
     rows = (await session.execute(_CAMPAIGN_WITH_VARIANTS, params)).all()
     if not rows:
         return None
-    return rows[0][0], [row[1] for row in rows if row[1] is not None]
+    at = _CAMPAIGN_COLUMNS
+    campaign = CampaignRow._make(rows[0][:at])
+    return campaign, [VariantRow._make(row[at:]) for row in rows if row[at] is not None]
 
 
 async def variants_of(
@@ -83,8 +154,6 @@ async def find_by_name(session: AsyncSession, scope: MerchantScope, name: str) -
     )
 
 
-_CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
-_VARIANTS: Table = CampaignVariant.__table__  # type: ignore[assignment]
 # Built once: Core INSERTs, no unit of work (a hot write, issue 17). The service built every
 # column's value already, so nothing is left for the ORM to compute or fetch back.
 _INSERT_CAMPAIGN = insert(_CAMPAIGNS)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.auth.service import PartnerPrincipal
 from thanx_server.campaign import repository
+from thanx_server.campaign.repository import CampaignFields, VariantFields
 from thanx_server.campaign.schemas import CampaignIn
 from thanx_server.domain.states import CAMPAIGN_STATES, CampaignState
 from thanx_server.domain.states import campaign_state as state_at
@@ -39,14 +40,14 @@ def is_control(name: str) -> bool:
     return name.strip().casefold() == CONTROL
 
 
-def campaign_state(campaign: Campaign, now: datetime) -> CampaignState:
+def campaign_state(campaign: CampaignFields, now: datetime) -> CampaignState:
     return state_at(campaign.start_at, campaign.end_at, now)
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignView:
-    campaign: Campaign
-    variants: Sequence[CampaignVariant]
+    campaign: CampaignFields
+    variants: Sequence[VariantFields]
     state: CampaignState
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.domain.states import JOB_STATES, REWARD_STATES, JobState, RewardState
@@ -67,20 +67,29 @@ def list_jobs(scope: MerchantScope, state: str | None) -> Select[Any]:
     return stmt.order_by(IssuanceJob.created_at.desc(), IssuanceJob.id.desc())
 
 
+# Built once (a hot write, issue 17): the campaign and the named variant of it in one round trip.
+_CAMPAIGN_AND_VARIANT = (
+    select(Campaign, CampaignVariant)
+    .outerjoin(
+        CampaignVariant,
+        and_(
+            CampaignVariant.id == bindparam("variant_id"),
+            CampaignVariant.campaign_id == Campaign.id,
+        ),
+    )
+    .where(Campaign.id == bindparam("campaign_id"), MerchantScope.bound(Campaign.merchant_id))
+)
+
+
 async def get_campaign_variant(
     session: AsyncSession, scope: MerchantScope, campaign_id: str, variant_id: str
 ) -> tuple[Campaign | None, CampaignVariant | None]:
-    campaign = await session.scalar(
-        select(Campaign).where(Campaign.id == campaign_id, scope.clause(Campaign.merchant_id))
-    )
-    if campaign is None:
+    """The campaign (in ``scope``) and its variant ``variant_id`` (None: not one of its)."""
+    params = {"campaign_id": campaign_id, "variant_id": variant_id, **scope.params()}
+    row = (await session.execute(_CAMPAIGN_AND_VARIANT, params)).first()
+    if row is None:
         return None, None
-    variant = await session.scalar(
-        select(CampaignVariant).where(
-            CampaignVariant.id == variant_id, CampaignVariant.campaign_id == campaign.id
-        )
-    )
-    return campaign, variant
+    return row[0], row[1]
 
 
 async def failures(session: AsyncSession, job_id: str) -> list[tuple[int, str, str]]:
@@ -298,13 +307,16 @@ OUTCOME_COLUMNS = ("identifier_index", "identifier_type", "user_id", "reward_id"
 async def insert_rewards(
     session: AsyncSession, *, shared: dict[str, Any], rows: list[tuple[str, str, int]]
 ) -> None:
-    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has."""
+    """One statement: ``rows`` are ``REWARD_COLUMNS``; ``shared`` the columns every row has.
+
+    Written in id order: the worker's ids ascend with the user (``tasks._with_ids``), so the
+    primary key and the user index both take their entries in key order."""
     await insert_rows(
         session,
         Reward.__table__,  # type: ignore[arg-type]
         shared=shared,
         columns=REWARD_COLUMNS,
-        rows=rows,
+        rows=sorted(rows),
     )
 
 

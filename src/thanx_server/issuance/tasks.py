@@ -422,8 +422,7 @@ class _Chunker:
         issues_rewards = self.template is not None
         served: set[str] = set()
         outcomes: list[OutcomeRow] = []
-        rewards: list[RewardRow] = []
-        ids = iter(new_ids(len(keys)) if issues_rewards else ())
+        issued: list[tuple[str, int]] = []  # user id, identifier index
         for offset, (kind, key) in enumerate(keys):
             index = start + offset
             magic = magic_outcome(kind, key) if self.sandbox else None
@@ -441,10 +440,24 @@ class _Chunker:
             else:
                 served.add(user_id)
                 if issues_rewards:
-                    rewards.append((next(ids), user_id, index))
+                    issued.append((user_id, index))
                 else:  # a Control variant: the holdout is recorded, nothing is issued
                     outcomes.append((index, kind, user_id, None, None))
-        return outcomes, rewards, served
+        return outcomes, _with_ids(issued), served
+
+
+def _with_ids(issued: list[tuple[str, int]]) -> list[RewardRow]:
+    """New reward ids for ``issued`` (in identifier order), ascending with the user id: the rows
+    go into ``rewards`` in that order (``repository.insert_rewards``), so its primary key and its
+    ``(user_id, state, created_at)`` index are written in key order, not at random positions
+    (on SQLite ~40% of the chunk's INSERT, docs/PERFORMANCE.md i17job). Ids stay random."""
+    ids = sorted(new_ids(len(issued)))
+    by_user = sorted(range(len(issued)), key=lambda i: issued[i][0])
+    rows: list[RewardRow] = [("", "", 0)] * len(issued)
+    for rank, i in enumerate(by_user):
+        user_id, index = issued[i]
+        rows[i] = (ids[rank], user_id, index)
+    return rows
 
 
 def _fails_job(identifiers: list[Any]) -> bool:

@@ -19,7 +19,10 @@ SQLite setup lives here and only here:
 * a statement is ONE trip (``_OneTripCursor``): SQLAlchemy's aiosqlite cursor makes four (open a
   cursor, execute, fetch, close), each a wake-up of the driver's thread and a wait for the event
   loop to be woken back, which on a loaded 2-core machine is most of a write's time
-  (docs/PERFORMANCE.md, issue 17). The same four calls run back to back on the driver's thread.
+  (docs/PERFORMANCE.md, issue 17). The same four calls run back to back on the driver's thread;
+* a writing transaction's ``BEGIN IMMEDIATE`` takes the process's writer queue at once but is
+  sent with the transaction's first statement, on that statement's trip (a transaction that
+  runs nothing sends nothing): every trip inside a write is one the queue's holder waits for.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
+
+from thanx_server.kit.pool import FairQueuePool
 
 if TYPE_CHECKING:
     from thanx_server.settings import Settings
@@ -90,9 +95,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _run_statement(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: bool
 ) -> tuple[Any, list[Any], int, int | None]:
-    """On the driver's thread: one statement from cursor to close (``_OneTripCursor``)."""
+    """On the driver's thread: one statement from cursor to close (``_OneTripCursor``), after
+    the transaction's ``BEGIN IMMEDIATE`` if it is the transaction's first (``begin``)."""
+    if begin:
+        connection.execute(BEGIN_WRITE)
     cursor = connection.cursor()
     try:
         if many:
@@ -151,20 +159,23 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
         connection: Any = self._adapt_connection  # a _OneTripConnection
-        begins_write = operation == BEGIN_WRITE
-        if begins_write:
+        if operation == BEGIN_WRITE:
+            # The writer's turn is taken now; the BEGIN itself rides on the trip of the
+            # transaction's first statement (or of nothing, if none comes before the end).
             await connection._begin_write()
-        try:
-            async with connection._execute_mutex:
-                driver: Any = self._connection
+            connection._begin_pending = True
+            return
+        async with connection._execute_mutex:
+            driver: Any = self._connection
+            begin = connection._begin_pending
+            try:
                 self._description, rows, self._rowcount, self._lastrowid = await driver._execute(
-                    _run_statement, driver._conn, operation, parameters, many
+                    _run_statement, driver._conn, operation, parameters, many, begin
                 )
-                self._rows = collections.deque(rows)
-        except BaseException:
-            if begins_write:  # no transaction began: the turn is over
-                connection._end_write()
-            raise
+            finally:
+                if begin:  # sent (a failed BEGIN is undone by the ROLLBACK that follows)
+                    connection._begin_pending = False
+            self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         await self._trip(operation, parameters, False)
@@ -190,32 +201,51 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     authentication and rendering of other requests run meanwhile (issue 17).
     """
 
-    __slots__ = ("_holds_write_lock", "_write_lock")
+    __slots__ = ("_begin_pending", "_holds_write_lock", "_write_lock")
     _cursor_cls = _OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any, write_lock: asyncio.Lock) -> None:
         super().__init__(dbapi, connection)
         self._write_lock = write_lock
         self._holds_write_lock = False
+        # ``BEGIN IMMEDIATE`` was asked for (the turn is held) and not sent yet: it goes with
+        # the next statement's trip (``_run_statement``), one trip fewer per write (issue 17).
+        self._begin_pending = False
+
+    @property
+    def in_write(self) -> bool:
+        """Inside a writing transaction: the turn on the queue is held (its BEGIN may not have
+        reached the driver yet)."""
+        return self._holds_write_lock
 
     async def _begin_write(self) -> None:
         await self._write_lock.acquire()
         self._holds_write_lock = True
 
     def _end_write(self) -> None:
+        self._begin_pending = False
         if self._holds_write_lock:
             self._holds_write_lock = False
             self._write_lock.release()
 
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self._begin_pending:
+            # SQLAlchemy's streaming cursor runs its statement itself: the BEGIN goes first.
+            self._begin_pending = False
+            await_(self._connection.execute(BEGIN_WRITE))
+        return super().cursor(server_side)
+
     def commit(self) -> None:
         try:
-            super().commit()
+            if not self._begin_pending:  # else nothing was sent: nothing to commit
+                super().commit()
         finally:
             self._end_write()
 
     def rollback(self) -> None:
         try:
-            super().rollback()
+            if not self._begin_pending:
+                super().rollback()
         finally:
             self._end_write()
 
@@ -275,7 +305,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def _outside_transaction(dbapi_connection: Any) -> bool:
-    return not dbapi_connection.driver_connection.in_transaction
+    # A writer whose BEGIN has not reached the driver yet is inside too: its ROLLBACK ends
+    # its turn on the writer queue.
+    return not (dbapi_connection.driver_connection.in_transaction or dbapi_connection.in_write)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +383,9 @@ def create_engine(
             hide_parameters=True,
             connect_args={"timeout": 30},
             module=_OneTripDBAPI(),
+            # Waiters for a connection served in order (kit/pool.py); an in-memory database
+            # keeps SQLAlchemy's single shared connection.
+            **({} if ":memory:" in url else {"poolclass": FairQueuePool}),
         )
         _configure_sqlite(engine)
         return engine
@@ -364,6 +399,7 @@ def create_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
+        poolclass=FairQueuePool,  # waiters for a connection served in order (kit/pool.py)
         pool_timeout=timeouts.checkout if timeouts.checkout is not None else 30,
         hide_parameters=True,
         connect_args=_postgres_connect_args(timeouts),

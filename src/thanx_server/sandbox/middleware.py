@@ -4,9 +4,11 @@
    (``sandbox/state_cache.py``: one statement at most every 50 ms); the clock is put
    in place for the request (``kit/clock.business_now()``) and its time answered in
    ``X-Sandbox-Time``. It runs on the request's own session, the connection the request uses
-   anyway (a writing request's transaction: no second connection checked out per write, issue
-   17). Controls that commit on sessions of their own (the clock's advance) close the request's
-   session first (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
+   anyway (a writing request's transaction on PostgreSQL: no second connection checked out per
+   write, issue 17); a writing request on SQLite reads it on a read connection before its
+   transaction, which would otherwise take the writer queue here (kit/db.py). Controls that
+   commit on sessions of their own (the clock's advance) close the request's session first
+   (``kit/deps.AppDatabase``), which releases the SQLite write lock it took.
 2. Only when rules exist: the request's operation (its route's operation id), caller (the
    ``X-ClientId`` sent) and merchant (``merchant_id`` in the query, or at the top of a JSON body,
    or one level down) are matched against them (``faults/service.decide``), and the fault
@@ -58,7 +60,17 @@ class SandboxMiddleware:
         database: Database = scope["app"].state.database
         request_session = scope["state"]["db"]
         state: SandboxStateCache = scope["app"].state.sandbox_state
-        clock, any_rules = await state.load(request_session.get())
+        if database.write_lock is not None and scope["method"] not in SAFE_METHODS:
+            # SQLite: the writing session's first statement is its BEGIN IMMEDIATE, which takes
+            # the process's writer queue until COMMIT; read there, the state (when this
+            # process's copy has expired) would hold the queue through routing,
+            # authentication and validation too (issue 17, i17wr). It is read on a read
+            # connection instead, before the transaction, as a PostgreSQL write reads it
+            # (READ COMMITTED: a clock move may commit in between on either).
+            async with database.read_sessions() as session:
+                clock, any_rules = await state.load(session)
+        else:
+            clock, any_rules = await state.load(request_session.get())
         any_rules = any_rules and not console
         if any_rules:
             # The fault's hit is counted in a transaction of its own, which must not nest in

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from thanx_server.kit.clock import business_now
@@ -30,6 +31,25 @@ async def list_tags(
     return await paginate(session, stmt, page)
 
 
+_TAGS: Table = Tag.__table__  # type: ignore[assignment]
+# Built once per dialect (a hot write, issue 17): the upsert of one (member, key) row, run as
+# one executemany over the call's users. Built per call as a multi-row VALUES it was compiled
+# anew every time (its cache key held each row), and ``excluded`` rebuilt its column set.
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert = upsert_insert(session, _TAGS)
+        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["merchant_id", "user_id", "key"],
+            set_={"values": insert.excluded["values"], "updated_at": insert.excluded.updated_at},
+        )
+    return statement
+
+
 async def upsert_tags(
     session: AsyncSession,
     scope: MerchantScope,
@@ -53,13 +73,7 @@ async def upsert_tags(
         }
         for tag_id, user_id in zip(new_ids(len(user_ids)), user_ids, strict=True)
     ]
-    insert = upsert_insert(session, Tag)
-    await session.execute(
-        insert.values(rows).on_conflict_do_update(
-            index_elements=["merchant_id", "user_id", "key"],
-            set_={"values": insert.excluded["values"], "updated_at": now},
-        )
-    )
+    await session.execute(_upsert(session), rows)
 
 
 async def delete_tags(

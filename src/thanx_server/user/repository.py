@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any, TypeVarTuple
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol, TypeVarTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     exists,
@@ -194,16 +196,106 @@ def _members_query(
     return Paged(stmt.order_by(User.created_at.desc(), User.id.desc()), count=count)
 
 
+class UserFields(Protocol):
+    """What a user's answer reads: a mapped ``User`` or a ``UserRow``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def zip_code(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class MembershipFields(Protocol):
+    """What a member's loyalty reads: a mapped ``Membership`` or a ``MembershipRow``."""
+
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def points_balance(self) -> Decimal: ...
+    @property
+    def joined_at(self) -> datetime: ...
+
+
+class SettingsFields(Protocol):
+    """What a member's communication settings show (the API and the console's member page):
+    a mapped row or a ``SettingsRow``."""
+
+    @property
+    def reward_progress_email(self) -> bool: ...
+    @property
+    def reward_offer_notification(self) -> bool: ...
+    @property
+    def reward_offer_email(self) -> bool: ...
+    @property
+    def marketing_general_email(self) -> bool: ...
+
+
+class UserRow(NamedTuple):
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    zip_code: str | None
+    updated_at: datetime
+
+
+class MembershipRow(NamedTuple):
+    merchant_id: str
+    tier: str
+    points_balance: Decimal
+    joined_at: datetime
+
+
+class SettingsRow(NamedTuple):
+    reward_progress_email: bool
+    reward_offer_notification: bool
+    reward_offer_email: bool
+    marketing_general_email: bool
+
+
+_USERS = cast(Table, User.__table__)
+_MEMBERSHIP_TABLE = cast(Table, Membership.__table__)
+_SETTINGS = cast(Table, CommunicationSetting.__table__)
+_AT_MEMBERSHIP = len(UserRow._fields)
+_AT_SETTINGS = _AT_MEMBERSHIP + len(MembershipRow._fields)
+
+
 @functools.cache
 def _member_lookup(
     email: bool, phone: bool, after: bool, before: bool, everything: bool = False
-) -> Select[User, Membership, CommunicationSetting]:
+) -> Select[Any]:
     """The user with an email or a phone (both unique: at most one), each of their memberships
     in scope with its settings, first joined first: the user and what the response shows of
-    them in one round trip. ``everything``: an operator's scope (the console), every merchant."""
+    them in one round trip. ``everything``: an operator's scope (the console), every merchant.
+
+    Over the tables (Core), the columns the answer shows and the settings row's id (NULL when
+    the member has none): a hot read, executed without the ORM's per-execution work and entity
+    loading (docs/PERFORMANCE.md, issue 17)."""
     in_scope = true() if everything else MerchantScope.bound(Membership.merchant_id)
     stmt = (
-        select(User, Membership, CommunicationSetting)
+        select(
+            *(_USERS.c[name] for name in UserRow._fields),
+            *(_MEMBERSHIP_TABLE.c[name] for name in MembershipRow._fields),
+            *(_SETTINGS.c[name] for name in SettingsRow._fields),
+            _SETTINGS.c.id,
+        )
+        .select_from(_USERS)
         .join(Membership, and_(Membership.user_id == User.id, in_scope))
         .outerjoin(
             CommunicationSetting,
@@ -225,7 +317,7 @@ async def find_member(
     phone: str | None,
     updated_after: datetime | None,
     updated_before: datetime | None,
-) -> tuple[User, Membership, CommunicationSetting | None] | None:
+) -> tuple[UserRow, MembershipRow, SettingsRow | None] | None:
     """The member with this email or phone and their first membership in ``scope``."""
     given = {
         "email": email,
@@ -237,7 +329,14 @@ async def find_member(
     stmt = _member_lookup(*(name in params for name in given), everything=scope.everything)
     scoped = {} if scope.everything else scope.params()
     row = (await session.execute(stmt, {**params, **scoped})).first()
-    return (row[0], row[1], row[2]) if row else None
+    if row is None:
+        return None
+    settings = SettingsRow._make(row[_AT_SETTINGS:-1]) if row[-1] is not None else None
+    return (
+        UserRow._make(row[:_AT_MEMBERSHIP]),
+        MembershipRow._make(row[_AT_MEMBERSHIP:_AT_SETTINGS]),
+        settings,
+    )
 
 
 _MEMBER_BY_ID = select(User).where(User.id == bindparam("user_id"), MEMBER_OF_SCOPE)

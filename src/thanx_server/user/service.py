@@ -26,6 +26,7 @@ from thanx_server.kit.scoping import MerchantScope
 from thanx_server.merchant import repository as merchant_repository
 from thanx_server.models import CommunicationSetting, Membership, User
 from thanx_server.user import repository
+from thanx_server.user.repository import MembershipFields, SettingsFields, UserFields
 from thanx_server.webhook import events, outbox
 from thanx_server.webhook.events import EventType
 
@@ -110,9 +111,9 @@ class UserView:
     """A user as one partner call sees them: the loyalty and settings shown are those of the
     membership the user joined first among the call's merchants."""
 
-    user: User
-    membership: Membership | None
-    settings: CommunicationSetting | None
+    user: UserFields
+    membership: MembershipFields | None
+    settings: SettingsFields | None
 
 
 @dataclass(frozen=True, slots=True)
