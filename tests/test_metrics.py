@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr, ValidationError
 
@@ -198,6 +200,23 @@ def test_chatty_libraries_stay_quiet_at_info(settings: Settings) -> None:
     configure_logging(settings)
     assert not logging.getLogger("sqlalchemy.engine").isEnabledFor(logging.INFO)
     assert logging.getLogger("thanx.anything").isEnabledFor(logging.INFO)
+
+
+def test_logs_go_to_stderr_as_it_is_when_written(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI command run inside another program (a test's CliRunner) configures logging while
+    ``sys.stderr`` is a stream closed when it returns; later lines go to stderr as it is then."""
+    during = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", during)
+    configure_logging(settings)
+    during.close()
+    after = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", after)
+    structlog.get_logger("thanx.test").info("after.the_command")
+    logging.getLogger("thanx.stdlib").warning("from the standard library")
+    assert "after.the_command" in after.getvalue()
+    assert "from the standard library" in after.getvalue()
 
 
 def test_an_unknown_log_level_is_refused_by_name() -> None:

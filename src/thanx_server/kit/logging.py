@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
 
@@ -19,6 +20,21 @@ from thanx_server.settings import LogFormat, Settings
 # tests do) replaces it instead of stacking a second one.
 _HANDLER_NAME = "thanx"
 _CHATTY = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore", "hpack")
+
+
+class _Stderr:
+    """``sys.stderr`` as it is at each write, not as it was when logging was configured: a CLI
+    command run inside another program (a test runner's ``CliRunner``) configures logging while
+    ``sys.stderr`` is a stream that is closed once the command returns."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR = _Stderr()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -36,10 +52,10 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _STDERR)),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_STDERR)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
