@@ -171,6 +171,20 @@ async def count(session: AsyncSession, model: Any, *where: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+async def emit_sms(
+    session: AsyncSession, merchant_id: str, ids: list[str], *, now: datetime | None = None
+) -> None:
+    """``sms_subscription.created`` events of ``merchant_id`` with these ids and empty bodies,
+    written as one outbox row (at the business clock's now unless given)."""
+    await outbox.emit(
+        session,
+        merchant_id=merchant_id,
+        type=EventType.SMS_SUBSCRIPTION,
+        rows=[(event_id, None, "{}") for event_id in ids],
+        now=now or clock.business_now(),
+    )
+
+
 def issuance_worker() -> issuance_tasks.WorkerConfig:
     return issuance_tasks.WorkerConfig(
         owner="test-issuer", lease=timedelta(seconds=60), chunk_size=2, max_attempts=5
@@ -355,12 +369,8 @@ async def test_a_dispatch_takes_whole_outbox_rows_oldest_first(
     merchant = await factory.merchant()
     now = clock.business_now()
     for n in (2, 0, 1):  # written out of order: taken by creation time
-        await outbox.emit(
-            session,
-            merchant_id=merchant.id,
-            type=EventType.SMS_SUBSCRIPTION,
-            rows=[(f"row{n}ev{i}", None, "{}") for i in range(3)],
-            now=now + timedelta(seconds=n),
+        await emit_sms(
+            session, merchant.id, [f"row{n}ev{i}" for i in range(3)], now=now + timedelta(seconds=n)
         )
     assert await count(session, WebhookOutbox) == 3
     assert await tasks.dispatch(database, limit=4) == 6  # rows of 3 are not split
@@ -654,11 +664,10 @@ async def test_a_slow_receiver_does_not_stall_the_others(
         await add_endpoint(client, operator.headers(), fast_merchant, receiver.url)
         now = clock.business_now()
         for merchant in (slow_merchant, fast_merchant):  # the slow backlog is older
-            await outbox.emit(
+            await emit_sms(
                 factory.session,
-                merchant_id=merchant.id,
-                type=EventType.SMS_SUBSCRIPTION,
-                rows=[(f"{merchant.id[:8]}ev{i:04d}", None, "{}") for i in range(20)],
+                merchant.id,
+                [f"{merchant.id[:8]}ev{i:04d}" for i in range(20)],
                 now=now,
             )
         async with sender.new_client(8) as http:
@@ -713,7 +722,6 @@ async def test_a_dead_workers_deliveries_are_sent_again_with_the_same_event_id(
 
 
 async def test_a_dead_workers_claims_are_free_again_within_two_minutes(
-    client: httpx.AsyncClient,
     factory: Factory,
     database: Database,
     session: AsyncSession,
@@ -724,16 +732,8 @@ async def test_a_dead_workers_claims_are_free_again_within_two_minutes(
     was 8 minutes for a killed worker's claims) but two timeouts and a margin, renewed while the
     worker lives."""
     merchant = await factory.merchant()
-    await factory.member(merchant)
-    operator = await factory.operator()
-    await add_endpoint(client, operator.headers(), merchant, receiver.url)
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.SMS_SUBSCRIPTION,
-        rows=[(f"held{i:03d}", None, "{}") for i in range(40)],
-        now=clock.business_now(),
-    )
+    await subscribe(session, merchant.id, receiver.url)
+    await emit_sms(session, merchant.id, [f"held{i:03d}" for i in range(40)])
     defaults = Settings()
     async with sender.new_client(4) as http:
         dead = tasks.Deliverer(database, tasks.DeliveryConfig.from_settings(defaults, "dead"), http)
@@ -747,7 +747,6 @@ async def test_a_dead_workers_claims_are_free_again_within_two_minutes(
 
 
 async def test_a_live_worker_keeps_its_claims_past_one_lease_by_renewing_them(
-    client: httpx.AsyncClient,
     factory: Factory,
     database: Database,
     session: AsyncSession,
@@ -758,16 +757,8 @@ async def test_a_live_worker_keeps_its_claims_past_one_lease_by_renewing_them(
     receiver = await Receiver(respond=lambda _r: Reply(delay=1.5)).start()
     try:
         merchant = await factory.merchant()
-        await factory.member(merchant)
-        operator = await factory.operator()
-        await add_endpoint(client, operator.headers(), merchant, receiver.url)
-        await outbox.emit(
-            session,
-            merchant_id=merchant.id,
-            type=EventType.SMS_SUBSCRIPTION,
-            rows=[(f"slow{i}", None, "{}") for i in range(7)],
-            now=clock.business_now(),
-        )
+        await subscribe(session, merchant.id, receiver.url)
+        await emit_sms(session, merchant.id, [f"slow{i}" for i in range(7)])
         slow = config(owner="slow", timeout=2.0, per_endpoint=1)
         assert slow.lease == timedelta(seconds=9)
         async with sender.new_client(4) as http, sender.new_client(4) as other_http:
@@ -921,13 +912,7 @@ async def test_a_name_rebound_to_a_private_address_is_refused_when_delivering(
     )
     assert dns.asked == ["hooks.example.test"]  # public at registration: accepted
     dns.answers["hooks.example.test"] = ["127.0.0.1", "10.0.0.7"]  # ... private later
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.SMS_SUBSCRIPTION,
-        rows=[("rebound0001", None, "{}")],
-        now=clock.business_now(),
-    )
+    await emit_sms(session, merchant.id, ["rebound0001"])
     guard = safety.ConnectGuard(resolve=dns.resolve)
     async with sender.new_client(4, guard=guard.addresses) as http:
         assert await tasks.drain(database, config(), http) == 1
@@ -1225,13 +1210,7 @@ async def test_the_delay_fault_holds_each_delivery_back(
     monkeypatch.setattr(tasks, "FAULT_DELAY", timedelta(seconds=0.4))
     merchant = await factory.merchant()
     await subscribe(session, merchant.id, receiver.url, fault="delay")
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.SMS_SUBSCRIPTION,
-        rows=[(f"delayed{i:04d}", None, "{}") for i in range(3)],
-        now=clock.business_now(),
-    )
+    await emit_sms(session, merchant.id, [f"delayed{i:04d}" for i in range(3)])
     started = time.perf_counter()
     assert await tasks.drain(database, config()) == 3
     assert time.perf_counter() - started >= 0.4  # none went out before the delay
@@ -1256,13 +1235,7 @@ async def test_the_reorder_fault_shuffles_what_is_otherwise_sent_in_due_order(
 
     merchant = await factory.merchant()
     await subscribe(session, merchant.id, receiver.url, fault=fault)
-    await outbox.emit(
-        session,
-        merchant_id=merchant.id,
-        type=EventType.SMS_SUBSCRIPTION,
-        rows=[(f"ordered{i:04d}", None, "{}") for i in range(24)],
-        now=clock.business_now(),
-    )
+    await emit_sms(session, merchant.id, [f"ordered{i:04d}" for i in range(24)])
     await tasks.dispatch(database)
     due_order = list(
         await session.scalars(
