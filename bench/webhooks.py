@@ -75,6 +75,15 @@ class Result:
     delivered: int = 0
 
 
+def _app(tmp: Path, database: Any) -> tuple[Settings, Any, Any]:
+    """The app the job runs through and its worker's settings (both benchmarks)."""
+    settings = Settings(
+        data_dir=tmp, embedded_worker=False, log_level="WARNING", rate_limit_enabled=False
+    )
+    app = create_app(settings, database=database)
+    return settings, app, issuance_tasks.WorkerConfig.from_settings(settings, owner="bench")
+
+
 async def _noop(*_args: Any, **_kw: Any) -> None:
     return None
 
@@ -106,12 +115,7 @@ async def bench(kind: str, runs: int, port: int, *, delivery_only: bool = False)
                     url=f"http://127.0.0.1:{port}/hook",
                     policy=service.UrlPolicy(production=False, allow_private=True),
                 )
-            settings = Settings(
-                data_dir=Path(tmp), embedded_worker=False, log_level="WARNING",
-                rate_limit_enabled=False,
-            )  # fmt: skip
-            app = create_app(settings, database=seeded.database)
-            worker = issuance_tasks.WorkerConfig.from_settings(settings, owner="bench")
+            settings, app, worker = _app(Path(tmp), seeded.database)
             deliverer = tasks.DeliveryConfig.from_settings(settings, owner="bench")
             real_issued = issuance_tasks.outbox.rewards_issued
             real_batch = issuance_tasks.outbox.batch_completed
@@ -173,12 +177,7 @@ async def _instructions_probe(library: str, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url, _ = await _create_database("sqlite", Path(tmp))
         seeded = await _seed(url)
-        settings = Settings(
-            data_dir=Path(tmp), embedded_worker=False, log_level="WARNING",
-            rate_limit_enabled=False,
-        )  # fmt: skip
-        app = create_app(settings, database=seeded.database)
-        worker = issuance_tasks.WorkerConfig.from_settings(settings, owner="bench")
+        _settings, app, worker = _app(Path(tmp), seeded.database)
         real = issuance_tasks.outbox.rewards_issued, issuance_tasks.outbox.batch_completed
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
