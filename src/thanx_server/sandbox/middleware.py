@@ -59,18 +59,23 @@ class SandboxMiddleware:
         console = scope["path"] == "/console" or scope["path"].startswith("/console/")
         database: Database = scope["app"].state.database
         request_session = scope["state"]["db"]
-        state: SandboxStateCache = scope["app"].state.sandbox_state
-        if database.write_lock is not None and scope["method"] not in SAFE_METHODS:
+        cache: SandboxStateCache = scope["app"].state.sandbox_state
+        state = cache.fresh()
+        if (
+            state is None
+            and database.write_lock is not None
+            and scope["method"] not in SAFE_METHODS
+        ):
             # SQLite: the writing session's first statement is its BEGIN IMMEDIATE, which takes
-            # the process's writer queue until COMMIT; read there, the state (when this
-            # process's copy has expired) would hold the queue through routing,
-            # authentication and validation too (issue 17, i17wr). It is read on a read
-            # connection instead, before the transaction, as a PostgreSQL write reads it
-            # (READ COMMITTED: a clock move may commit in between on either).
+            # the process's writer queue until COMMIT; read there, the state would hold the
+            # queue through routing, authentication and validation too (issue 17, i17wr). It is
+            # read on a read connection instead, before the transaction, as a PostgreSQL write
+            # reads it (READ COMMITTED: a clock move may commit in between on either).
             async with database.read_sessions() as session:
-                clock, any_rules = await state.load(session)
-        else:
-            clock, any_rules = await state.load(request_session.get())
+                state = await cache.read(session)
+        elif state is None:
+            state = await cache.read(request_session.get())
+        clock, any_rules = state
         any_rules = any_rules and not console
         if any_rules:
             # The fault's hit is counted in a transaction of its own, which must not nest in

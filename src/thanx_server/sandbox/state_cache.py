@@ -48,12 +48,16 @@ class SandboxStateCache:
         self._until = 0.0
         _caches.add(self)
 
-    async def load(self, session: AsyncSession) -> SandboxState:
-        """The clock and whether any fault rule exists: the copy while it is fresh, else one
-        statement on ``session``."""
-        asked = time.monotonic()
-        if self._state is not None and asked < self._until:
+    def fresh(self) -> SandboxState | None:
+        """This process's copy while it is fresh, else None (``read`` then)."""
+        if self._state is not None and time.monotonic() < self._until:
             return self._state
+        return None
+
+    async def read(self, session: AsyncSession) -> SandboxState:
+        """The clock and whether any fault rule exists, by one statement on ``session``; kept
+        as this process's copy for the window."""
+        asked = time.monotonic()
         frozen_at, offset_us, any_rules = (await session.execute(_STATE)).one()
         unset = frozen_at is None and offset_us is None
         clock = REAL if unset else ClockState.stored(frozen_at, offset_us)
